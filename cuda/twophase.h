@@ -1,0 +1,79 @@
+/*
+ * twophase CUDA kernels: the C ABI that Java's FFM backend calls.
+ *
+ * Every function returns 0 on success or a cudaError_t code; tp_error_string()
+ * names it. Scalars that depend on the step (bias corrections, beta, alpha) are
+ * computed by the caller on the host in double and passed rounded to float.
+ * Reductions accumulate in double with a fixed two-pass order and no atomics,
+ * so results are bit-identical run to run. All calls run on the default stream
+ * and return after the work is done (the Java side holds no stream objects).
+ * Not thread-safe: the library keeps one scratch buffer for reductions.
+ */
+#ifndef TWOPHASE_H
+#define TWOPHASE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- launch geometry shared with the JCuda backend (same numbers in Java) ---- */
+#define TP_BLOCK 256             /* threads per block for all elementwise kernels     */
+#define TP_MAX_GRID 1024         /* grid cap for elementwise and multi-dot kernels    */
+#define TP_MAX_DOTS 4            /* multi-dot: at most this many y vectors per pass   */
+#define TP_NORM_CHUNK 32768      /* segmented norm: elements per (tensor, chunk) block */
+
+/* ---- device and memory ---- */
+int tp_device_count(int *count);
+int tp_device_name(int device, char *name, int capacity);
+const char *tp_error_string(int code);
+int tp_malloc(void **ptr, int64_t bytes);
+int tp_free(void *ptr);
+int tp_memcpy_htod(void *dst, const void *src, int64_t bytes);
+int tp_memcpy_dtoh(void *dst, const void *src, int64_t bytes);
+int tp_memcpy_dtod(void *dst, const void *src, int64_t bytes);
+int tp_memset(void *ptr, int value, int64_t bytes);
+int tp_synchronize(void);
+
+/*
+ * Fused Adam / AdamW, one launch over the flat buffer. Per element, in this order:
+ *   g  = grad * grad_scale + l2_weight_decay * p      (Adam's L2 form; 0 for AdamW)
+ *   p  = p * decay_factor                             (AdamW: 1 - lr*wd; Adam: 1)
+ *   m  = beta1 * m + (1 - beta1) * g
+ *   v  = beta2 * v + (1 - beta2) * g * g
+ *   p  = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+ * with step_size = lr / (1 - beta1^t) and bias_correction2_sqrt = sqrt(1 - beta2^t).
+ * skip_flag: device int, may be NULL; when it holds non-zero nothing is written
+ * (set by tp_segmented_norms when the gradient is not finite).
+ */
+int tp_adam_step(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, int64_t n,
+                 float beta1, float beta2, float step_size, float bias_correction2_sqrt, float eps,
+                 float l2_weight_decay, float decay_factor, float grad_scale, const int *skip_flag);
+
+/* out[j] = sum_i x[i] * ys[j][i] for j < k (k <= TP_MAX_DOTS), one pass over x.
+ * ys is a host array of device pointers; out is host memory. */
+int tp_multi_dot(const float *x, const float *const *ys, int k, int64_t n, double *out);
+
+/* d = -g + beta * d and g_prev = g, in one pass. */
+int tp_cg_direction(float *d, const float *g, float *g_prev, int64_t n, float beta);
+
+/* x = x0 + alpha * d */
+int tp_trial_point(float *x, const float *x0, const float *d, int64_t n, float alpha);
+
+/*
+ * Segmented sum of squares of g over the tensor views of the flat buffer:
+ * offsets (host, ntensors + 1 entries, offsets[0] == 0, non-decreasing) delimit
+ * the tensors. sumsq_out (host, ntensors + 1 doubles): per-tensor sums of squares,
+ * then the total. nonfinite_out (host): 1 if any element is NaN or infinite.
+ * device_flag (device int, may be NULL): receives the same non-finite flag, so that
+ * tp_adam_step can skip on the device without a round trip.
+ */
+int tp_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
+                       double *sumsq_out, int *nonfinite_out, int *device_flag);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TWOPHASE_H */

@@ -1,0 +1,56 @@
+package dev.twophase.backend;
+
+import java.util.Locale;
+
+/**
+ * Elementwise activation functions. The scalar formulas here are the definition; the CPU
+ * backend's loops and the CUDA kernels compute the same expressions in the same order.
+ */
+public enum Activation {
+    IDENTITY, RELU, TANH, SIGMOID,
+    /** GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))). */
+    GELU;
+
+    static final float GELU_C = 0.7978845608028654f; // sqrt(2/pi)
+    static final float GELU_A = 0.044715f;
+
+    public float apply(float x) {
+        return switch (this) {
+            case IDENTITY -> x;
+            case RELU -> x > 0f ? x : 0f;
+            case TANH -> (float) Math.tanh(x);
+            case SIGMOID -> (float) (1.0 / (1.0 + Math.exp(-x)));
+            case GELU -> {
+                float t = (float) Math.tanh(GELU_C * (x + GELU_A * x * x * x));
+                yield 0.5f * x * (1f + t);
+            }
+        };
+    }
+
+    /** d apply / dx at input {@code x} whose output was {@code y}. */
+    public float derivative(float x, float y) {
+        return switch (this) {
+            case IDENTITY -> 1f;
+            case RELU -> x > 0f ? 1f : 0f;
+            case TANH -> 1f - y * y;
+            case SIGMOID -> y * (1f - y);
+            case GELU -> {
+                float u = GELU_C * (x + GELU_A * x * x * x);
+                float t = (float) Math.tanh(u);
+                float du = GELU_C * (1f + 3f * GELU_A * x * x);
+                yield 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * du;
+            }
+        };
+    }
+
+    /** Parses a command-line name such as {@code relu} or {@code tanh}. */
+    public static Activation parse(String s) {
+        try {
+            return valueOf(s.trim().toUpperCase(Locale.ROOT));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("unknown activation '" + s + "'; expected one of identity, relu, tanh, sigmoid, gelu");
+        }
+    }
+
+    public String id() { return name().toLowerCase(Locale.ROOT); }
+}

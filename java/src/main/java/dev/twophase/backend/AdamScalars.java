@@ -1,0 +1,28 @@
+package dev.twophase.backend;
+
+/**
+ * The per-step scalars of the fused Adam/AdamW update, computed on the host in double and
+ * rounded once to float. Per element, in this order (cuda/twophase.h states the same):
+ * <pre>
+ *   g = grad * gradScale + l2WeightDecay * p
+ *   p = p * decayFactor
+ *   m = beta1 * m + (1 - beta1) * g
+ *   v = beta2 * v + (1 - beta2) * g * g
+ *   p = p - stepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps)
+ * </pre>
+ */
+public record AdamScalars(float beta1, float beta2, float stepSize, float biasCorrection2Sqrt, float eps,
+                          float l2WeightDecay, float decayFactor, float gradScale) {
+
+    /**
+     * Scalars for step {@code t} (1-based) with PyTorch's semantics: Adam adds weight decay to the
+     * gradient; AdamW ({@code decoupled}) shrinks the parameters by {@code 1 - lr * weightDecay}.
+     */
+    public static AdamScalars forStep(long t, double lr, double beta1, double beta2, double eps,
+                                      double weightDecay, boolean decoupled, double gradScale) {
+        double bc1 = 1.0 - Math.pow(beta1, t);
+        double bc2 = 1.0 - Math.pow(beta2, t);
+        return new AdamScalars((float) beta1, (float) beta2, (float) (lr / bc1), (float) Math.sqrt(bc2), (float) eps,
+                decoupled ? 0f : (float) weightDecay, decoupled ? (float) (1.0 - lr * weightDecay) : 1f, (float) gradScale);
+    }
+}

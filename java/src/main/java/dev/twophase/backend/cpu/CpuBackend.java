@@ -1,0 +1,374 @@
+package dev.twophase.backend.cpu;
+
+import dev.twophase.backend.Activation;
+import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+import dev.twophase.backend.GradientNorms;
+
+/**
+ * The CPU backend: Java float arrays, loops over fixed chunks on a private thread pool (see
+ * {@link Parallel}), SGEMM through OpenBLAS (FFM) or a plain Java fallback. Always available.
+ */
+public final class CpuBackend implements Backend {
+    private final Parallel par;
+    private final OpenBlas blas;
+    private final String gemmDescription;
+
+    /** A CPU backend with {@code threads} worker threads, using OpenBLAS when it loads. */
+    public CpuBackend(int threads) {
+        this(threads, true);
+    }
+
+    /** A CPU backend; {@code useOpenBlas = false} forces the plain Java GEMM. */
+    public CpuBackend(int threads, boolean useOpenBlas) {
+        this.par = new Parallel(threads);
+        OpenBlas loaded = null;
+        String gemm;
+        if (useOpenBlas) {
+            try {
+                loaded = OpenBlas.load(threads);
+                gemm = "OpenBLAS " + loaded.version() + " via FFM";
+            } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+                gemm = "plain Java (OpenBLAS unavailable: " + e + ")";
+            }
+        } else {
+            gemm = "plain Java (OpenBLAS disabled)";
+        }
+        this.blas = loaded;
+        this.gemmDescription = gemm;
+    }
+
+    /** Threads from the machine's processor count. */
+    public static CpuBackend withAvailableProcessors() {
+        return new CpuBackend(Runtime.getRuntime().availableProcessors());
+    }
+
+    @Override public String name() { return "cpu"; }
+
+    @Override public String description() {
+        return "cpu: " + par.threads() + " threads, GEMM: " + gemmDescription;
+    }
+
+    public int threads() { return par.threads(); }
+
+    public boolean usesOpenBlas() { return blas != null; }
+
+    // ---- memory ----
+
+    @Override public Buffer allocate(long length) {
+        if (length < 0 || length > Integer.MAX_VALUE - 8) {
+            throw new IllegalArgumentException("cpu buffers hold at most " + (Integer.MAX_VALUE - 8) + " floats; asked for " + length);
+        }
+        return new CpuBuffer(this, new float[(int) length], 0, (int) length);
+    }
+
+    @Override public void upload(float[] src, int srcOffset, Buffer dst) {
+        CpuBuffer d = own(dst);
+        System.arraycopy(src, srcOffset, d.array, d.offset, d.length);
+    }
+
+    @Override public void download(Buffer src, float[] dst, int dstOffset) {
+        CpuBuffer s = own(src);
+        System.arraycopy(s.array, s.offset, dst, dstOffset, s.length);
+    }
+
+    @Override public void copy(Buffer src, Buffer dst) {
+        CpuBuffer s = own(src), d = own(dst);
+        sameLength("copy", s, d);
+        System.arraycopy(s.array, s.offset, d.array, d.offset, s.length);
+    }
+
+    @Override public void fill(Buffer dst, float value) {
+        CpuBuffer d = own(dst);
+        java.util.Arrays.fill(d.array, d.offset, d.offset + d.length, value);
+    }
+
+    // ---- optimizer vector ops ----
+
+    @Override public void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
+        CpuBuffer p = own(param), g = own(grad), m = own(expAvg), v = own(expAvgSq);
+        sameLength("adamStep", p, g, m, v);
+        final float beta1 = s.beta1(), beta2 = s.beta2(), oneMinusBeta1 = 1f - beta1, oneMinusBeta2 = 1f - beta2;
+        final float stepSize = s.stepSize(), bc2Sqrt = s.biasCorrection2Sqrt(), eps = s.eps();
+        final float l2 = s.l2WeightDecay(), decay = s.decayFactor(), gradScale = s.gradScale();
+        final float[] pa = p.array, ga = g.array, ma = m.array, va = v.array;
+        final int po = p.offset, go = g.offset, mo = m.offset, vo = v.offset;
+        par.forEachChunk(p.length, (chunk, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                float pi = pa[po + i];
+                float gi = ga[go + i] * gradScale + l2 * pi;
+                pi = pi * decay;
+                float mi = beta1 * ma[mo + i] + oneMinusBeta1 * gi;
+                float vi = beta2 * va[vo + i] + oneMinusBeta2 * gi * gi;
+                ma[mo + i] = mi;
+                va[vo + i] = vi;
+                pa[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
+            }
+        });
+    }
+
+    @Override public void multiDot(Buffer x, Buffer[] ys, double[] out) {
+        CpuBuffer xb = own(x);
+        int k = ys.length;
+        if (out.length < k) throw new IllegalArgumentException("multiDot: out has " + out.length + " slots for " + k + " dots");
+        CpuBuffer[] yb = new CpuBuffer[k];
+        for (int j = 0; j < k; j++) {
+            yb[j] = own(ys[j]);
+            sameLength("multiDot", xb, yb[j]);
+        }
+        int chunks = Parallel.chunkCount(xb.length);
+        double[] partial = new double[chunks * k];
+        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
+            for (int j = 0; j < k; j++) partial[chunk * k + j] = dot(xb.array, xb.offset, yb[j].array, yb[j].offset, lo, hi);
+        });
+        for (int j = 0; j < k; j++) {
+            double s = 0;
+            for (int c = 0; c < chunks; c++) s += partial[c * k + j];
+            out[j] = s;
+        }
+    }
+
+    /** Dot product of a chunk in double, with four interleaved accumulators so the adds pipeline. */
+    private static double dot(float[] x, int xo, float[] y, int yo, int lo, int hi) {
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        int i = lo;
+        for (; i + 3 < hi; i += 4) {
+            s0 += (double) x[xo + i] * y[yo + i];
+            s1 += (double) x[xo + i + 1] * y[yo + i + 1];
+            s2 += (double) x[xo + i + 2] * y[yo + i + 2];
+            s3 += (double) x[xo + i + 3] * y[yo + i + 3];
+        }
+        for (; i < hi; i++) s0 += (double) x[xo + i] * y[yo + i];
+        return (s0 + s1) + (s2 + s3);
+    }
+
+    @Override public void cgDirection(Buffer d, Buffer g, Buffer gPrev, double beta) {
+        CpuBuffer db = own(d), gb = own(g), pb = own(gPrev);
+        sameLength("cgDirection", db, gb, pb);
+        final float b = (float) beta;
+        final float[] da = db.array, ga = gb.array, pa = pb.array;
+        final int dOff = db.offset, gOff = gb.offset, pOff = pb.offset;
+        par.forEachChunk(db.length, (chunk, lo, hi) -> {
+            for (int i = lo; i < hi; i++) {
+                float gi = ga[gOff + i];
+                da[dOff + i] = -gi + b * da[dOff + i];
+                pa[pOff + i] = gi;
+            }
+        });
+    }
+
+    @Override public void trialPoint(Buffer x, Buffer x0, Buffer d, double alpha) {
+        CpuBuffer xb = own(x), x0b = own(x0), db = own(d);
+        sameLength("trialPoint", xb, x0b, db);
+        final float a = (float) alpha;
+        final float[] xa = xb.array, x0a = x0b.array, da = db.array;
+        final int xOff = xb.offset, x0Off = x0b.offset, dOff = db.offset;
+        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
+            for (int i = lo; i < hi; i++) xa[xOff + i] = x0a[x0Off + i] + a * da[dOff + i];
+        });
+    }
+
+    @Override public void axpy(float a, Buffer x, Buffer y) {
+        CpuBuffer xb = own(x), yb = own(y);
+        sameLength("axpy", xb, yb);
+        final float[] xa = xb.array, ya = yb.array;
+        final int xOff = xb.offset, yOff = yb.offset;
+        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
+            for (int i = lo; i < hi; i++) ya[yOff + i] += a * xa[xOff + i];
+        });
+    }
+
+    @Override public GradientNorms segmentedNorms(Buffer g, long[] offsets) {
+        CpuBuffer gb = own(g);
+        int tensors = offsets.length - 1;
+        if (tensors < 1 || offsets[0] != 0 || offsets[tensors] != gb.length) {
+            throw new IllegalArgumentException("segmentedNorms: offsets must start at 0 and end at the buffer length " + gb.length
+                    + "; got " + java.util.Arrays.toString(offsets));
+        }
+        // One work item per (tensor, chunk) so the chunk partials, and their sums, do not depend on threads.
+        int[] firstChunk = new int[tensors + 1];
+        for (int t = 0; t < tensors; t++) {
+            long len = offsets[t + 1] - offsets[t];
+            if (len < 0) throw new IllegalArgumentException("segmentedNorms: offsets decrease at tensor " + t);
+            firstChunk[t + 1] = firstChunk[t] + Parallel.chunkCount((int) len);
+        }
+        int chunks = firstChunk[tensors];
+        int[] chunkTensor = new int[chunks];
+        for (int t = 0; t < tensors; t++) java.util.Arrays.fill(chunkTensor, firstChunk[t], firstChunk[t + 1], t);
+        double[] partial = new double[chunks];
+        final float[] a = gb.array;
+        par.forEachIndex(chunks, c -> {
+            int t = chunkTensor[c];
+            long lo = offsets[t] + (long) (c - firstChunk[t]) * Parallel.CHUNK;
+            long hi = Math.min(offsets[t + 1], lo + Parallel.CHUNK);
+            partial[c] = dot(a, gb.offset, a, gb.offset, (int) lo, (int) hi);
+        });
+        double[] perTensor = new double[tensors];
+        double total = 0;
+        for (int t = 0; t < tensors; t++) {
+            double s = 0;
+            for (int c = firstChunk[t]; c < firstChunk[t + 1]; c++) s += partial[c];
+            perTensor[t] = s;
+            total += s;
+        }
+        // Squares of finite floats cannot overflow a double, so a non-finite sum means a NaN or Inf element.
+        return new GradientNorms(perTensor, total, !Double.isFinite(total));
+    }
+
+    // ---- model ops ----
+
+    @Override public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,
+                               Buffer b, int ldb, float beta, Buffer c, int ldc) {
+        CpuBuffer ab = own(a), bb = own(b), cb = own(c);
+        checkMatrix("gemm A", ab, transA ? k : m, transA ? m : k, lda);
+        checkMatrix("gemm B", bb, transB ? n : k, transB ? k : n, ldb);
+        checkMatrix("gemm C", cb, m, n, ldc);
+        if (m == 0 || n == 0) return;
+        if (blas != null) blas.sgemm(transA, transB, m, n, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
+        else JavaGemm.sgemm(par, transA, transB, m, n, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
+    }
+
+    /** The plain Java GEMM regardless of OpenBLAS: the reference for tests. */
+    void javaGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,
+                  Buffer b, int ldb, float beta, Buffer c, int ldc) {
+        JavaGemm.sgemm(par, transA, transB, m, n, k, alpha, own(a), lda, own(b), ldb, beta, own(c), ldc);
+    }
+
+    @Override public void addBias(Buffer y, Buffer bias) {
+        CpuBuffer yb = own(y), bb = own(bias);
+        int cols = bb.length, rows = rowsOf("addBias", yb, cols);
+        par.forEachIndex(rowBlocks(rows, cols), blk -> {
+            int r0 = blk * rowsPerBlock(cols), r1 = Math.min(rows, r0 + rowsPerBlock(cols));
+            for (int r = r0; r < r1; r++) {
+                int base = yb.offset + r * cols;
+                for (int c = 0; c < cols; c++) yb.array[base + c] += bb.array[bb.offset + c];
+            }
+        });
+    }
+
+    @Override public void accumulateBiasGradient(Buffer dy, Buffer dBias) {
+        CpuBuffer yb = own(dy), db = own(dBias);
+        int cols = db.length, rows = rowsOf("accumulateBiasGradient", yb, cols);
+        double[] acc = new double[cols];
+        for (int r = 0; r < rows; r++) {
+            int base = yb.offset + r * cols;
+            for (int c = 0; c < cols; c++) acc[c] += yb.array[base + c];
+        }
+        for (int c = 0; c < cols; c++) db.array[db.offset + c] += (float) acc[c];
+    }
+
+    @Override public void activation(Activation f, Buffer x, Buffer y) {
+        CpuBuffer xb = own(x), yb = own(y);
+        sameLength("activation", xb, yb);
+        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
+            float[] xa = xb.array, ya = yb.array;
+            int xo = xb.offset, yo = yb.offset;
+            switch (f) {
+                case IDENTITY -> System.arraycopy(xa, xo + lo, ya, yo + lo, hi - lo);
+                case RELU -> { for (int i = lo; i < hi; i++) ya[yo + i] = Math.max(xa[xo + i], 0f); }
+                default -> { for (int i = lo; i < hi; i++) ya[yo + i] = f.apply(xa[xo + i]); }
+            }
+        });
+    }
+
+    @Override public void activationBackward(Activation f, Buffer x, Buffer y, Buffer dy, Buffer dx) {
+        CpuBuffer xb = own(x), yb = own(y), gyb = own(dy), gxb = own(dx);
+        sameLength("activationBackward", xb, yb, gyb, gxb);
+        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
+            float[] xa = xb.array, ya = yb.array, gy = gyb.array, gx = gxb.array;
+            int xo = xb.offset, yo = yb.offset, gyo = gyb.offset, gxo = gxb.offset;
+            switch (f) {
+                case IDENTITY -> System.arraycopy(gy, gyo + lo, gx, gxo + lo, hi - lo);
+                case RELU -> { for (int i = lo; i < hi; i++) gx[gxo + i] = xa[xo + i] > 0f ? gy[gyo + i] : 0f; }
+                case TANH -> { for (int i = lo; i < hi; i++) { float t = ya[yo + i]; gx[gxo + i] = gy[gyo + i] * (1f - t * t); } }
+                default -> { for (int i = lo; i < hi; i++) gx[gxo + i] = gy[gyo + i] * f.derivative(xa[xo + i], ya[yo + i]); }
+            }
+        });
+    }
+
+    @Override public double squaredError(Buffer out, Buffer target, float gradScale, Buffer dOut) {
+        CpuBuffer ob = own(out), tb = own(target);
+        sameLength("squaredError", ob, tb);
+        CpuBuffer gb = dOut == null ? null : own(dOut);
+        if (gb != null) sameLength("squaredError", ob, gb);
+        double[] partial = new double[Parallel.chunkCount(ob.length)];
+        final float twoScale = 2f * gradScale;
+        par.forEachChunk(ob.length, (chunk, lo, hi) -> {
+            double s = 0;
+            for (int i = lo; i < hi; i++) {
+                float diff = ob.array[ob.offset + i] - tb.array[tb.offset + i];
+                s += (double) diff * diff;
+                if (gb != null) gb.array[gb.offset + i] = twoScale * diff;
+            }
+            partial[chunk] = s;
+        });
+        double s = 0;
+        for (double p : partial) s += p;
+        return s;
+    }
+
+    @Override public double softmaxCrossEntropy(Buffer logits, Buffer target, int cols, float gradScale, Buffer dOut) {
+        CpuBuffer lb = own(logits), tb = own(target);
+        sameLength("softmaxCrossEntropy", lb, tb);
+        CpuBuffer gb = dOut == null ? null : own(dOut);
+        if (gb != null) sameLength("softmaxCrossEntropy", lb, gb);
+        int rows = rowsOf("softmaxCrossEntropy", lb, cols);
+        double[] perRow = new double[rows];
+        par.forEachIndex(rowBlocks(rows, cols), blk -> {
+            int r0 = blk * rowsPerBlock(cols), r1 = Math.min(rows, r0 + rowsPerBlock(cols));
+            for (int r = r0; r < r1; r++) {
+                int lo = lb.offset + r * cols, to = tb.offset + r * cols;
+                float max = Float.NEGATIVE_INFINITY;
+                for (int c = 0; c < cols; c++) max = Math.max(max, lb.array[lo + c]);
+                double sum = 0;
+                for (int c = 0; c < cols; c++) sum += Math.exp(lb.array[lo + c] - max);
+                double logSum = Math.log(sum) + max, loss = 0;
+                for (int c = 0; c < cols; c++) {
+                    double logP = lb.array[lo + c] - logSum;
+                    float t = tb.array[to + c];
+                    if (t != 0f) loss -= t * logP;
+                    if (gb != null) gb.array[gb.offset + r * cols + c] = gradScale * (float) (Math.exp(logP) - t);
+                }
+                perRow[r] = loss;
+            }
+        });
+        double s = 0;
+        for (double l : perRow) s += l;
+        return s;
+    }
+
+    @Override public void close() { par.close(); }
+
+    // ---- checks ----
+
+    private CpuBuffer own(Buffer b) {
+        if (b instanceof CpuBuffer c && c.backend() == this) return c;
+        throw new IllegalArgumentException("buffer " + b + " does not belong to this cpu backend");
+    }
+
+    private static void sameLength(String op, CpuBuffer first, CpuBuffer... others) {
+        for (CpuBuffer o : others) {
+            if (o.length != first.length) throw new IllegalArgumentException(op + ": buffer lengths differ: " + first.length + " and " + o.length);
+        }
+    }
+
+    private static int rowsOf(String op, CpuBuffer m, int cols) {
+        if (cols <= 0 || m.length % cols != 0) {
+            throw new IllegalArgumentException(op + ": a buffer of " + m.length + " floats is not a matrix with " + cols + " columns");
+        }
+        return m.length / cols;
+    }
+
+    private static void checkMatrix(String what, CpuBuffer x, int rows, int cols, int ld) {
+        if (rows < 0 || cols < 0 || ld < Math.max(1, cols)) {
+            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " with leading dimension " + ld);
+        }
+        long need = rows == 0 ? 0 : (long) (rows - 1) * ld + cols;
+        if (need > x.length) throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " (ld " + ld + ") needs " + need + " floats, buffer has " + x.length);
+    }
+
+    private static int rowsPerBlock(int cols) { return Math.max(1, Parallel.CHUNK / Math.max(1, cols)); }
+
+    private static int rowBlocks(int rows, int cols) { return (rows + rowsPerBlock(cols) - 1) / rowsPerBlock(cols); }
+}

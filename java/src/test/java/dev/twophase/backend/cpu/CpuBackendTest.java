@@ -1,0 +1,250 @@
+package dev.twophase.backend.cpu;
+
+import dev.twophase.backend.Activation;
+import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.Buffer;
+import dev.twophase.backend.GradientNorms;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+import java.util.Random;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The CPU backend's chunked, multi-threaded ops against plain sequential loops, on random odd sizes. */
+class CpuBackendTest {
+    static CpuBackend cpu;
+
+    @BeforeAll static void open() { cpu = new CpuBackend(3); }
+
+    @AfterAll static void close() { cpu.close(); }
+
+    static float[] random(Random r, int n) {
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();
+        return a;
+    }
+
+    static Buffer up(CpuBackend b, float[] a) {
+        Buffer x = b.allocate(a.length);
+        b.upload(a, 0, x);
+        return x;
+    }
+
+    static float[] down(Buffer x) {
+        float[] a = new float[(int) x.length()];
+        x.backend().download(x, a, 0);
+        return a;
+    }
+
+    static void assertClose(float[] expected, float[] actual, double abs, double rel) {
+        assertEquals(expected.length, actual.length);
+        for (int i = 0; i < expected.length; i++) {
+            double tol = abs + rel * Math.abs(expected[i]);
+            assertTrue(Math.abs(expected[i] - actual[i]) <= tol, "element " + i + ": expected " + expected[i] + " got " + actual[i]);
+        }
+    }
+
+    @ParameterizedTest @ValueSource(ints = {1, 7, 4097, 100_003})
+    void adamMatchesPlainLoop(int n) {
+        Random r = new Random(n);
+        float[] p = random(r, n), g = random(r, n), m = random(r, n), v = random(r, n);
+        for (int i = 0; i < n; i++) v[i] = Math.abs(v[i]);
+        AdamScalars s = AdamScalars.forStep(3, 1e-2, 0.9, 0.999, 1e-8, 0.01, true, 0.5);
+        Buffer P = up(cpu, p), G = up(cpu, g), M = up(cpu, m), V = up(cpu, v);
+        cpu.adamStep(s, P, G, M, V);
+        for (int i = 0; i < n; i++) {
+            float gi = g[i] * s.gradScale() + s.l2WeightDecay() * p[i];
+            float pi = p[i] * s.decayFactor();
+            m[i] = s.beta1() * m[i] + (1 - s.beta1()) * gi;
+            v[i] = s.beta2() * v[i] + (1 - s.beta2()) * gi * gi;
+            p[i] = pi - s.stepSize() * m[i] / ((float) Math.sqrt(v[i]) / s.biasCorrection2Sqrt() + s.eps());
+        }
+        assertArrayEquals(p, down(P));
+        assertArrayEquals(m, down(M));
+        assertArrayEquals(v, down(V));
+    }
+
+    @ParameterizedTest @ValueSource(ints = {1, 7, 4097, 1_000_003})
+    void multiDotMatchesPlainDoubleLoop(int n) {
+        Random r = new Random(n + 1);
+        float[] x = random(r, n), a = random(r, n), b = random(r, n);
+        double[] out = new double[2];
+        cpu.multiDot(up(cpu, x), new Buffer[]{up(cpu, a), up(cpu, b)}, out);
+        double ea = 0, eb = 0;
+        for (int i = 0; i < n; i++) { ea += (double) x[i] * a[i]; eb += (double) x[i] * b[i]; }
+        assertEquals(ea, out[0], 1e-9 * (1 + Math.abs(ea)) + 1e-12 * n);
+        assertEquals(eb, out[1], 1e-9 * (1 + Math.abs(eb)) + 1e-12 * n);
+    }
+
+    @Test
+    void reductionsAreBitIdenticalForAnyThreadCount() {
+        Random r = new Random(5);
+        int n = 1_234_567;
+        float[] x = random(r, n), y = random(r, n);
+        long[] offsets = {0, 3, 3, 500_000, n};
+        double[][] dots = new double[4][1];
+        GradientNorms[] norms = new GradientNorms[4];
+        int[] threads = {1, 2, 3, 7};
+        for (int t = 0; t < threads.length; t++) {
+            try (CpuBackend b = new CpuBackend(threads[t], false)) {
+                b.multiDot(up(b, x), new Buffer[]{up(b, y)}, dots[t]);
+                norms[t] = b.segmentedNorms(up(b, x), offsets);
+            }
+        }
+        for (int t = 1; t < threads.length; t++) {
+            assertEquals(Double.doubleToLongBits(dots[0][0]), Double.doubleToLongBits(dots[t][0]));
+            assertArrayEquals(norms[0].sumOfSquares(), norms[t].sumOfSquares());
+        }
+    }
+
+    @Test
+    void segmentedNormsHandleEmptyTensorsAndFlagNonFinite() {
+        Random r = new Random(9);
+        int n = 70_001;
+        float[] g = random(r, n);
+        long[] offsets = {0, 0, 5, 5, 40_000, n};
+        GradientNorms norms = cpu.segmentedNorms(up(cpu, g), offsets);
+        assertEquals(5, norms.tensorCount());
+        double total = 0;
+        for (int t = 0; t < 5; t++) {
+            double s = 0;
+            for (long i = offsets[t]; i < offsets[t + 1]; i++) s += (double) g[(int) i] * g[(int) i];
+            assertEquals(s, norms.sumOfSquares()[t], 1e-9 * (1 + s));
+            total += s;
+        }
+        assertEquals(0.0, norms.sumOfSquares()[0]);
+        assertEquals(Math.sqrt(total), norms.total(), 1e-9 * Math.sqrt(total));
+        assertFalse(norms.nonFinite());
+        for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] h = g.clone();
+            h[n - 2] = bad;
+            assertTrue(cpu.segmentedNorms(up(cpu, h), offsets).nonFinite(), "flag for " + bad);
+        }
+    }
+
+    @Test
+    void cgUpdatesMatchPlainLoops() {
+        Random r = new Random(11);
+        int n = 65_537;
+        float[] d = random(r, n), g = random(r, n), x0 = random(r, n);
+        Buffer D = up(cpu, d), G = up(cpu, g), Gp = cpu.allocate(n), X = cpu.allocate(n);
+        cpu.cgDirection(D, G, Gp, 0.37);
+        cpu.trialPoint(X, up(cpu, x0), D, -1.5);
+        float[] ed = new float[n], ex = new float[n];
+        for (int i = 0; i < n; i++) {
+            ed[i] = -g[i] + 0.37f * d[i];
+            ex[i] = x0[i] + -1.5f * ed[i];
+        }
+        assertArrayEquals(ed, down(D));
+        assertArrayEquals(g, down(Gp));
+        assertArrayEquals(ex, down(X));
+    }
+
+    @Test
+    void gemmWithOpenBlasMatchesJavaReferenceInAllTransposes() {
+        assertTrue(cpu.usesOpenBlas(), "OpenBLAS should load from the bundled jar: " + cpu.description());
+        Random r = new Random(13);
+        int m = 37, n = 23, k = 51;
+        for (boolean ta : new boolean[]{false, true}) {
+            for (boolean tb : new boolean[]{false, true}) {
+                int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
+                float[] a = random(r, (ta ? k : m) * lda), b = random(r, (tb ? n : k) * ldb), c = random(r, m * ldc);
+                Buffer C1 = up(cpu, c), C2 = up(cpu, c);
+                cpu.gemm(ta, tb, m, n, k, 0.7f, up(cpu, a), lda, up(cpu, b), ldb, 0.3f, C1, ldc);
+                cpu.javaGemm(ta, tb, m, n, k, 0.7f, up(cpu, a), lda, up(cpu, b), ldb, 0.3f, C2, ldc);
+                assertClose(down(C2), down(C1), 1e-4, 1e-4);
+                float[] plain = c.clone();
+                for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
+                    double s = 0;
+                    for (int p = 0; p < k; p++) s += (double) (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+                    plain[i * ldc + j] = (float) (0.7 * s + 0.3 * c[i * ldc + j]);
+                }
+                assertClose(plain, down(C2), 1e-4, 1e-4);
+            }
+        }
+    }
+
+    @Test
+    void gemmOnSlicesWritesOnlyTheSlice() {
+        Random r = new Random(17);
+        float[] big = random(r, 100);
+        Buffer all = up(cpu, big);
+        Buffer a = all.slice(3, 6), b = all.slice(10, 6), c = all.slice(50, 4);
+        cpu.gemm(false, false, 2, 2, 3, 1f, a, 3, b, 2, 0f, c, 2);
+        float[] out = down(all);
+        for (int i = 0; i < 100; i++) if (i < 50 || i >= 54) assertEquals(big[i], out[i]);
+        assertEquals(big[3] * big[10] + big[4] * big[12] + big[5] * big[14], out[50], 1e-5);
+    }
+
+    @ParameterizedTest @ValueSource(strings = {"identity", "relu", "tanh", "sigmoid", "gelu"})
+    void activationsMatchTheirScalarDefinition(String name) {
+        Activation f = Activation.parse(name);
+        Random r = new Random(name.hashCode());
+        int n = 40_001;
+        float[] x = random(r, n), dy = random(r, n);
+        Buffer X = up(cpu, x), Y = cpu.allocate(n), DX = cpu.allocate(n);
+        cpu.activation(f, X, Y);
+        cpu.activationBackward(f, X, Y, up(cpu, dy), DX);
+        float[] y = down(Y), dx = down(DX);
+        for (int i = 0; i < n; i++) {
+            assertEquals(f.apply(x[i]), y[i], 1e-6);
+            assertEquals(dy[i] * f.derivative(x[i], y[i]), dx[i], 1e-5);
+        }
+    }
+
+    @Test
+    void biasOpsMatchPlainLoops() {
+        Random r = new Random(19);
+        int rows = 33, cols = 7;
+        float[] y = random(r, rows * cols), bias = random(r, cols), db0 = random(r, cols);
+        Buffer Y = up(cpu, y), DB = up(cpu, db0);
+        cpu.addBias(Y, up(cpu, bias));
+        cpu.accumulateBiasGradient(up(cpu, y), DB);
+        float[] ey = y.clone(), edb = db0.clone();
+        for (int i = 0; i < rows; i++) for (int j = 0; j < cols; j++) { ey[i * cols + j] += bias[j]; edb[j] += y[i * cols + j]; }
+        assertArrayEquals(ey, down(Y));
+        assertClose(edb, down(DB), 1e-5, 1e-6);
+    }
+
+    @Test
+    void lossesMatchPlainFormulas() {
+        Random r = new Random(23);
+        int rows = 9, cols = 5;
+        float[] out = random(r, rows * cols), target = new float[rows * cols];
+        for (int i = 0; i < rows; i++) target[i * cols + r.nextInt(cols)] = 1f;
+        Buffer O = up(cpu, out), T = up(cpu, target), D = cpu.allocate(rows * cols);
+        double se = cpu.squaredError(O, T, 0.25f, D);
+        double es = 0;
+        float[] d = down(D);
+        for (int i = 0; i < out.length; i++) {
+            double diff = out[i] - target[i];
+            es += diff * diff;
+            assertEquals(0.5f * (out[i] - target[i]), d[i], 1e-6);
+        }
+        assertEquals(es, se, 1e-9);
+        double ce = cpu.softmaxCrossEntropy(O, T, cols, 1f, D);
+        d = down(D);
+        double ec = 0;
+        for (int i = 0; i < rows; i++) {
+            double z = 0;
+            for (int j = 0; j < cols; j++) z += Math.exp(out[i * cols + j]);
+            for (int j = 0; j < cols; j++) {
+                double p = Math.exp(out[i * cols + j]) / z;
+                ec -= target[i * cols + j] * Math.log(p);
+                assertEquals(p - target[i * cols + j], d[i * cols + j], 1e-6);
+            }
+        }
+        assertEquals(ec, ce, 1e-6);
+    }
+
+    @Test
+    void mismatchedLengthsNameTheOperation() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> cpu.axpy(1f, cpu.allocate(3), cpu.allocate(4)));
+        assertTrue(e.getMessage().contains("axpy") && e.getMessage().contains("3") && e.getMessage().contains("4"), e.getMessage());
+    }
+}
