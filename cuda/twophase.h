@@ -72,6 +72,21 @@ int tp_trial_point(float *x, const float *x0, const float *d, int64_t n, float a
 int tp_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
                        double *sumsq_out, int *nonfinite_out, int *device_flag);
 
+/* ---- additions (diagnostics and housekeeping); same return convention ---- */
+#define TP_ABI_VERSION 1
+/* *version = TP_ABI_VERSION the library was built with (lets a binding check it loaded
+ * the library it was written for). Never touches CUDA. */
+int tp_abi_version(int *version);
+/* *version = CUDA runtime version linked into the library, e.g. 13000 for 13.0. */
+int tp_runtime_version(int *version);
+/* *version = latest CUDA version the installed driver supports; 0 when no driver. */
+int tp_driver_version(int *version);
+/* Free and total device memory of the current device, in bytes. */
+int tp_mem_get_info(int64_t *free_bytes, int64_t *total_bytes);
+/* Frees the library's scratch buffers (reduction scratch, cached norm chunk table);
+ * the next call that needs them grows them again. */
+int tp_release_scratch(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -6,12 +6,15 @@ package dev.twophase.backend;
  * <pre>
  *   g = grad * gradScale + l2WeightDecay * p
  *   p = p * decayFactor
- *   m = beta1 * m + (1 - beta1) * g
- *   v = beta2 * v + (1 - beta2) * g * g
+ *   m = beta1 * m + oneMinusBeta1 * g
+ *   v = beta2 * v + oneMinusBeta2 * g * g
  *   p = p - stepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps)
  * </pre>
+ * {@code 1 - beta} is rounded from double, as PyTorch does (1 - 0.999f in float is 0.00099998713,
+ * a relative error of 1.3e-5 in v). Each operation is rounded separately (no fused multiply-add),
+ * so the Java loop and the CUDA kernel produce the same bits.
  */
-public record AdamScalars(float beta1, float beta2, float stepSize, float biasCorrection2Sqrt, float eps,
+public record AdamScalars(float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps,
                           float l2WeightDecay, float decayFactor, float gradScale) {
 
     /**
@@ -22,7 +25,7 @@ public record AdamScalars(float beta1, float beta2, float stepSize, float biasCo
                                       double weightDecay, boolean decoupled, double gradScale) {
         double bc1 = 1.0 - Math.pow(beta1, t);
         double bc2 = 1.0 - Math.pow(beta2, t);
-        return new AdamScalars((float) beta1, (float) beta2, (float) (lr / bc1), (float) Math.sqrt(bc2), (float) eps,
+        return new AdamScalars((float) beta1, (float) (1 - beta1), (float) beta2, (float) (1 - beta2), (float) (lr / bc1), (float) Math.sqrt(bc2), (float) eps,
                 decoupled ? 0f : (float) weightDecay, decoupled ? (float) (1.0 - lr * weightDecay) : 1f, (float) gradScale);
     }
 }

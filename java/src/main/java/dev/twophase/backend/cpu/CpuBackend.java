@@ -89,7 +89,7 @@ public final class CpuBackend implements Backend {
     @Override public void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
         CpuBuffer p = own(param), g = own(grad), m = own(expAvg), v = own(expAvgSq);
         sameLength("adamStep", p, g, m, v);
-        final float beta1 = s.beta1(), beta2 = s.beta2(), oneMinusBeta1 = 1f - beta1, oneMinusBeta2 = 1f - beta2;
+        final float beta1 = s.beta1(), beta2 = s.beta2(), oneMinusBeta1 = s.oneMinusBeta1(), oneMinusBeta2 = s.oneMinusBeta2();
         final float stepSize = s.stepSize(), bc2Sqrt = s.biasCorrection2Sqrt(), eps = s.eps();
         final float l2 = s.l2WeightDecay(), decay = s.decayFactor(), gradScale = s.gradScale();
         final float[] pa = p.array, ga = g.array, ma = m.array, va = v.array;

@@ -59,8 +59,8 @@ class CpuBackendTest {
         for (int i = 0; i < n; i++) {
             float gi = g[i] * s.gradScale() + s.l2WeightDecay() * p[i];
             float pi = p[i] * s.decayFactor();
-            m[i] = s.beta1() * m[i] + (1 - s.beta1()) * gi;
-            v[i] = s.beta2() * v[i] + (1 - s.beta2()) * gi * gi;
+            m[i] = s.beta1() * m[i] + s.oneMinusBeta1() * gi;
+            v[i] = s.beta2() * v[i] + s.oneMinusBeta2() * gi * gi;
             p[i] = pi - s.stepSize() * m[i] / ((float) Math.sqrt(v[i]) / s.biasCorrection2Sqrt() + s.eps());
         }
         assertArrayEquals(p, down(P));

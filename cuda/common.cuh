@@ -1,0 +1,118 @@
+/*
+ * twophase: shared plumbing for the kernel files.
+ *
+ * - TP_CUDA_CHECK(call): every CUDA runtime call goes through it; on failure it clears the
+ *   (non-sticky) last error and RETURNS the cudaError_t code from the enclosing tp_*
+ *   function. Nothing here aborts or prints: the Java side turns codes into exceptions.
+ * - TP_LAUNCH_CHECK(): after every <<<>>> launch (launch-configuration errors).
+ * - Launch geometry (tp_elementwise_grid, the norm chunk table) lives in geometry.h as
+ *   plain host C++ so that it is testable without a GPU.
+ * - Grid-stride index helpers, the 16-byte alignment test for the float4 paths, and a
+ *   fixed-order block reduction (shared-memory tree) used by every reduction kernel.
+ * - Lazily grown device scratch buffers (runtime.cu owns them).
+ *
+ * Compile with TP_KERNELS_ONLY defined to get device code only (used by all_kernels.cu,
+ * which builds twophase.fatbin for the JCuda backend).
+ */
+#ifndef TWOPHASE_COMMON_CUH
+#define TWOPHASE_COMMON_CUH
+
+#include <cuda_runtime.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "geometry.h"
+#include "kernels.cuh"
+#include "twophase.h"
+
+static_assert(TP_ERR_INVALID_VALUE == (int)cudaErrorInvalidValue,
+              "TP_ERR_INVALID_VALUE must equal cudaErrorInvalidValue");
+static_assert((TP_BLOCK & (TP_BLOCK - 1)) == 0 && TP_BLOCK >= 64,
+              "TP_BLOCK must be a power of two (tree reductions)");
+static_assert(TP_BLOCK % 32 == 0, "TP_BLOCK must be a multiple of the warp size");
+
+/* ------------------------------------------------------------------ host: error handling */
+
+#define TP_CUDA_CHECK(call)                                                                 \
+    do {                                                                                    \
+        const cudaError_t tp_err_ = (call);                                                 \
+        if (tp_err_ != cudaSuccess) {                                                       \
+            (void)cudaGetLastError(); /* clear a non-sticky error for the next call */      \
+            return (int)tp_err_;                                                            \
+        }                                                                                   \
+    } while (0)
+
+#define TP_LAUNCH_CHECK() TP_CUDA_CHECK(cudaGetLastError())
+
+#define TP_REQUIRE(cond)                                                                    \
+    do {                                                                                    \
+        if (!(cond)) return TP_ERR_INVALID_VALUE;                                           \
+    } while (0)
+
+/* ------------------------------------------------------------------ device: helpers */
+
+/* First index of this thread and the grid-wide stride, in 64-bit. */
+__device__ __forceinline__ long long tp_thread_index()
+{
+    return (long long)blockIdx.x * (long long)blockDim.x + (long long)threadIdx.x;
+}
+
+__device__ __forceinline__ long long tp_grid_stride()
+{
+    return (long long)gridDim.x * (long long)blockDim.x;
+}
+
+__device__ __forceinline__ bool tp_aligned16(const void *p)
+{
+    return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
+}
+
+/* Quiet NaN, written by reduction kernels launched with the wrong block size. */
+__device__ __forceinline__ double tp_nan() { return __longlong_as_double(0x7ff8000000000000LL); }
+
+/*
+ * Sums values[lane] over one block of TP_BLOCK threads with a fixed tree in shared
+ * memory: the same association for every run, so results are bit-reproducible. Returns
+ * the sum in thread 0 (other threads get an unspecified partial). `sh` must hold TP_BLOCK
+ * doubles; contains __syncthreads(), so every thread of the block must call it.
+ */
+__device__ __forceinline__ double tp_block_sum(double value, double *sh)
+{
+    const int tid = (int)threadIdx.x;
+    sh[tid] = value;
+    __syncthreads();
+#pragma unroll
+    for (int s = TP_BLOCK / 2; s > 0; s >>= 1) {
+        if (tid < s) sh[tid] += sh[tid + s];
+        __syncthreads();
+    }
+    return sh[0];
+}
+
+/* ------------------------------------------------------------------ host: scratch */
+#ifndef TP_KERNELS_ONLY
+
+/* A device buffer that only grows. `generation` changes on every (re)allocation and free,
+ * so a cache of its contents can tell that they are gone. */
+struct TpDeviceBuffer {
+    void *ptr;
+    size_t bytes;
+    unsigned long long generation;
+};
+
+enum TpScratchSlot {
+    TP_SCRATCH_REDUCE = 0,     /* partial sums and outputs of multi-dot and norms */
+    TP_SCRATCH_NORM_TABLE = 1, /* the cached chunk table of tp_segmented_norms    */
+    TP_SCRATCH_SLOTS = 2
+};
+
+/* Returns the slot's buffer with at least `bytes` bytes (grown geometrically, contents
+ * lost on growth), or an error code. Defined in runtime.cu. Not thread-safe. */
+int tp_scratch_reserve(int slot, size_t bytes, TpDeviceBuffer **out);
+
+/* Round up to 256 bytes, the layout unit of sub-buffers carved from one scratch buffer. */
+static inline size_t tp_align256(size_t bytes) { return (bytes + 255u) & ~(size_t)255u; }
+
+#endif /* TP_KERNELS_ONLY */
+
+#endif /* TWOPHASE_COMMON_CUH */

@@ -1,0 +1,90 @@
+/*
+ * twophase: host-side launch geometry and the segmented-norm chunk table.
+ *
+ * Plain host C/C++ (no CUDA headers), so that the native CPU tests can check it
+ * without a GPU and so that the JCuda backend can mirror it number for number:
+ *
+ *   elementwise and multi-dot grid = min(ceil(n / (TP_BLOCK * 4)), TP_MAX_GRID), 0 when n <= 0
+ *   block                          = TP_BLOCK for every kernel (the reductions require it)
+ *
+ *   norm chunk table, for offsets[0..ntensors] (offsets[0] == 0, non-decreasing):
+ *     tensor t spans [offsets[t], offsets[t+1]) and owns ceil(len_t / TP_NORM_CHUNK) chunks
+ *     (an empty tensor owns none); chunk c of tensor t is the element range
+ *     [offsets[t] + c*TP_NORM_CHUNK, min(offsets[t] + (c+1)*TP_NORM_CHUNK, offsets[t+1])).
+ *     Chunks are numbered tensor by tensor; tensor_first_chunk[t] is the number of the
+ *     first chunk of tensor t and tensor_first_chunk[ntensors] the total chunk count.
+ */
+#ifndef TWOPHASE_GEOMETRY_H
+#define TWOPHASE_GEOMETRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twophase.h"
+
+/* Error code for invalid arguments: the same number as cudaErrorInvalidValue. */
+#define TP_ERR_INVALID_VALUE 1
+/* Elements per thread per grid-stride iteration (one float4). */
+#define TP_VEC 4
+/* Norm cleanup: tensors with at most this many chunks are summed by one thread, larger
+ * ones by a warp (32 lanes) and a fixed shuffle tree. */
+#define TP_NORM_SMALL_CHUNKS 32
+
+#ifdef __cplusplus
+#include <limits.h>
+#include <vector>
+
+/* Grid for the elementwise kernels and the first multi-dot pass; depends only on n. */
+static inline int tp_elementwise_grid(int64_t n)
+{
+    if (n <= 0) return 0;
+    const int64_t per_block = (int64_t)TP_BLOCK * TP_VEC;
+    const int64_t blocks = n / per_block + (n % per_block != 0 ? 1 : 0);
+    return blocks < TP_MAX_GRID ? (int)blocks : TP_MAX_GRID;
+}
+
+/* Number of chunks of a tensor of len elements (0 for an empty tensor). */
+static inline int64_t tp_norm_chunk_count(int64_t len)
+{
+    return len <= 0 ? 0 : len / TP_NORM_CHUNK + (len % TP_NORM_CHUNK != 0 ? 1 : 0);
+}
+
+struct TpNormChunkTable {
+    std::vector<long long> chunk_start;    /* nchunks, first element of each chunk  */
+    std::vector<long long> chunk_end;      /* nchunks, one past its last element    */
+    std::vector<int> tensor_first_chunk;   /* ntensors + 1                          */
+    int nchunks() const { return (int)chunk_start.size(); }
+};
+
+/* Validates offsets and builds the chunk table. Returns 0 or TP_ERR_INVALID_VALUE
+ * (ntensors < 0, offsets NULL, offsets[0] != 0, decreasing offsets, or more chunks than
+ * a grid dimension / an int can count). */
+static inline int tp_build_norm_chunk_table(const int64_t *offsets, int ntensors,
+                                            TpNormChunkTable *table)
+{
+    if (table == nullptr || ntensors < 0 || offsets == nullptr) return TP_ERR_INVALID_VALUE;
+    if (offsets[0] != 0) return TP_ERR_INVALID_VALUE;
+    int64_t total_chunks = 0;
+    for (int t = 0; t < ntensors; ++t) {
+        if (offsets[t + 1] < offsets[t]) return TP_ERR_INVALID_VALUE;
+        total_chunks += tp_norm_chunk_count(offsets[t + 1] - offsets[t]);
+        if (total_chunks > (int64_t)INT_MAX) return TP_ERR_INVALID_VALUE;
+    }
+    table->chunk_start.resize((size_t)total_chunks);
+    table->chunk_end.resize((size_t)total_chunks);
+    table->tensor_first_chunk.resize((size_t)ntensors + 1);
+    int64_t c = 0;
+    for (int t = 0; t < ntensors; ++t) {
+        table->tensor_first_chunk[(size_t)t] = (int)c;
+        for (int64_t s = offsets[t]; s < offsets[t + 1]; s += TP_NORM_CHUNK, ++c) {
+            const int64_t e = offsets[t + 1] - s > TP_NORM_CHUNK ? s + TP_NORM_CHUNK : offsets[t + 1];
+            table->chunk_start[(size_t)c] = (long long)s;
+            table->chunk_end[(size_t)c] = (long long)e;
+        }
+    }
+    table->tensor_first_chunk[(size_t)ntensors] = (int)c;
+    return 0;
+}
+#endif /* __cplusplus */
+
+#endif /* TWOPHASE_GEOMETRY_H */

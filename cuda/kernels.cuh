@@ -1,0 +1,52 @@
+/*
+ * twophase: declarations of every extern "C" __global__ kernel.
+ *
+ * These are the names the JCuda backend looks up in twophase.fatbin (cuModuleGetFunction)
+ * and the exact parameter lists it must pass (long long = 64-bit, pointers = device
+ * pointers). Launch all of them with blockDim = (TP_BLOCK, 1, 1) and no dynamic shared
+ * memory; grids as noted (tp_elementwise_grid is in geometry.h).
+ *
+ *   adam.cu   tp_adam_kernel            grid tp_elementwise_grid(n)
+ *   cg.cu     tp_multi_dot_partials     grid G = tp_elementwise_grid(n), partials: k*G doubles
+ *             tp_reduce_partials        grid k, nparts = G
+ *             tp_cg_direction_kernel    grid tp_elementwise_grid(n)
+ *             tp_trial_point_kernel     grid tp_elementwise_grid(n)
+ *   norms.cu  tp_norm_chunks            grid nchunks (skip when 0), *nonfinite zeroed first
+ *             tp_norm_cleanup           grid 1
+ */
+#ifndef TWOPHASE_KERNELS_CUH
+#define TWOPHASE_KERNELS_CUH
+
+#include "twophase.h"
+
+extern "C" {
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_adam_kernel(float *p, const float *g, float *m, float *v, long long n,
+               float beta1, float beta2, float step_size, float bc2_sqrt, float eps,
+               float l2_wd, float decay_factor, float grad_scale, const int *skip);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_multi_dot_partials(const float *x, const float *y0, const float *y1, const float *y2,
+                      const float *y3, int k, long long n, double *partials);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_reduce_partials(const double *partials, int k, int nparts, double *out);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_cg_direction_kernel(float *d, const float *g, float *g_prev, long long n, float beta);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_trial_point_kernel(float *x, const float *x0, const float *d, long long n, float alpha);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_norm_chunks(const float *g, const long long *chunk_start, const long long *chunk_end,
+               double *chunk_sumsq, int *nonfinite);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int ntensors,
+                double *out);
+
+} /* extern "C" */
+
+#endif /* TWOPHASE_KERNELS_CUH */

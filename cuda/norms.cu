@@ -1,0 +1,209 @@
+/*
+ * twophase: segmented sums of squares (per-tensor and total gradient norms) with a
+ * non-finite flag, after apex's multi_tensor_l2norm: a chunk pass plus a cleanup pass
+ * instead of atomics, so the result is bit-identical run to run.
+ *
+ * Kernels (extern "C", in twophase.fatbin and libtwophase_cuda.so), block = TP_BLOCK:
+ *
+ *   tp_norm_chunks(const float* g, const long long* chunk_start, const long long* chunk_end,
+ *                  double* chunk_sumsq, int* nonfinite)
+ *     grid = nchunks (one block per chunk; do not launch when nchunks == 0).
+ *     chunk_sumsq[c] = sum over [chunk_start[c], chunk_end[c]) of (double)g[i]^2.
+ *     *nonfinite must be zeroed before the launch; any thread whose partial sum is not
+ *     finite writes 1 (the same value from every writer: a benign race, no atomics).
+ *   tp_norm_cleanup(const double* chunk_sumsq, const int* tensor_first_chunk, int ntensors,
+ *                   double* out)
+ *     grid = 1. tensor_first_chunk has ntensors + 1 entries; out has ntensors + 1 entries:
+ *     out[t] = sum of tensor t's chunks in chunk order (0 for an empty tensor), then
+ *     out[ntensors] = sum of out[0..ntensors) (thread-strided in tensor order, then a fixed
+ *     tree).
+ *
+ * The chunk table (chunk_start, chunk_end, tensor_first_chunk) is built on the host from
+ * the offsets by tp_build_norm_chunk_table (geometry.h); the JCuda backend must build the
+ * same one. Protocol of tp_segmented_norms: [upload table if the offsets changed] ->
+ * memset flag 0 -> tp_norm_chunks -> tp_norm_cleanup -> [flag -> device_flag] -> copy
+ * out[] and the flag to the host.
+ *
+ * Why the flag test on the partial sum is exact: a float squared is exact in double and at
+ * most ~1.2e77, and a thread sums at most a few hundred of them, so a partial sum is
+ * finite if and only if every element it covers is finite (NaN and +-Inf propagate:
+ * squares are non-negative, so no Inf - Inf). One test per thread instead of per element.
+ *
+ * Indices: chunk bounds are 64-bit; within a chunk (<= TP_NORM_CHUNK elements) 32-bit.
+ * Loads are float4 from the first 16-byte-aligned element of the chunk on (scalar head
+ * and tail), 4 bytes read per element.
+ */
+#include <string.h>
+
+#include <vector>
+
+#include "common.cuh"
+
+__device__ __forceinline__ double tp_sq(const float x) { return (double)x * (double)x; }
+
+extern "C" __global__ void __launch_bounds__(TP_BLOCK)
+tp_norm_chunks(const float *g, const long long *chunk_start, const long long *chunk_end,
+               double *chunk_sumsq, int *nonfinite)
+{
+    __shared__ double sh[TP_BLOCK];
+    if (blockDim.x != TP_BLOCK) {
+        if (threadIdx.x == 0) chunk_sumsq[blockIdx.x] = tp_nan();
+        return;
+    }
+    const long long start = chunk_start[blockIdx.x];
+    const int len = (int)(chunk_end[blockIdx.x] - start);
+    const float *base = g + start;
+    const int tid = (int)threadIdx.x;
+
+    /* scalar head up to the first 16-byte boundary (all scalar if g is not even 4-byte aligned) */
+    const unsigned misalign = (unsigned)(reinterpret_cast<uintptr_t>(base) & 15u);
+    int head = (misalign & 3u) != 0 ? len : (int)(((16u - misalign) & 15u) >> 2);
+    if (head > len) head = len;
+    const int nvec = (len - head) >> 2;
+    const float4 *body = reinterpret_cast<const float4 *>(base + head);
+
+    double acc = 0.0;
+    for (int i = tid; i < head; i += TP_BLOCK) acc += tp_sq(base[i]);
+    for (int i = tid; i < nvec; i += TP_BLOCK) {
+        const float4 q = body[i];
+        acc += tp_sq(q.x);
+        acc += tp_sq(q.y);
+        acc += tp_sq(q.z);
+        acc += tp_sq(q.w);
+    }
+    for (int i = head + 4 * nvec + tid; i < len; i += TP_BLOCK) acc += tp_sq(base[i]);
+
+    if (!isfinite(acc)) *nonfinite = 1;
+    const double s = tp_block_sum(acc, sh);
+    if (tid == 0) chunk_sumsq[blockIdx.x] = s;
+}
+
+extern "C" __global__ void __launch_bounds__(TP_BLOCK)
+tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int ntensors, double *out)
+{
+    __shared__ double sh[TP_BLOCK];
+    if (blockIdx.x != 0) return;
+    if (blockDim.x != TP_BLOCK) {
+        if (threadIdx.x == 0) out[ntensors] = tp_nan();
+        return;
+    }
+    const int tid = (int)threadIdx.x;
+    const int lane = tid & 31;
+    const int warp = tid >> 5;
+    const int nwarps = TP_BLOCK / 32;
+
+    /* (1) tensors with few chunks: one thread each, chunks in order */
+    for (int t = tid; t < ntensors; t += TP_BLOCK) {
+        const int c0 = tensor_first_chunk[t];
+        const int c1 = tensor_first_chunk[t + 1];
+        if (c1 - c0 <= TP_NORM_SMALL_CHUNKS) {
+            double s = 0.0;
+            for (int c = c0; c < c1; ++c) s += chunk_sumsq[c];
+            out[t] = s;
+        }
+    }
+    /* (2) tensors with many chunks: one warp each, lane-strided, then a fixed shuffle tree */
+    for (int t = warp; t < ntensors; t += nwarps) {
+        const int c0 = tensor_first_chunk[t];
+        const int c1 = tensor_first_chunk[t + 1];
+        if (c1 - c0 > TP_NORM_SMALL_CHUNKS) { /* uniform across the warp */
+            double s = 0.0;
+            for (int c = c0 + lane; c < c1; c += 32) s += chunk_sumsq[c];
+#pragma unroll
+            for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
+            if (lane == 0) out[t] = s;
+        }
+    }
+    __syncthreads(); /* makes this block's writes to out[] visible to all its threads */
+
+    /* (3) the total over the per-tensor sums */
+    double acc = 0.0;
+    for (int t = tid; t < ntensors; t += TP_BLOCK) acc += out[t];
+    const double total = tp_block_sum(acc, sh);
+    if (tid == 0) out[ntensors] = total;
+}
+
+#ifndef TP_KERNELS_ONLY
+
+/* The chunk table of the last call, uploaded to TP_SCRATCH_NORM_TABLE: the layout of a
+ * model's flat buffer does not change between steps, so it is uploaded once. */
+static std::vector<int64_t> s_cached_offsets;
+static int s_cached_nchunks = -1;
+static unsigned long long s_cached_generation = 0;
+static const TpDeviceBuffer *s_cached_buffer = nullptr;
+
+extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
+                                  double *sumsq_out, int *nonfinite_out, int *device_flag)
+{
+    TP_REQUIRE(offsets != nullptr && ntensors >= 0 && sumsq_out != nullptr && nonfinite_out != nullptr);
+    TP_REQUIRE(offsets[0] == 0);
+    TP_REQUIRE(g != nullptr || offsets[ntensors] == 0);
+    const size_t ntab = (size_t)ntensors + 1;
+
+    /* ---- chunk table: rebuild and upload only when the offsets changed */
+    TpDeviceBuffer *table_buf = nullptr;
+    const bool hit = s_cached_buffer != nullptr && s_cached_offsets.size() == ntab &&
+                     s_cached_buffer->ptr != nullptr && s_cached_buffer->generation == s_cached_generation &&
+                     memcmp(s_cached_offsets.data(), offsets, ntab * sizeof(int64_t)) == 0;
+    int nchunks = s_cached_nchunks;
+    if (!hit) {
+        TpNormChunkTable table;
+        const int rc = tp_build_norm_chunk_table(offsets, ntensors, &table);
+        if (rc != 0) return rc;
+        nchunks = table.nchunks();
+        const size_t bytes_ll = tp_align256(sizeof(long long) * (size_t)nchunks);
+        const size_t total = 2 * bytes_ll + sizeof(int) * ntab;
+        s_cached_buffer = nullptr; /* invalid until the upload succeeded */
+        const int rr = tp_scratch_reserve(TP_SCRATCH_NORM_TABLE, total, &table_buf);
+        if (rr != 0) return rr;
+        char *base = static_cast<char *>(table_buf->ptr);
+        if (nchunks > 0) {
+            TP_CUDA_CHECK(cudaMemcpy(base, table.chunk_start.data(), sizeof(long long) * (size_t)nchunks,
+                                     cudaMemcpyHostToDevice));
+            TP_CUDA_CHECK(cudaMemcpy(base + bytes_ll, table.chunk_end.data(),
+                                     sizeof(long long) * (size_t)nchunks, cudaMemcpyHostToDevice));
+        }
+        TP_CUDA_CHECK(cudaMemcpy(base + 2 * bytes_ll, table.tensor_first_chunk.data(), sizeof(int) * ntab,
+                                 cudaMemcpyHostToDevice));
+        s_cached_offsets.assign(offsets, offsets + ntab);
+        s_cached_nchunks = nchunks;
+        s_cached_generation = table_buf->generation;
+        s_cached_buffer = table_buf;
+    } else {
+        table_buf = const_cast<TpDeviceBuffer *>(s_cached_buffer);
+    }
+    const size_t bytes_ll = tp_align256(sizeof(long long) * (size_t)nchunks);
+    const long long *d_start = reinterpret_cast<const long long *>(table_buf->ptr);
+    const long long *d_end = reinterpret_cast<const long long *>(static_cast<char *>(table_buf->ptr) + bytes_ll);
+    const int *d_first = reinterpret_cast<const int *>(static_cast<char *>(table_buf->ptr) + 2 * bytes_ll);
+
+    /* ---- reduction scratch: [chunk_sumsq | out (ntensors+1 doubles) flag (one int)] */
+    const size_t chunk_bytes = tp_align256(sizeof(double) * (size_t)nchunks);
+    const size_t result_bytes = sizeof(double) * ntab + sizeof(double); /* flag in the last slot */
+    TpDeviceBuffer *scratch = nullptr;
+    const int rs = tp_scratch_reserve(TP_SCRATCH_REDUCE, chunk_bytes + result_bytes, &scratch);
+    if (rs != 0) return rs;
+    double *d_chunk = static_cast<double *>(scratch->ptr);
+    double *d_out = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + chunk_bytes);
+    int *d_flag = reinterpret_cast<int *>(d_out + ntab);
+
+    TP_CUDA_CHECK(cudaMemsetAsync(d_flag, 0, sizeof(int), 0));
+    if (nchunks > 0) {
+        tp_norm_chunks<<<nchunks, TP_BLOCK>>>(g, d_start, d_end, d_chunk, d_flag);
+        TP_LAUNCH_CHECK();
+    }
+    tp_norm_cleanup<<<1, TP_BLOCK>>>(d_chunk, d_first, ntensors, d_out);
+    TP_LAUNCH_CHECK();
+    if (device_flag != nullptr)
+        TP_CUDA_CHECK(cudaMemcpyAsync(device_flag, d_flag, sizeof(int), cudaMemcpyDeviceToDevice, 0));
+
+    /* one synchronous copy brings back the sums and the flag */
+    std::vector<double> host(ntab + 1);
+    TP_CUDA_CHECK(cudaMemcpy(host.data(), d_out, result_bytes, cudaMemcpyDeviceToHost));
+    memcpy(sumsq_out, host.data(), sizeof(double) * ntab);
+    int flag = 0;
+    memcpy(&flag, &host[ntab], sizeof(int));
+    *nonfinite_out = flag != 0 ? 1 : 0;
+    return 0;
+}
+#endif /* TP_KERNELS_ONLY */

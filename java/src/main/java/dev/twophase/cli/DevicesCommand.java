@@ -1,0 +1,24 @@
+package dev.twophase.cli;
+
+import dev.twophase.backend.Backends;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.util.concurrent.Callable;
+
+/** Tries every backend and prints whether it runs here and why not. */
+@Command(name = "devices", mixinStandardHelpOptions = true,
+        description = "Lists the backends (cpu, jcuda, ffm), whether each runs on this machine, and why not; then which one 'auto' picks.")
+public final class DevicesCommand implements Callable<Integer> {
+    @Option(names = "--threads", description = "CPU worker threads (default: all processors).")
+    int threads = Runtime.getRuntime().availableProcessors();
+
+    @Override public Integer call() {
+        for (String line : Backends.probeAll(threads)) System.out.println(line);
+        var sel = Backends.select("auto", threads);
+        try (var b = sel.backend()) {
+            System.out.println("auto -> " + b.name());
+        }
+        return 0;
+    }
+}

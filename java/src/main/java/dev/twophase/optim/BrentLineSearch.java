@@ -1,0 +1,83 @@
+package dev.twophase.optim;
+
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+
+/**
+ * The paper's line search (Numerical Recipes' mnbrak + brent, restricted to alpha > 0): shrink
+ * the trial step until the loss falls below f0, expand by the golden ratio until it rises again,
+ * then Brent's method (golden section with parabolic steps) inside the bracket to a relative
+ * tolerance. Uses loss values only, so each trial costs one forward pass.
+ */
+final class BrentLineSearch extends LineSearch {
+    private static final double GOLD = 1.618034, CGOLD = 0.3819660, TINY = 1e-30;
+    private final double tolerance;
+
+    BrentLineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations, double tolerance) {
+        super(backend, x, x0, d, g, maxEvaluations);
+        this.tolerance = tolerance;
+    }
+
+    @Override Result run(double f0, double slope0, double alpha0) {
+        // 1. A step that lowers the loss: shrink toward the minimizer of the quadratic through f0, slope0, f(b).
+        double b = alpha0, fb = value(b);
+        while (!(fb < f0)) {
+            if (!budgetLeft()) return new Result(false, 0, f0, false, evaluations);
+            double q = -slope0 * b * b / (2 * (fb - f0 - slope0 * b));
+            b = Double.isFinite(q) ? Math.min(0.5 * b, Math.max(0.1 * b, q)) : 0.1 * b;
+            fb = value(b);
+        }
+        // 2. Expand until the loss rises: bracket a < b < c with f(b) below both ends.
+        double a = 0, c = b + GOLD * b, fc = value(c);
+        while (fc < fb) {
+            if (!budgetLeft()) return finish(c, fc);
+            a = b;
+            b = c;
+            fb = fc;
+            c = b + GOLD * (b - a);
+            fc = value(c);
+        }
+        // 3. Brent inside [a, c], starting from the best point b.
+        double lo = a, hi = c, xm = b, w = b, v = b, fx = fb, fw = fb, fv = fb, e = 0, step = 0;
+        while (budgetLeft()) {
+            double mid = 0.5 * (lo + hi), tol1 = tolerance * Math.abs(xm) + TINY, tol2 = 2 * tol1;
+            if (Math.abs(xm - mid) <= tol2 - 0.5 * (hi - lo)) break;
+            boolean golden = true;
+            if (Math.abs(e) > tol1) {
+                double r = (xm - w) * (fx - fv), q = (xm - v) * (fx - fw), p = (xm - v) * q - (xm - w) * r;
+                q = 2 * (q - r);
+                if (q > 0) p = -p;
+                q = Math.abs(q);
+                double eOld = e;
+                e = step;
+                if (Math.abs(p) < Math.abs(0.5 * q * eOld) && p > q * (lo - xm) && p < q * (hi - xm)) {
+                    step = p / q;
+                    double u = xm + step;
+                    if (u - lo < tol2 || hi - u < tol2) step = Math.copySign(tol1, mid - xm);
+                    golden = false;
+                }
+            }
+            if (golden) {
+                e = xm >= mid ? lo - xm : hi - xm;
+                step = CGOLD * e;
+            }
+            double u = Math.abs(step) >= tol1 ? xm + step : xm + Math.copySign(tol1, step);
+            double fu = value(u);
+            if (fu <= fx) {
+                if (u >= xm) lo = xm; else hi = xm;
+                v = w; fv = fw; w = xm; fw = fx; xm = u; fx = fu;
+            } else {
+                if (u < xm) lo = u; else hi = u;
+                if (fu <= fw || w == xm) { v = w; fv = fw; w = u; fw = fu; }
+                else if (fu <= fv || v == xm || v == w) { v = u; fv = fu; }
+            }
+        }
+        return finish(xm, fx);
+    }
+
+    /** Moves x to the accepted step (the last trial may have been elsewhere). */
+    private Result finish(double alpha, double f) {
+        backend.trialPoint(x, x0, d, alpha);
+        return new Result(true, alpha, f, false, evaluations);
+    }
+}

@@ -1,0 +1,157 @@
+package dev.twophase.optim;
+
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+
+/**
+ * Nonlinear Conjugate Gradient on a full-batch {@link Objective} (Numerical Recipes' frprmn
+ * structure): one {@link #iterate} is one line search along d followed by one gradient at the
+ * new point and the direction update {@code d = -g + beta d}.
+ *
+ * <p>Restarts to steepest descent: on the first iteration, whenever the new direction is not a
+ * descent direction ({@code d.g >= 0}), every {@code restartEvery} iterations if set, and when a
+ * line search along a conjugate direction fails. A step is accepted only when the loss decreased;
+ * when even steepest descent finds no decrease the iteration reports {@link Status#STALLED} and
+ * leaves the parameters unchanged.
+ *
+ * <p>Per iteration the vector work is: one trial-point pass per line-search evaluation, one
+ * multi-dot pass (g.g, g.g_prev, d.g), one direction pass; beta, the new slope d.g and the
+ * restart test follow from those three dots with no further passes.
+ */
+public final class ConjugateGradient implements AutoCloseable {
+    /** What one iteration achieved. */
+    public enum Status { STEPPED, CONVERGED, STALLED }
+
+    /** One iteration's outcome: status, loss and gradient norm at the (new) point, step, evaluations, beta, restart. */
+    public record Iteration(Status status, double loss, double gradientNorm, double alpha, int lineSearchEvaluations,
+                            int gradientEvaluations, double beta, boolean restarted) { }
+
+    private final Backend backend;
+    private final CgConfig config;
+    private final Buffer g, gPrev, d, x0;
+    private final double[] dots = new double[3];
+    private Buffer xBound;
+    private LineSearch lineSearch;
+    private boolean started;
+    private double f, fPrevious, gg, slope;
+    private double lastAlpha;
+    private int sinceRestart;
+    private long iterations;
+
+    public ConjugateGradient(Backend backend, long n, CgConfig config) {
+        this.backend = backend;
+        this.config = config;
+        this.g = backend.allocate(n);
+        this.gPrev = backend.allocate(n);
+        this.d = backend.allocate(n);
+        this.x0 = backend.allocate(n);
+    }
+
+    /** Forget the direction and the cached loss/gradient, e.g. after the parameters were changed elsewhere. */
+    public void reset() { started = false; }
+
+    /** One CG iteration on {@code x} (updated in place). The first call evaluates the gradient at x. */
+    public Iteration iterate(Objective objective, Buffer x) {
+        if (x.length() != g.length()) throw new IllegalArgumentException("CG: x has " + x.length() + " floats, CG was built for " + g.length());
+        int gradients = 0;
+        boolean restarted = false;
+        if (!started || x != xBound) {
+            xBound = x;
+            lineSearch = LineSearch.create(config, backend, x, x0, d, g);
+            f = objective.valueAndGradient(x, g);
+            gradients++;
+            backend.multiDot(g, new Buffer[]{g}, dots);
+            gg = dots[0];
+            steepestDescent();
+            fPrevious = Double.NaN;
+            started = true;
+            restarted = true;
+        }
+        if (Math.sqrt(gg) <= config.gradientTolerance()) {
+            return new Iteration(Status.CONVERGED, f, Math.sqrt(gg), 0, 0, gradients, 0, restarted);
+        }
+        backend.copy(x, x0);
+        LineSearch.Result r = lineSearch.search(objective, f, slope, initialStep());
+        int evals = r.evaluations();
+        if (!r.decreased() && !restarted) {
+            // A conjugate direction that finds no decrease: retry once along steepest descent.
+            restoreGradient();
+            steepestDescent();
+            restarted = true;
+            r = lineSearch.search(objective, f, slope, initialStep());
+            evals += r.evaluations();
+        }
+        if (!r.decreased()) {
+            restoreGradient();
+            iterations++;
+            return new Iteration(Status.STALLED, f, Math.sqrt(gg), 0, evals, gradients, 0, restarted);
+        }
+        double slopeOld = slope, gg0 = gg;
+        fPrevious = f;
+        lastAlpha = r.alpha();
+        if (r.gradientAtX()) {
+            f = r.value();
+        } else {
+            f = objective.valueAndGradient(x, g);
+            gradients++;
+        }
+        backend.multiDot(g, new Buffer[]{g, gPrev, d}, dots);
+        gg = dots[0];
+        double beta = config.formula().beta(dots[0], dots[1], gg0, dots[2], slopeOld);
+        sinceRestart++;
+        boolean periodic = config.restartEvery() > 0 && sinceRestart >= config.restartEvery();
+        double newSlope = -gg + beta * dots[2];
+        if (periodic || !(newSlope < 0)) {
+            steepestDescent();
+            restarted = true;
+            beta = 0;
+        } else {
+            backend.cgDirection(d, g, gPrev, beta);
+            slope = newSlope;
+        }
+        iterations++;
+        return new Iteration(Status.STEPPED, f, Math.sqrt(gg), r.alpha(), evals, gradients, beta, restarted);
+    }
+
+    /** The loss at the current point, as of the last iteration. */
+    public double loss() { return f; }
+
+    public long iterations() { return iterations; }
+
+    public CgConfig config() { return config; }
+
+    /** The search direction, for inspection and parity tests. */
+    public Buffer direction() { return d; }
+
+    /** The gradient at the current point. */
+    public Buffer gradient() { return g; }
+
+    /** d = -g (and gPrev = g): steepest descent; gg must hold g.g. */
+    private void steepestDescent() {
+        backend.cgDirection(d, g, gPrev, 0);
+        slope = -gg;
+        sinceRestart = 0;
+    }
+
+    /** After a failed Wolfe search the trial gradients overwrote g; gPrev still holds the gradient at x0. */
+    private void restoreGradient() {
+        if (config.lineSearch() == LineSearchKind.STRONG_WOLFE) backend.copy(gPrev, g);
+    }
+
+    /**
+     * First trial step: the minimizer of the quadratic through the last decrease (Nocedal and Wright
+     * eq. 3.60, 2 (f_prev - f) / -slope, times 1.01), else the step of unit length along d.
+     */
+    private double initialStep() {
+        double guess = Double.isNaN(fPrevious) ? Double.NaN : 1.01 * 2 * (fPrevious - f) / -slope;
+        if (!(guess > 0) || !Double.isFinite(guess)) guess = lastAlpha > 0 ? lastAlpha : 1 / Math.sqrt(-slope);
+        return guess;
+    }
+
+    @Override public void close() {
+        g.close();
+        gPrev.close();
+        d.close();
+        x0.close();
+    }
+}

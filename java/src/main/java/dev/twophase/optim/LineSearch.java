@@ -1,0 +1,59 @@
+package dev.twophase.optim;
+
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+
+/**
+ * A search for a step {@code alpha > 0} along direction d from x0 that lowers the loss. On
+ * success x holds {@code x0 + alpha * d}; with {@link Result#gradientAtX} the gradient buffer
+ * holds the gradient there. On failure x is restored to x0.
+ */
+abstract class LineSearch {
+    /** The outcome: whether the loss decreased, the step, the loss there, and the evaluations spent. */
+    record Result(boolean decreased, double alpha, double value, boolean gradientAtX, int evaluations) { }
+
+    protected final Backend backend;
+    protected final Buffer x, x0, d, g;
+    protected final int maxEvaluations;
+    protected Objective objective;
+    protected int evaluations;
+
+    LineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations) {
+        this.backend = backend;
+        this.x = x;
+        this.x0 = x0;
+        this.d = d;
+        this.g = g;
+        this.maxEvaluations = maxEvaluations;
+    }
+
+    static LineSearch create(CgConfig c, Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g) {
+        return switch (c.lineSearch()) {
+            case BRENT -> new BrentLineSearch(backend, x, x0, d, g, c.maxLineSearchEvaluations(), c.lineSearchTolerance());
+            case STRONG_WOLFE -> new StrongWolfeLineSearch(backend, x, x0, d, g, c.maxLineSearchEvaluations());
+        };
+    }
+
+    /**
+     * Searches from x0 (where x also starts) with loss {@code f0} and slope {@code slope0 = g.d < 0},
+     * starting with the trial step {@code alpha0 > 0}.
+     */
+    final Result search(Objective f, double f0, double slope0, double alpha0) {
+        this.objective = f;
+        this.evaluations = 0;
+        Result r = run(f0, slope0, alpha0);
+        if (!r.decreased()) backend.copy(x0, x);
+        return r;
+    }
+
+    abstract Result run(double f0, double slope0, double alpha0);
+
+    /** The loss at {@code x0 + alpha * d}; leaves x there. */
+    protected double value(double alpha) {
+        evaluations++;
+        backend.trialPoint(x, x0, d, alpha);
+        return objective.value(x);
+    }
+
+    protected boolean budgetLeft() { return evaluations < maxEvaluations; }
+}

@@ -1,0 +1,125 @@
+package dev.twophase.train;
+
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+import dev.twophase.data.Dataset;
+import dev.twophase.data.Shuffle;
+import dev.twophase.nn.Network;
+import dev.twophase.nn.NetworkRunner;
+import dev.twophase.optim.ConjugateGradient;
+import dev.twophase.optim.SwitchRule;
+import dev.twophase.optim.TwoPhase;
+
+/**
+ * Trains a network with {@link TwoPhase} under one switch rule and records every epoch. Runs that
+ * share a seed start from the same weights and see the same mini-batch order, so they differ only
+ * in the optimizer.
+ */
+public final class Trainer {
+    /** Rows per chunk when the full training set goes through the network (CG, evaluation). */
+    static final int FULL_BATCH_CHUNK = 2048;
+
+    private final Backend be;
+    private final TrainSettings settings;
+    private volatile boolean stopRequested;
+
+    public Trainer(Backend be, TrainSettings settings) {
+        this.be = be;
+        this.settings = settings;
+    }
+
+    /** Asks a running {@link #run} to stop after the current epoch (used by the Ctrl-C handler). */
+    public void requestStop() { stopRequested = true; }
+
+    public boolean stopRequested() { return stopRequested; }
+
+    /** Loss and accuracy of the network on a data set. */
+    public record Evaluation(double loss, double accuracy) { }
+
+    public RunResult run(String name, SwitchRule rule, Network net, Dataset train, Dataset val, Progress progress) {
+        int chunk = Math.max(settings.batchSize(), Math.min(train.size(), FULL_BATCH_CHUNK));
+        try (DeviceData trainData = new DeviceData(be, train);
+             DeviceData valData = new DeviceData(be, val);
+             NetworkRunner runner = new NetworkRunner(net, be, chunk);
+             Buffer params = be.allocate(net.layout().size());
+             Buffer grads = be.allocate(net.layout().size());
+             Buffer batchX = be.allocate((long) settings.batchSize() * train.features());
+             Buffer batchY = be.allocate((long) settings.batchSize() * train.classes());
+             TwoPhase opt = new TwoPhase(be, net.layout(), settings.adam(), settings.cg(), rule, settings.normMeasure())) {
+            be.upload(net.initialParameters(settings.seed()), 0, params);
+            ModelObjective objective = new ModelObjective(runner, trainData, settings.loss());
+            java.util.List<EpochRecord> records = new java.util.ArrayList<>();
+            double seconds = 0;
+            for (int epoch = 1; epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stopRequested; epoch++) {
+                long t0 = System.nanoTime();
+                String phase;
+                double gradNorm;
+                if (opt.phase() == TwoPhase.Phase.ADAM) {
+                    phase = opt.fellBackToAdam() ? "adam*" : "adam";
+                    adamEpoch(epoch, opt, runner, train, params, grads, batchX, batchY, objective);
+                    gradNorm = opt.endAdamEpoch(objective, params).gradientNorm();
+                } else {
+                    phase = "cg";
+                    ConjugateGradient.Iteration it = opt.cgIteration(objective, params);
+                    gradNorm = it.gradientNorm();
+                }
+                be.synchronize();
+                seconds += (System.nanoTime() - t0) / 1e9;
+                Evaluation tr = evaluate(runner, trainData, params), va = evaluate(runner, valData, params);
+                EpochRecord r = new EpochRecord(epoch, phase, tr.loss(), tr.accuracy(), va.loss(), va.accuracy(), gradNorm, objective.compute(), seconds);
+                records.add(r);
+                progress.epoch(name, r, settings.epochs());
+            }
+            return new RunResult(name, rule.describe(), opt.switchEpoch(), records, opt.adam().skippedCount(), opt.fellBackToAdam());
+        }
+    }
+
+    private void adamEpoch(int epoch, TwoPhase opt, NetworkRunner runner, Dataset train, Buffer params, Buffer grads,
+                           Buffer batchX, Buffer batchY, ModelObjective objective) {
+        int n = train.size(), b = settings.batchSize(), f = train.features(), c = train.classes();
+        int[] order = Shuffle.permutation(n, settings.seed() * 1_000_003L + epoch);
+        float[] hostX = new float[b * f], hostY = new float[b * c];
+        float[] inputs = train.inputs();
+        int[] labels = train.labels();
+        for (int first = 0; first < n; first += b) {
+            int rows = Math.min(b, n - first);
+            java.util.Arrays.fill(hostY, 0, rows * c, 0f);
+            for (int i = 0; i < rows; i++) {
+                int s = order[first + i];
+                System.arraycopy(inputs, s * f, hostX, i * f, f);
+                hostY[i * c + labels[s]] = 1f;
+            }
+            Buffer x = batchX.slice(0, (long) rows * f), y = batchY.slice(0, (long) rows * c);
+            be.upload(hostX, 0, x);
+            be.upload(hostY, 0, y);
+            be.fill(grads, 0f);
+            Buffer out = runner.forward(params, x, rows);
+            float scale = (float) (1 / settings.loss().normalizer(rows, c));
+            settings.loss().sum(be, out, y, c, scale, runner.outputGradient(rows));
+            runner.backward(params, grads, x, rows);
+            opt.adamStep(params, grads);
+            objective.addCompute((double) rows / n);
+        }
+    }
+
+    /** Mean loss and accuracy over a data set (forward passes only; not counted as training compute). */
+    public Evaluation evaluate(NetworkRunner runner, DeviceData data, Buffer params) {
+        int n = data.size(), chunk = runner.maxBatch(), classes = data.host.classes();
+        double lossSum = 0;
+        long correct = 0;
+        float[] out = new float[chunk * classes];
+        int[] labels = data.host.labels();
+        for (int first = 0; first < n; first += chunk) {
+            int rows = Math.min(chunk, n - first);
+            Buffer o = runner.forward(params, data.inputRows(first, rows), rows);
+            lossSum += settings.loss().sum(be, o, data.targetRows(first, rows), classes, 0f, null);
+            be.download(o, out, 0);
+            for (int i = 0; i < rows; i++) {
+                int best = 0;
+                for (int j = 1; j < classes; j++) if (out[i * classes + j] > out[i * classes + best]) best = j;
+                if (best == labels[first + i]) correct++;
+            }
+        }
+        return new Evaluation(lossSum / settings.loss().normalizer(n, classes), (double) correct / n);
+    }
+}

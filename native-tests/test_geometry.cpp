@@ -1,0 +1,106 @@
+/*
+ * twophase native tests (CPU only, always run): the host-side launch geometry and the
+ * segmented-norm chunk table of cuda/geometry.h, which the JCuda backend mirrors.
+ */
+#include <cstdint>
+#include <vector>
+
+#include "geometry.h"
+#include "test_util.h"
+
+static void test_elementwise_grid()
+{
+    const int64_t per_block = (int64_t)TP_BLOCK * 4;
+    TPT_CHECK(tp_elementwise_grid(0) == 0, "n = 0");
+    TPT_CHECK(tp_elementwise_grid(-5) == 0, "n < 0");
+    TPT_CHECK(tp_elementwise_grid(1) == 1, "n = 1");
+    TPT_CHECK(tp_elementwise_grid(per_block) == 1, "n = one block");
+    TPT_CHECK(tp_elementwise_grid(per_block + 1) == 2, "n = one block + 1");
+    TPT_CHECK(tp_elementwise_grid(7) == 1 && tp_elementwise_grid(4097) == 5, "odd sizes");
+    TPT_CHECK(tp_elementwise_grid(1000003) == 977, "1000003 -> %d", tp_elementwise_grid(1000003));
+    TPT_CHECK(tp_elementwise_grid(per_block * TP_MAX_GRID) == TP_MAX_GRID, "exactly the cap");
+    TPT_CHECK(tp_elementwise_grid(per_block * TP_MAX_GRID + 1) == TP_MAX_GRID, "capped");
+    TPT_CHECK(tp_elementwise_grid((int64_t)1 << 40) == TP_MAX_GRID, "2^40");
+    TPT_CHECK(tp_elementwise_grid(INT64_MAX) == TP_MAX_GRID, "INT64_MAX does not overflow");
+    /* monotone and equal to min(ceil(n / per_block), cap) on a sweep */
+    bool ok = true;
+    for (int64_t n = 1; n < 3 * per_block * TP_MAX_GRID; n += 977) {
+        const int64_t want = (n + per_block - 1) / per_block;
+        ok = ok && tp_elementwise_grid(n) == (want < TP_MAX_GRID ? want : TP_MAX_GRID);
+    }
+    TPT_CHECK(ok, "grid formula sweep");
+}
+
+/* Every chunk lies inside its tensor, is non-empty and at most TP_NORM_CHUNK long, and
+ * the chunks of each tensor tile it exactly, in order. */
+static bool table_consistent(const std::vector<int64_t> &off, const TpNormChunkTable &tab)
+{
+    const int nt = (int)off.size() - 1;
+    if ((int)tab.tensor_first_chunk.size() != nt + 1) return false;
+    if (tab.tensor_first_chunk[0] != 0 || tab.tensor_first_chunk[(size_t)nt] != tab.nchunks()) return false;
+    for (int t = 0; t < nt; ++t) {
+        const int c0 = tab.tensor_first_chunk[(size_t)t], c1 = tab.tensor_first_chunk[(size_t)t + 1];
+        if (c1 - c0 != (int)tp_norm_chunk_count(off[(size_t)t + 1] - off[(size_t)t])) return false;
+        int64_t pos = off[(size_t)t];
+        for (int c = c0; c < c1; ++c) {
+            const int64_t s = tab.chunk_start[(size_t)c], e = tab.chunk_end[(size_t)c];
+            if (s != pos || e <= s || e - s > TP_NORM_CHUNK || e > off[(size_t)t + 1]) return false;
+            pos = e;
+        }
+        if (pos != off[(size_t)t + 1]) return false;
+    }
+    return true;
+}
+
+static void test_chunk_table()
+{
+    TpNormChunkTable tab;
+    /* empty tensors own no chunks */
+    std::vector<int64_t> off = {0, 0, 3, 3, TP_NORM_CHUNK + 3, 2 * TP_NORM_CHUNK + 4, 2 * TP_NORM_CHUNK + 4};
+    TPT_CHECK(tp_build_norm_chunk_table(off.data(), 6, &tab) == 0, "valid layout rejected");
+    TPT_CHECK(tab.nchunks() == 1 + 1 + 2, "nchunks %d", tab.nchunks());
+    const std::vector<int> first = {0, 0, 1, 1, 2, 4, 4};
+    TPT_CHECK(tab.tensor_first_chunk == first, "tensor_first_chunk");
+    TPT_CHECK(tab.chunk_start[2] == TP_NORM_CHUNK + 3 && tab.chunk_end[2] == 2 * TP_NORM_CHUNK + 3 &&
+                  tab.chunk_start[3] == 2 * TP_NORM_CHUNK + 3 && tab.chunk_end[3] == 2 * TP_NORM_CHUNK + 4,
+              "chunk split of a CHUNK+1 tensor");
+    TPT_CHECK(table_consistent(off, tab), "layout 1");
+
+    /* no tensors */
+    off = {0};
+    TPT_CHECK(tp_build_norm_chunk_table(off.data(), 0, &tab) == 0 && tab.nchunks() == 0 &&
+                  tab.tensor_first_chunk.size() == 1 && tab.tensor_first_chunk[0] == 0,
+              "no tensors");
+
+    /* thousands of tensors of random sizes, some empty */
+    tpt::Rng rng(11);
+    off.assign(1, 0);
+    for (int t = 0; t < 3000; ++t) off.push_back(off.back() + (t % 7 == 0 ? 0 : rng.below(3 * TP_NORM_CHUNK)));
+    TPT_CHECK(tp_build_norm_chunk_table(off.data(), 3000, &tab) == 0, "3000 tensors");
+    TPT_CHECK(table_consistent(off, tab), "3000 tensors consistent");
+
+    /* one huge tensor past 2^31 elements: 64-bit bounds */
+    const int64_t huge = ((int64_t)1 << 31) + 4099;
+    off = {0, 5, 5 + huge, 5 + huge + 7};
+    TPT_CHECK(tp_build_norm_chunk_table(off.data(), 3, &tab) == 0, "huge tensor");
+    TPT_CHECK(tab.nchunks() == 1 + (int)((huge + TP_NORM_CHUNK - 1) / TP_NORM_CHUNK) + 1, "huge nchunks %d", tab.nchunks());
+    TPT_CHECK(tab.chunk_end[(size_t)tab.nchunks() - 1] == 5 + huge + 7, "huge end");
+    TPT_CHECK(table_consistent(off, tab), "huge consistent");
+
+    /* invalid layouts */
+    std::vector<int64_t> bad = {1, 4};
+    TPT_CHECK(tp_build_norm_chunk_table(bad.data(), 1, &tab) == TP_ERR_INVALID_VALUE, "offsets[0] != 0");
+    bad = {0, 4, 3};
+    TPT_CHECK(tp_build_norm_chunk_table(bad.data(), 2, &tab) == TP_ERR_INVALID_VALUE, "decreasing");
+    TPT_CHECK(tp_build_norm_chunk_table(nullptr, 1, &tab) == TP_ERR_INVALID_VALUE, "NULL offsets");
+    TPT_CHECK(tp_build_norm_chunk_table(bad.data(), -1, &tab) == TP_ERR_INVALID_VALUE, "ntensors < 0");
+    bad = {0, (int64_t)TP_NORM_CHUNK * ((int64_t)1 << 31)};
+    TPT_CHECK(tp_build_norm_chunk_table(bad.data(), 1, &tab) == TP_ERR_INVALID_VALUE, "more than INT_MAX chunks");
+}
+
+int main()
+{
+    test_elementwise_grid();
+    test_chunk_table();
+    return tpt::finish("test_geometry");
+}
