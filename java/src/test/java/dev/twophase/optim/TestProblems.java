@@ -1,0 +1,111 @@
+package dev.twophase.optim;
+
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+
+/** Objectives with known minima for optimizer tests; each counts its evaluations. */
+final class TestProblems {
+    private TestProblems() { }
+
+    /** Base: evaluates in double on the host from the buffer's floats. */
+    abstract static class Counting implements Objective {
+        final Backend be;
+        final int n;
+        int values, gradients;
+
+        Counting(Backend be, int n) {
+            this.be = be;
+            this.n = n;
+        }
+
+        abstract double f(double[] x, double[] g);
+
+        @Override public double value(Buffer params) {
+            values++;
+            return f(read(params), null);
+        }
+
+        @Override public double valueAndGradient(Buffer params, Buffer gradient) {
+            gradients++;
+            double[] g = new double[n];
+            double v = f(read(params), g);
+            float[] gf = new float[n];
+            for (int i = 0; i < n; i++) gf[i] = (float) g[i];
+            be.upload(gf, 0, gradient);
+            return v;
+        }
+
+        double[] read(Buffer params) {
+            float[] p = new float[n];
+            be.download(params, p, 0);
+            double[] x = new double[n];
+            for (int i = 0; i < n; i++) x[i] = p[i];
+            return x;
+        }
+    }
+
+    /** f(x) = 1/2 x^T A x - b^T x with A symmetric positive definite; minimum at A^-1 b. */
+    static final class Quadratic extends Counting {
+        final double[][] a;
+        final double[] b;
+
+        Quadratic(Backend be, double[][] a, double[] b) {
+            super(be, b.length);
+            this.a = a;
+            this.b = b;
+        }
+
+        @Override double f(double[] x, double[] g) {
+            double v = 0;
+            for (int i = 0; i < n; i++) {
+                double ax = 0;
+                for (int j = 0; j < n; j++) ax += a[i][j] * x[j];
+                v += 0.5 * x[i] * ax - b[i] * x[i];
+                if (g != null) g[i] = ax - b[i];
+            }
+            return v;
+        }
+
+        /** Solves A x = b by Gaussian elimination (A is small and well conditioned here). */
+        double[] minimizer() {
+            double[][] m = new double[n][n + 1];
+            for (int i = 0; i < n; i++) {
+                System.arraycopy(a[i], 0, m[i], 0, n);
+                m[i][n] = b[i];
+            }
+            for (int c = 0; c < n; c++) {
+                for (int r = c + 1; r < n; r++) {
+                    double f = m[r][c] / m[c][c];
+                    for (int k = c; k <= n; k++) m[r][k] -= f * m[c][k];
+                }
+            }
+            double[] x = new double[n];
+            for (int r = n - 1; r >= 0; r--) {
+                double s = m[r][n];
+                for (int k = r + 1; k < n; k++) s -= m[r][k] * x[k];
+                x[r] = s / m[r][r];
+            }
+            return x;
+        }
+    }
+
+    /** Rosenbrock's function (1 - x)^2 + 100 (y - x^2)^2; minimum 0 at (1, 1). */
+    static final class Rosenbrock extends Counting {
+        Rosenbrock(Backend be) { super(be, 2); }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0], y = p[1];
+            if (g != null) {
+                g[0] = -2 * (1 - x) - 400 * x * (y - x * x);
+                g[1] = 200 * (y - x * x);
+            }
+            return (1 - x) * (1 - x) + 100 * (y - x * x) * (y - x * x);
+        }
+    }
+
+    static Buffer buffer(Backend be, float... values) {
+        Buffer b = be.allocate(values.length);
+        be.upload(values, 0, b);
+        return b;
+    }
+}
