@@ -135,12 +135,10 @@ public final class CompareCommand implements Callable<Integer> {
                     results.add(trainer.run(p[0], SwitchRule.parse(p[1]), net, split.train(), split.validation(), progress));
                 }
                 Report.write(out, be.name(), sel.reasons(), seed, settingsMap(net, settings, be), results);
-                for (RunResult r : results) {
-                    if (r.switchEpoch() != null) Plots.gradientNormVersusLoss(out.resolve("gradnorm-vs-loss.png"), r);
-                }
-                if (results.stream().noneMatch(r -> r.switchEpoch() != null) && !results.isEmpty()) {
-                    Plots.gradientNormVersusLoss(out.resolve("gradnorm-vs-loss.png"), results.get(0));
-                }
+                // The norm-vs-loss figure shows the first run that swapped, else the first run.
+                RunResult shown = results.stream().filter(r -> r.switchEpoch() != null).findFirst()
+                        .orElse(results.isEmpty() ? null : results.get(0));
+                if (shown != null) Plots.gradientNormVersusLoss(out.resolve("gradnorm-vs-loss.png"), shown);
                 Plots.lossVersusCompute(out.resolve("loss-vs-compute.png"), results);
             } finally {
                 finished.countDown();

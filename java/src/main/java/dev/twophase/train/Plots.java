@@ -47,9 +47,9 @@ public final class Plots {
             current.add(e.trainLoss(), e.gradNorm());
             prev = e;
         }
-        LogAxis x = new LogAxis("training loss (log, decreasing to the right)");
+        LogAxis x = logAxis("training loss (log, decreasing to the right)");
         x.setInverted(true);
-        LogAxis y = new LogAxis("gradient norm (log)");
+        LogAxis y = logAxis("gradient norm (log)");
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), true));
         if (run.switchEpoch() != null && run.switchEpoch() > 0 && run.switchEpoch() <= run.epochs().size()) {
             EpochRecord s = run.epochs().get(run.switchEpoch() - 1);
@@ -69,9 +69,15 @@ public final class Plots {
             data.addSeries(s);
         }
         NumberAxis x = new NumberAxis("compute (forward+backward passes over the training set)");
-        LogAxis y = new LogAxis("training loss (log)");
+        LogAxis y = logAxis("training loss (log)");
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), false));
         save(png, new JFreeChart("Training loss vs. compute", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+    }
+
+    private static LogAxis logAxis(String label) {
+        LogAxis a = new LogAxis(label);
+        a.setNumberFormatOverride(new java.text.DecimalFormat("0.##E0"));
+        return a;
     }
 
     private static String phaseLabel(String phase) {
