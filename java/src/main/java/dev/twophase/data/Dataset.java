@@ -4,12 +4,17 @@ import java.util.Arrays;
 
 /**
  * A labelled classification data set in host memory: {@code size()} samples of
- * {@code features()} floats, row-major, and integer labels in {@code 0..classes()-1}.
+ * {@code features() = channels * height * width} floats (row-major, channel-major within a sample,
+ * as in CIFAR's and PyTorch's NCHW layout) and integer labels in {@code 0..classes()-1}.
+ * Flat data (no image structure) has channels = height = 1.
  */
-public record Dataset(String name, int features, int classes, float[] inputs, int[] labels) {
+public record Dataset(String name, int channels, int height, int width, int classes, float[] inputs, int[] labels) {
 
     public Dataset {
-        if (features <= 0 || classes <= 1) throw new IllegalArgumentException(name + ": " + features + " features and " + classes + " classes");
+        if (channels <= 0 || height <= 0 || width <= 0 || classes <= 1) {
+            throw new IllegalArgumentException(name + ": sample shape " + channels + "x" + height + "x" + width + " and " + classes + " classes");
+        }
+        long features = (long) channels * height * width;
         if ((long) labels.length * features != inputs.length) {
             throw new IllegalArgumentException(name + ": " + inputs.length + " input values for " + labels.length + " samples of " + features + " features");
         }
@@ -18,7 +23,15 @@ public record Dataset(String name, int features, int classes, float[] inputs, in
         }
     }
 
+    /** Flat samples of {@code features} values. */
+    public Dataset(String name, int features, int classes, float[] inputs, int[] labels) {
+        this(name, 1, 1, features, classes, inputs, labels);
+    }
+
     public int size() { return labels.length; }
+
+    /** Values per sample. */
+    public int features() { return channels * height * width; }
 
     /** One-hot targets, {@code size() x classes()} row-major. */
     public float[] oneHotTargets() {
@@ -29,13 +42,14 @@ public record Dataset(String name, int features, int classes, float[] inputs, in
 
     /** The samples at {@code indices}, in that order. */
     public Dataset select(String newName, int[] indices) {
+        int features = features();
         float[] x = new float[indices.length * features];
         int[] y = new int[indices.length];
         for (int i = 0; i < indices.length; i++) {
             System.arraycopy(inputs, indices[i] * features, x, i * features, features);
             y[i] = labels[indices[i]];
         }
-        return new Dataset(newName, features, classes, x, y);
+        return new Dataset(newName, channels, height, width, classes, x, y);
     }
 
     /** The first {@code n} samples (or all when n is 0 or at least the size). */

@@ -60,7 +60,7 @@ public final class Digits {
             System.arraycopy(rows.get(i), 0, inputs, i * FEATURES, FEATURES);
             y[i] = labels.get(i);
         }
-        return new Dataset("digits", FEATURES, CLASSES, inputs, y);
+        return new Dataset("digits", 1, 8, 8, CLASSES, inputs, y);
     }
 
     private static int number(String cell, String source, int line, int min, int max) throws IOException {
