@@ -18,9 +18,9 @@ public final class ActivationLayer implements Layer {
 
     @Override public int outputSize() { return size; }
 
-    @Override public void forward(Backend be, Buffer params, Buffer in, Buffer out, int batch) { be.activation(f, in, out); }
+    @Override public void forward(Backend be, Buffer params, Buffer in, Buffer out, Buffer ws, int batch) { be.activation(f, in, out); }
 
-    @Override public void backward(Backend be, Buffer params, Buffer grads, Buffer in, Buffer out, Buffer dOut, Buffer dIn, int batch) {
+    @Override public void backward(Backend be, Buffer params, Buffer grads, Buffer in, Buffer out, Buffer dOut, Buffer dIn, Buffer ws, int batch) {
         if (dIn != null) be.activationBackward(f, in, out, dOut, dIn);
     }
 

@@ -36,22 +36,20 @@ public final class Dense implements Layer {
 
     @Override public void initialize(float[] params, SplittableRandom rng) {
         double bound = 1 / Math.sqrt(in);
-        for (long i = 0; i < weight.size(); i++) params[(int) (weight.offset() + i)] = (float) rng.nextDouble(-bound, bound);
-        for (long i = 0; i < bias.size(); i++) params[(int) (bias.offset() + i)] = (float) rng.nextDouble(-bound, bound);
+        Views.uniform(params, weight, bound, rng);
+        Views.uniform(params, bias, bound, rng);
     }
 
-    @Override public void forward(Backend be, Buffer params, Buffer x, Buffer y, int batch) {
-        be.gemm(false, true, batch, out, in, 1f, x, in, slice(params, weight), in, 0f, y, out);
-        be.addBias(y, slice(params, bias));
+    @Override public void forward(Backend be, Buffer params, Buffer x, Buffer y, Buffer ws, int batch) {
+        be.gemm(false, true, batch, out, in, 1f, x, in, Views.slice(params, weight), in, 0f, y, out);
+        be.addBias(y, Views.slice(params, bias));
     }
 
-    @Override public void backward(Backend be, Buffer params, Buffer grads, Buffer x, Buffer y, Buffer dy, Buffer dx, int batch) {
-        be.gemm(true, false, out, in, batch, 1f, dy, out, x, in, 1f, slice(grads, weight), in);
-        be.accumulateBiasGradient(dy, slice(grads, bias));
-        if (dx != null) be.gemm(false, false, batch, in, out, 1f, dy, out, slice(params, weight), in, 0f, dx, in);
+    @Override public void backward(Backend be, Buffer params, Buffer grads, Buffer x, Buffer y, Buffer dy, Buffer dx, Buffer ws, int batch) {
+        be.gemm(true, false, out, in, batch, 1f, dy, out, x, in, 1f, Views.slice(grads, weight), in);
+        be.accumulateBiasGradient(dy, Views.slice(grads, bias));
+        if (dx != null) be.gemm(false, false, batch, in, out, 1f, dy, out, Views.slice(params, weight), in, 0f, dx, in);
     }
 
     @Override public String describe() { return "dense " + in + "->" + out; }
-
-    private static Buffer slice(Buffer flat, TensorView v) { return flat.slice(v.offset(), v.size()); }
 }

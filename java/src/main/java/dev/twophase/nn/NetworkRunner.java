@@ -15,6 +15,7 @@ public final class NetworkRunner implements AutoCloseable {
     private final int maxBatch;
     private final Buffer[] acts;   // acts[0] = input copy slot unused; acts[i+1] = output of layer i
     private final Buffer[] grads;  // gradient with respect to acts[i]
+    private final Buffer[] workspaces; // per layer, null when a layer needs none
 
     public NetworkRunner(Network net, Backend be, int maxBatch) {
         if (maxBatch <= 0) throw new IllegalArgumentException("maxBatch = " + maxBatch + "; expected at least 1");
@@ -24,7 +25,10 @@ public final class NetworkRunner implements AutoCloseable {
         List<Layer> layers = net.layers();
         acts = new Buffer[layers.size() + 1];
         grads = new Buffer[layers.size() + 1];
+        workspaces = new Buffer[layers.size()];
         for (int i = 0; i < layers.size(); i++) {
+            long ws = layers.get(i).workspaceSize(maxBatch);
+            if (ws > 0) workspaces[i] = be.allocate(ws);
             acts[i + 1] = be.allocate((long) maxBatch * layers.get(i).outputSize());
             grads[i + 1] = be.allocate((long) maxBatch * layers.get(i).outputSize());
         }
@@ -43,7 +47,7 @@ public final class NetworkRunner implements AutoCloseable {
         Buffer x = input;
         for (int i = 0; i < layers.size(); i++) {
             Buffer y = rows(acts[i + 1], batch, layers.get(i).outputSize());
-            layers.get(i).forward(be, params, x, y, batch);
+            layers.get(i).forward(be, params, x, y, workspaces[i], batch);
             x = y;
         }
         return x;
@@ -64,7 +68,7 @@ public final class NetworkRunner implements AutoCloseable {
             Layer l = layers.get(i);
             Buffer x = i == 0 ? input : rows(acts[i], batch, l.inputSize());
             Buffer dx = i == 0 ? null : rows(grads[i], batch, l.inputSize());
-            l.backward(be, params, paramGrads, x, rows(acts[i + 1], batch, l.outputSize()), rows(grads[i + 1], batch, l.outputSize()), dx, batch);
+            l.backward(be, params, paramGrads, x, rows(acts[i + 1], batch, l.outputSize()), rows(grads[i + 1], batch, l.outputSize()), dx, workspaces[i], batch);
         }
     }
 
@@ -77,5 +81,6 @@ public final class NetworkRunner implements AutoCloseable {
     @Override public void close() {
         for (Buffer b : acts) if (b != null) b.close();
         for (Buffer b : grads) if (b != null) b.close();
+        for (Buffer b : workspaces) if (b != null) b.close();
     }
 }

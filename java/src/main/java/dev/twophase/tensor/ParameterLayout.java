@@ -68,8 +68,8 @@ public final class ParameterLayout {
             return this;
         }
 
+        /** The layout; it may be empty (a network of parameter-free layers, in tests). */
         public ParameterLayout build() {
-            if (views.isEmpty()) throw new IllegalStateException("a parameter layout needs at least one tensor");
             return new ParameterLayout(new ArrayList<>(views));
         }
     }

@@ -5,6 +5,7 @@ import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.GradientNorms;
+import dev.twophase.backend.HostKernels;
 
 /**
  * The CPU backend: Java float arrays, loops over fixed chunks on a private thread pool (see
@@ -337,6 +338,17 @@ public final class CpuBackend implements Backend {
         for (double l : perRow) s += l;
         return s;
     }
+
+    // ---- host-loop layer ops: in place on the arrays, in parallel ----
+
+    @Override public HostArray hostRead(Buffer b) {
+        CpuBuffer c = own(b);
+        return new HostArray(c.array, c.offset);
+    }
+
+    @Override public void hostWriteBack(HostArray h, Buffer b) { }
+
+    @Override public HostKernels.Loop hostLoop() { return par::forEachIndex; }
 
     @Override public void close() { par.close(); }
 

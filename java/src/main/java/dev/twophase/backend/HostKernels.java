@@ -1,0 +1,269 @@
+package dev.twophase.backend;
+
+import java.util.function.IntConsumer;
+
+/**
+ * Plain loops for the layer operations of the convolutional and attention models, on float
+ * arrays with offsets. The CPU backend runs them in place on its arrays (in parallel over the
+ * outer index, each output written by one task, so results do not depend on threads); the
+ * {@link Backend} default methods run them on host copies for backends without a kernel.
+ */
+public final class HostKernels {
+    private HostKernels() { }
+
+    /** Runs {@code body} for every index in [0, count); implementations may run them in parallel. */
+    public interface Loop { void forEach(int count, IntConsumer body); }
+
+    public static final Loop SEQUENTIAL = (count, body) -> { for (int i = 0; i < count; i++) body.accept(i); };
+
+    /** cols[(b, oy, ox)][(ky, kx, c)] = x[b][oy*s - p + ky][ox*s - p + kx][c], zero outside. */
+    public static void im2col(Loop loop, ConvShape s, float[] x, int xo, float[] cols, int co) {
+        int oh = s.outHeight(), ow = s.outWidth(), k = s.kernel(), c = s.channels(), pc = s.patchColumns();
+        loop.forEach(s.batch() * oh, row -> {
+            int b = row / oh, oy = row % oh;
+            for (int ox = 0; ox < ow; ox++) {
+                int dst = co + ((b * oh + oy) * ow + ox) * pc;
+                for (int ky = 0; ky < k; ky++) {
+                    int iy = oy * s.stride() - s.pad() + ky;
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ox * s.stride() - s.pad() + kx, d = dst + (ky * k + kx) * c;
+                        if (iy < 0 || iy >= s.height() || ix < 0 || ix >= s.width()) {
+                            java.util.Arrays.fill(cols, d, d + c, 0f);
+                        } else {
+                            System.arraycopy(x, xo + ((b * s.height() + iy) * s.width() + ix) * c, cols, d, c);
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** The adjoint of im2col: dx = sum over the patches that read each pixel (dx overwritten). */
+    public static void col2im(Loop loop, ConvShape s, float[] cols, int co, float[] dx, int dxo) {
+        int oh = s.outHeight(), ow = s.outWidth(), k = s.kernel(), c = s.channels(), pc = s.patchColumns();
+        // One task per image: the patches of an image only touch that image.
+        loop.forEach(s.batch(), b -> {
+            int img = dxo + b * s.height() * s.width() * c;
+            java.util.Arrays.fill(dx, img, img + s.height() * s.width() * c, 0f);
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++) {
+                    int src = co + ((b * oh + oy) * ow + ox) * pc;
+                    for (int ky = 0; ky < k; ky++) {
+                        int iy = oy * s.stride() - s.pad() + ky;
+                        if (iy < 0 || iy >= s.height()) continue;
+                        for (int kx = 0; kx < k; kx++) {
+                            int ix = ox * s.stride() - s.pad() + kx;
+                            if (ix < 0 || ix >= s.width()) continue;
+                            int d = img + (iy * s.width() + ix) * c, sc = src + (ky * k + kx) * c;
+                            for (int ch = 0; ch < c; ch++) dx[d + ch] += cols[sc + ch];
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** Max over each window (no padding in the window's max: padded cells are skipped). */
+    public static void maxPool(Loop loop, ConvShape s, float[] x, int xo, float[] y, int yo) {
+        int oh = s.outHeight(), ow = s.outWidth(), c = s.channels();
+        loop.forEach(s.batch() * oh, row -> {
+            int b = row / oh, oy = row % oh;
+            for (int ox = 0; ox < ow; ox++) {
+                for (int ch = 0; ch < c; ch++) {
+                    float m = Float.NEGATIVE_INFINITY;
+                    for (int ky = 0; ky < s.kernel(); ky++) {
+                        int iy = oy * s.stride() - s.pad() + ky;
+                        if (iy < 0 || iy >= s.height()) continue;
+                        for (int kx = 0; kx < s.kernel(); kx++) {
+                            int ix = ox * s.stride() - s.pad() + kx;
+                            if (ix < 0 || ix >= s.width()) continue;
+                            m = Math.max(m, x[xo + ((b * s.height() + iy) * s.width() + ix) * c + ch]);
+                        }
+                    }
+                    y[yo + ((b * oh + oy) * ow + ox) * c + ch] = m;
+                }
+            }
+        });
+    }
+
+    /** Routes each window's gradient to its first maximal input (dx overwritten). */
+    public static void maxPoolBackward(Loop loop, ConvShape s, float[] x, int xo, float[] y, int yo, float[] dy, int dyo, float[] dx, int dxo) {
+        int oh = s.outHeight(), ow = s.outWidth(), c = s.channels();
+        loop.forEach(s.batch(), b -> {
+            int img = dxo + b * s.height() * s.width() * c;
+            java.util.Arrays.fill(dx, img, img + s.height() * s.width() * c, 0f);
+            for (int oy = 0; oy < oh; oy++) {
+                for (int ox = 0; ox < ow; ox++) {
+                    for (int ch = 0; ch < c; ch++) {
+                        int out = ((b * oh + oy) * ow + ox) * c + ch;
+                        float m = y[yo + out];
+                        search:
+                        for (int ky = 0; ky < s.kernel(); ky++) {
+                            int iy = oy * s.stride() - s.pad() + ky;
+                            if (iy < 0 || iy >= s.height()) continue;
+                            for (int kx = 0; kx < s.kernel(); kx++) {
+                                int ix = ox * s.stride() - s.pad() + kx;
+                                if (ix < 0 || ix >= s.width()) continue;
+                                int in = ((b * s.height() + iy) * s.width() + ix) * c + ch;
+                                if (x[xo + in] == m) {
+                                    dx[dxo + in] += dy[dyo + out];
+                                    break search;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    }
+
+    /** y[b] = x[b]^T for {@code batch} row-major rows x cols matrices. */
+    public static void batchedTranspose(Loop loop, int batch, int rows, int cols, float[] x, int xo, float[] y, int yo) {
+        loop.forEach(batch, b -> {
+            int base = b * rows * cols;
+            for (int r = 0; r < rows; r++) {
+                for (int c = 0; c < cols; c++) y[yo + base + c * rows + r] = x[xo + base + r * cols + c];
+            }
+        });
+    }
+
+    /** Per row of {@code dim}: y = (x - mean) / sqrt(var + eps) * gamma + beta (biased variance, in double). */
+    public static void layerNorm(Loop loop, int rows, int dim, float eps, float[] x, int xo, float[] gamma, int go, float[] beta, int bo, float[] y, int yo) {
+        loop.forEach(rows, r -> {
+            int base = r * dim;
+            double mean = 0, var = 0;
+            for (int i = 0; i < dim; i++) mean += x[xo + base + i];
+            mean /= dim;
+            for (int i = 0; i < dim; i++) { double d = x[xo + base + i] - mean; var += d * d; }
+            float rstd = (float) (1 / Math.sqrt(var / dim + eps)), mu = (float) mean;
+            for (int i = 0; i < dim; i++) y[yo + base + i] = (x[xo + base + i] - mu) * rstd * gamma[go + i] + beta[bo + i];
+        });
+    }
+
+    /**
+     * Layer norm backward, recomputing the row statistics from x: dx overwritten,
+     * dGamma and dBeta accumulated (summed over rows in row order, in double).
+     */
+    public static void layerNormBackward(Loop loop, int rows, int dim, float eps, float[] x, int xo, float[] gamma, int go, float[] dy, int dyo,
+                                         float[] dx, int dxo, float[] dGamma, int dgo, float[] dBeta, int dbo) {
+        double[] xhatAll = new double[rows * dim];
+        loop.forEach(rows, r -> {
+            int base = r * dim;
+            double mean = 0, var = 0;
+            for (int i = 0; i < dim; i++) mean += x[xo + base + i];
+            mean /= dim;
+            for (int i = 0; i < dim; i++) { double d = x[xo + base + i] - mean; var += d * d; }
+            double rstd = 1 / Math.sqrt(var / dim + eps), sumG = 0, sumGX = 0;
+            for (int i = 0; i < dim; i++) {
+                double xhat = (x[xo + base + i] - mean) * rstd, g = (double) dy[dyo + base + i] * gamma[go + i];
+                xhatAll[base + i] = xhat;
+                sumG += g;
+                sumGX += g * xhat;
+            }
+            for (int i = 0; i < dim; i++) {
+                double g = (double) dy[dyo + base + i] * gamma[go + i];
+                dx[dxo + base + i] = (float) (rstd * (g - sumG / dim - xhatAll[base + i] * sumGX / dim));
+            }
+        });
+        for (int i = 0; i < dim; i++) {
+            double sg = 0, sb = 0;
+            for (int r = 0; r < rows; r++) {
+                sg += dy[dyo + r * dim + i] * xhatAll[r * dim + i];
+                sb += dy[dyo + r * dim + i];
+            }
+            dGamma[dgo + i] += (float) sg;
+            dBeta[dbo + i] += (float) sb;
+        }
+    }
+
+    /**
+     * Multi-head scaled dot-product attention for {@code batch} sequences of {@code tokens}:
+     * q, k, v, out are (batch*tokens) x (heads*headDim); probs (batch, heads, tokens, tokens)
+     * receives the softmax of q k^T / sqrt(headDim) for the backward pass.
+     */
+    public static void attention(Loop loop, int batch, int tokens, int heads, int headDim, float[] q, int qo, float[] k, int ko,
+                                 float[] v, int vo, float[] probs, int po, float[] out, int oo) {
+        int d = heads * headDim;
+        float scale = (float) (1 / Math.sqrt(headDim));
+        loop.forEach(batch * heads, bh -> {
+            int b = bh / heads, h = bh % heads, seq = b * tokens * d + h * headDim, p = po + bh * tokens * tokens;
+            for (int i = 0; i < tokens; i++) {
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < tokens; j++) {
+                    float s = 0;
+                    for (int e = 0; e < headDim; e++) s += q[qo + seq + i * d + e] * k[ko + seq + j * d + e];
+                    s *= scale;
+                    probs[p + i * tokens + j] = s;
+                    max = Math.max(max, s);
+                }
+                double z = 0;
+                for (int j = 0; j < tokens; j++) {
+                    float ex = (float) Math.exp(probs[p + i * tokens + j] - max);
+                    probs[p + i * tokens + j] = ex;
+                    z += ex;
+                }
+                float inv = (float) (1 / z);
+                for (int j = 0; j < tokens; j++) probs[p + i * tokens + j] *= inv;
+                for (int e = 0; e < headDim; e++) {
+                    float acc = 0;
+                    for (int j = 0; j < tokens; j++) acc += probs[p + i * tokens + j] * v[vo + seq + j * d + e];
+                    out[oo + seq + i * d + e] = acc;
+                }
+            }
+        });
+    }
+
+    /** Backward of {@link #attention}: dq, dk, dv overwritten. */
+    public static void attentionBackward(Loop loop, int batch, int tokens, int heads, int headDim, float[] q, int qo, float[] k, int ko,
+                                         float[] v, int vo, float[] probs, int po, float[] dOut, int doo,
+                                         float[] dq, int dqo, float[] dk, int dko, float[] dv, int dvo) {
+        int d = heads * headDim;
+        float scale = (float) (1 / Math.sqrt(headDim));
+        loop.forEach(batch * heads, bh -> {
+            int b = bh / heads, h = bh % heads, seq = b * tokens * d + h * headDim, p = po + bh * tokens * tokens;
+            float[] dp = new float[tokens];
+            for (int i = 0; i < tokens; i++) {
+                for (int e = 0; e < headDim; e++) { dq[dqo + seq + i * d + e] = 0f; dk[dko + seq + i * d + e] = 0f; dv[dvo + seq + i * d + e] = 0f; }
+            }
+            for (int i = 0; i < tokens; i++) {
+                // dP = dOut v^T, dS = P * (dP - sum_j P dP), then dq = dS k * scale, dk += dS^T q * scale, dv += P^T dOut.
+                float dot = 0;
+                for (int j = 0; j < tokens; j++) {
+                    float s = 0;
+                    for (int e = 0; e < headDim; e++) s += dOut[doo + seq + i * d + e] * v[vo + seq + j * d + e];
+                    dp[j] = s;
+                    dot += s * probs[p + i * tokens + j];
+                }
+                for (int j = 0; j < tokens; j++) {
+                    float pij = probs[p + i * tokens + j], ds = pij * (dp[j] - dot) * scale;
+                    for (int e = 0; e < headDim; e++) {
+                        dq[dqo + seq + i * d + e] += ds * k[ko + seq + j * d + e];
+                        dk[dko + seq + j * d + e] += ds * q[qo + seq + i * d + e];
+                        dv[dvo + seq + j * d + e] += pij * dOut[doo + seq + i * d + e];
+                    }
+                }
+            }
+        });
+    }
+
+    /** y[b] = mean over the tokens of x[b] (x: batch x tokens x dim, y: batch x dim). */
+    public static void tokenMean(Loop loop, int batch, int tokens, int dim, float[] x, int xo, float[] y, int yo) {
+        loop.forEach(batch, b -> {
+            for (int i = 0; i < dim; i++) {
+                double s = 0;
+                for (int t = 0; t < tokens; t++) s += x[xo + (b * tokens + t) * dim + i];
+                y[yo + b * dim + i] = (float) (s / tokens);
+            }
+        });
+    }
+
+    /** Backward of {@link #tokenMean}: dx[b][t] = dy[b] / tokens (dx overwritten). */
+    public static void tokenMeanBackward(Loop loop, int batch, int tokens, int dim, float[] dy, int dyo, float[] dx, int dxo) {
+        float inv = 1f / tokens;
+        loop.forEach(batch, b -> {
+            for (int t = 0; t < tokens; t++) {
+                for (int i = 0; i < dim; i++) dx[dxo + (b * tokens + t) * dim + i] = dy[dyo + b * dim + i] * inv;
+            }
+        });
+    }
+}
