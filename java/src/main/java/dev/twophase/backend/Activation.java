@@ -20,11 +20,17 @@ public enum Activation {
             case RELU -> x > 0f ? x : 0f;
             case TANH -> (float) Math.tanh(x);
             case SIGMOID -> (float) (1.0 / (1.0 + Math.exp(-x)));
-            case GELU -> {
-                float t = (float) Math.tanh(GELU_C * (x + GELU_A * x * x * x));
-                yield 0.5f * x * (1f + t);
-            }
+            case GELU -> x * geluGate(x);
         };
+    }
+
+    /**
+     * 0.5 (1 + tanh(u)) with u = sqrt(2/pi) (x + 0.044715 x^3), computed as the equal
+     * 1 / (1 + exp(-2u)): one exp instead of a tanh, which is several times slower in Java.
+     */
+    static float geluGate(float x) {
+        float u = GELU_C * (x + GELU_A * x * x * x);
+        return (float) (1.0 / (1.0 + Math.exp(-2.0 * u)));
     }
 
     /** d apply / dx at input {@code x} whose output was {@code y}. */
@@ -35,10 +41,8 @@ public enum Activation {
             case TANH -> 1f - y * y;
             case SIGMOID -> y * (1f - y);
             case GELU -> {
-                float u = GELU_C * (x + GELU_A * x * x * x);
-                float t = (float) Math.tanh(u);
-                float du = GELU_C * (1f + 3f * GELU_A * x * x);
-                yield 0.5f * (1f + t) + 0.5f * x * (1f - t * t) * du;
+                float s = geluGate(x), du = GELU_C * (1f + 3f * GELU_A * x * x);
+                yield s + x * s * (1f - s) * 2f * du;
             }
         };
     }
