@@ -13,7 +13,7 @@ import java.io.PrintWriter;
         description = {"Trains neural networks with the convexity-dependent two-phase method:",
                 "Adam while the loss is non-convex, then nonlinear conjugate gradient once the gradient norm has passed its peak.",
                 "With no command, runs 'compare' with its defaults on the bundled digits data."},
-        subcommands = {CompareCommand.class, ReproCommand.class, DownloadCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
+        subcommands = {CompareCommand.class, ReproCommand.class, DownloadCommand.class, ThroughputCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
 
     @Override public void run() {
