@@ -11,3 +11,5 @@
 #include "adam.cu"
 #include "cg.cu"
 #include "norms.cu"
+#include "layers.cu"
+#include "gemm.cu"

@@ -14,6 +14,8 @@
  *     grid = tp_elementwise_grid(n); d = -g + beta*d and g_prev = g.
  *   tp_trial_point_kernel(float* x, const float* x0, const float* d, long long n, float alpha)
  *     grid = tp_elementwise_grid(n); x = x0 + alpha*d (x may alias x0).
+ *   tp_axpy_kernel(float a, const float* x, float* y, long long n)
+ *     grid = tp_elementwise_grid(n); y = y + a*x.
  *
  * Multi-dot: each thread accumulates (double)x[i] * (double)y_j[i] (the product of two
  * floats is exact in double) over its grid-stride elements, then a fixed shared-memory
@@ -24,8 +26,9 @@
  * Elementwise math, each operation rounded separately (no FMA contraction), so a plain
  * float implementation evaluating the same expression gets identical bits:
  *   direction: d = (-g) + (beta * d)        trial point: x = x0 + (alpha * d)
+ *   axpy:      y = y + (a * x)
  * Bytes per element: multi-dot (k+1)*4 read; direction 16 (g, d read; d, g_prev written);
- * trial point 12 (x0, d read; x written).
+ * trial point 12 (x0, d read; x written); axpy 12 (x, y read; y written).
  */
 #include "common.cuh"
 
@@ -128,6 +131,12 @@ __device__ __forceinline__ float tp_trial_point_math(const float x0, const float
     return __fadd_rn(x0, __fmul_rn(alpha, d));
 }
 
+/* y = y + (a * x) */
+__device__ __forceinline__ float tp_axpy_math(const float a, const float x, const float y)
+{
+    return __fadd_rn(y, __fmul_rn(a, x));
+}
+
 extern "C" __global__ void __launch_bounds__(TP_BLOCK)
 tp_cg_direction_kernel(float *d, const float *g, float *g_prev, long long n, float beta)
 {
@@ -184,6 +193,30 @@ tp_trial_point_kernel(float *x, const float *x0, const float *d, long long n, fl
     for (long long i = tail + first; i < n; i += stride) x[i] = tp_trial_point_math(x0[i], d[i], alpha);
 }
 
+extern "C" __global__ void __launch_bounds__(TP_BLOCK)
+tp_axpy_kernel(float a, const float *x, float *y, long long n)
+{
+    const long long first = tp_thread_index();
+    const long long stride = tp_grid_stride();
+    long long tail = 0;
+    if (tp_aligned16(x) && tp_aligned16(y)) {
+        const long long n4 = n / 4;
+        const float4 *x4 = reinterpret_cast<const float4 *>(x);
+        float4 *y4 = reinterpret_cast<float4 *>(y);
+        for (long long i = first; i < n4; i += stride) {
+            const float4 b = x4[i];
+            float4 r = y4[i];
+            r.x = tp_axpy_math(a, b.x, r.x);
+            r.y = tp_axpy_math(a, b.y, r.y);
+            r.z = tp_axpy_math(a, b.z, r.z);
+            r.w = tp_axpy_math(a, b.w, r.w);
+            y4[i] = r;
+        }
+        tail = n4 * 4;
+    }
+    for (long long i = tail + first; i < n; i += stride) y[i] = tp_axpy_math(a, x[i], y[i]);
+}
+
 /* ------------------------------------------------------------------ host wrappers */
 #ifndef TP_KERNELS_ONLY
 extern "C" int tp_multi_dot(const float *x, const float *const *ys, int k, int64_t n, double *out)
@@ -234,6 +267,17 @@ extern "C" int tp_trial_point(float *x, const float *x0, const float *d, int64_t
     if (n == 0) return 0;
     TP_REQUIRE(x != nullptr && x0 != nullptr && d != nullptr);
     tp_trial_point_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(x, x0, d, (long long)n, alpha);
+    TP_LAUNCH_CHECK();
+    TP_CUDA_CHECK(cudaStreamSynchronize(0));
+    return 0;
+}
+
+extern "C" int tp_axpy(float a, const float *x, float *y, int64_t n)
+{
+    TP_REQUIRE(n >= 0);
+    if (n == 0) return 0;
+    TP_REQUIRE(x != nullptr && y != nullptr);
+    tp_axpy_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(a, x, y, (long long)n);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;

@@ -13,6 +13,15 @@
  *     [offsets[t] + c*TP_NORM_CHUNK, min(offsets[t] + (c+1)*TP_NORM_CHUNK, offsets[t+1])).
  *     Chunks are numbered tensor by tensor; tensor_first_chunk[t] is the number of the
  *     first chunk of tensor t and tensor_first_chunk[ntensors] the total chunk count.
+ *
+ *   model ops (layers.cu, gemm.cu):
+ *     row kernels (softmax cross-entropy): one warp per row, TP_ROWS_PER_BLOCK rows per block,
+ *       grid = min(ceil(rows / TP_ROWS_PER_BLOCK), TP_MAX_ROW_GRID), 0 when rows <= 0
+ *     bias gradient: rows_per_chunk = TP_BIAS_CHUNK_ROWS * ceil(rows / (TP_BIAS_CHUNK_ROWS *
+ *       TP_BIAS_MAX_CHUNKS)) (a multiple of TP_BIAS_ROW_LANES), chunks = ceil(rows /
+ *       rows_per_chunk) <= TP_BIAS_MAX_CHUNKS; pass 1 grid = (ceil(cols / 32), chunks),
+ *       pass 2 grid = ceil(cols / TP_BLOCK); partials: chunks * cols doubles
+ *     sgemm fallback: grid = (ceil(n / TP_GEMM_TILE), min(ceil(m / TP_GEMM_TILE), TP_GEMM_MAX_GRID_Y))
  */
 #ifndef TWOPHASE_GEOMETRY_H
 #define TWOPHASE_GEOMETRY_H
@@ -30,6 +39,19 @@
  * ones by a warp (32 lanes) and a fixed shuffle tree. */
 #define TP_NORM_SMALL_CHUNKS 32
 
+/* Row kernels: one warp per row. */
+#define TP_ROWS_PER_BLOCK (TP_BLOCK / 32)
+#define TP_MAX_ROW_GRID 4096
+/* Bias gradient: a block is 32 columns x TP_BIAS_ROW_LANES row lanes. */
+#define TP_BIAS_COLS_PER_BLOCK 32
+#define TP_BIAS_ROW_LANES (TP_BLOCK / TP_BIAS_COLS_PER_BLOCK)
+#define TP_BIAS_CHUNK_ROWS 256
+#define TP_BIAS_MAX_CHUNKS 1024
+/* sgemm fallback: TP_GEMM_TILE x TP_GEMM_TILE outputs per block, k in steps of TP_GEMM_TILE_K. */
+#define TP_GEMM_TILE 64
+#define TP_GEMM_TILE_K 16
+#define TP_GEMM_MAX_GRID_Y 65535
+
 #ifdef __cplusplus
 #include <limits.h>
 #include <vector>
@@ -41,6 +63,42 @@ static inline int tp_elementwise_grid(int64_t n)
     const int64_t per_block = (int64_t)TP_BLOCK * TP_VEC;
     const int64_t blocks = n / per_block + (n % per_block != 0 ? 1 : 0);
     return blocks < TP_MAX_GRID ? (int)blocks : TP_MAX_GRID;
+}
+
+/* Grid of the row kernels (one warp per row, grid-stride over rows). */
+static inline int tp_row_grid(int64_t rows)
+{
+    if (rows <= 0) return 0;
+    const int64_t blocks = rows / TP_ROWS_PER_BLOCK + (rows % TP_ROWS_PER_BLOCK != 0 ? 1 : 0);
+    return blocks < TP_MAX_ROW_GRID ? (int)blocks : TP_MAX_ROW_GRID;
+}
+
+/* Rows summed by one block of the bias-gradient first pass. */
+static inline int64_t tp_bias_rows_per_chunk(int64_t rows)
+{
+    const int64_t span = (int64_t)TP_BIAS_CHUNK_ROWS * TP_BIAS_MAX_CHUNKS;
+    const int64_t mult = rows <= span ? 1 : rows / span + (rows % span != 0 ? 1 : 0);
+    return (int64_t)TP_BIAS_CHUNK_ROWS * mult;
+}
+
+/* Row chunks of the bias gradient (grid.y of the first pass); 0 when rows <= 0. */
+static inline int tp_bias_chunks(int64_t rows)
+{
+    if (rows <= 0) return 0;
+    const int64_t per = tp_bias_rows_per_chunk(rows);
+    return (int)(rows / per + (rows % per != 0 ? 1 : 0));
+}
+
+/* sgemm fallback grid: x over the n columns of C, y over the m rows (grid-stride beyond the cap). */
+static inline int tp_gemm_grid_x(int n)
+{
+    return n <= 0 ? 0 : (int)(((int64_t)n + TP_GEMM_TILE - 1) / TP_GEMM_TILE);
+}
+static inline int tp_gemm_grid_y(int m)
+{
+    if (m <= 0) return 0;
+    const int64_t b = ((int64_t)m + TP_GEMM_TILE - 1) / TP_GEMM_TILE;
+    return b < TP_GEMM_MAX_GRID_Y ? (int)b : TP_GEMM_MAX_GRID_Y;
 }
 
 /* Number of chunks of a tensor of len elements (0 for an empty tensor). */

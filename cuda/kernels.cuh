@@ -11,8 +11,21 @@
  *             tp_reduce_partials        grid k, nparts = G
  *             tp_cg_direction_kernel    grid tp_elementwise_grid(n)
  *             tp_trial_point_kernel     grid tp_elementwise_grid(n)
+ *             tp_axpy_kernel            grid tp_elementwise_grid(n)
  *   norms.cu  tp_norm_chunks            grid nchunks (skip when 0), *nonfinite zeroed first
  *             tp_norm_cleanup           grid 1
+ *   layers.cu tp_add_bias_kernel        grid tp_elementwise_grid(rows * cols)
+ *             tp_bias_grad_partials     grid (ceil(cols / 32), tp_bias_chunks(rows)),
+ *                                       partials: chunks * cols doubles
+ *             tp_bias_grad_finish       grid ceil(cols / TP_BLOCK)
+ *             tp_activation_kernel      grid tp_elementwise_grid(n)
+ *             tp_activation_backward_kernel  grid tp_elementwise_grid(n)
+ *             tp_squared_error_partials grid G = tp_elementwise_grid(n), then tp_reduce_partials(k 1, G)
+ *             tp_softmax_xent_rows      grid tp_row_grid(rows), then tp_reduce_partials(k 1, rows)
+ *   gemm.cu   tp_sgemm_kernel           grid (tp_gemm_grid_x(n), tp_gemm_grid_y(m))
+ *
+ * The JCuda backend declares the same names and parameter lists in
+ * dev.twophase.backend.cuda.Kernel; a Java test compares that list with this file.
  */
 #ifndef TWOPHASE_KERNELS_CUH
 #define TWOPHASE_KERNELS_CUH
@@ -23,7 +36,8 @@ extern "C" {
 
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_adam_kernel(float *p, const float *g, float *m, float *v, long long n,
-               float beta1, float beta2, float step_size, float bc2_sqrt, float eps,
+               float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
+               float step_size, float bc2_sqrt, float eps,
                float l2_wd, float decay_factor, float grad_scale, const int *skip);
 
 __global__ void __launch_bounds__(TP_BLOCK)
@@ -40,12 +54,42 @@ __global__ void __launch_bounds__(TP_BLOCK)
 tp_trial_point_kernel(float *x, const float *x0, const float *d, long long n, float alpha);
 
 __global__ void __launch_bounds__(TP_BLOCK)
+tp_axpy_kernel(float a, const float *x, float *y, long long n);
+
+__global__ void __launch_bounds__(TP_BLOCK)
 tp_norm_chunks(const float *g, const long long *chunk_start, const long long *chunk_end,
                double *chunk_sumsq, int *nonfinite);
 
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int ntensors,
                 double *out);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_add_bias_kernel(float *y, const float *bias, long long rows, int cols);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_bias_grad_partials(const float *dy, long long rows, int cols, long long rows_per_chunk, double *partials);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_bias_grad_finish(const double *partials, int nchunks, int cols, float *dbias);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_activation_kernel(int act, const float *x, float *y, long long n);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_activation_backward_kernel(int act, const float *x, const float *y, const float *dy, float *dx, long long n);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_squared_error_partials(const float *out, const float *target, long long n, float two_scale, float *dout,
+                          double *partials);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_softmax_xent_rows(const float *logits, const float *target, long long rows, int cols, float grad_scale,
+                     float *dout, double *row_loss);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_sgemm_kernel(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                const float *b, int ldb, float beta, float *c, int ldc);
 
 } /* extern "C" */
 

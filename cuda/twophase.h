@@ -40,15 +40,19 @@ int tp_synchronize(void);
  * Fused Adam / AdamW, one launch over the flat buffer. Per element, in this order:
  *   g  = grad * grad_scale + l2_weight_decay * p      (Adam's L2 form; 0 for AdamW)
  *   p  = p * decay_factor                             (AdamW: 1 - lr*wd; Adam: 1)
- *   m  = beta1 * m + (1 - beta1) * g
- *   v  = beta2 * v + (1 - beta2) * g * g
+ *   m  = beta1 * m + one_minus_beta1 * g
+ *   v  = beta2 * v + one_minus_beta2 * g * g
  *   p  = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
  * with step_size = lr / (1 - beta1^t) and bias_correction2_sqrt = sqrt(1 - beta2^t).
+ * one_minus_beta1/2 are computed by the caller in double and rounded to float, as PyTorch
+ * does (1 - 0.999f in float is 0.00099998713, a relative error of 1.3e-5 in v); every
+ * operation above is rounded to float separately (no FMA), left to right.
  * skip_flag: device int, may be NULL; when it holds non-zero nothing is written
  * (set by tp_segmented_norms when the gradient is not finite).
  */
 int tp_adam_step(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, int64_t n,
-                 float beta1, float beta2, float step_size, float bias_correction2_sqrt, float eps,
+                 float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
+                 float step_size, float bias_correction2_sqrt, float eps,
                  float l2_weight_decay, float decay_factor, float grad_scale, const int *skip_flag);
 
 /* out[j] = sum_i x[i] * ys[j][i] for j < k (k <= TP_MAX_DOTS), one pass over x.
@@ -61,6 +65,9 @@ int tp_cg_direction(float *d, const float *g, float *g_prev, int64_t n, float be
 /* x = x0 + alpha * d */
 int tp_trial_point(float *x, const float *x0, const float *d, int64_t n, float alpha);
 
+/* y = y + a * x (each operation rounded separately) */
+int tp_axpy(float a, const float *x, float *y, int64_t n);
+
 /*
  * Segmented sum of squares of g over the tensor views of the flat buffer:
  * offsets (host, ntensors + 1 entries, offsets[0] == 0, non-decreasing) delimit
@@ -72,8 +79,56 @@ int tp_trial_point(float *x, const float *x0, const float *d, int64_t n, float a
 int tp_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
                        double *sumsq_out, int *nonfinite_out, int *device_flag);
 
+/* ---- model ops (layers.cu, gemm.cu); matrices are row-major, rows x cols, dense ---- */
+
+/* Activation codes (dev.twophase.backend.Activation maps its constants to these). */
+#define TP_ACT_IDENTITY 0
+#define TP_ACT_RELU 1
+#define TP_ACT_TANH 2
+#define TP_ACT_SIGMOID 3
+#define TP_ACT_GELU 4 /* tanh approximation */
+
+/* y[r][c] += bias[c] for a rows x cols matrix y. */
+int tp_add_bias(float *y, const float *bias, int64_t rows, int cols);
+
+/* dbias[c] += (float) sum_r dy[r][c]: column sums in double, two passes in a fixed order
+ * (row chunks, then the chunks of each column in order), no atomics. */
+int tp_bias_grad(const float *dy, float *dbias, int64_t rows, int cols);
+
+/* y = f(x) elementwise (y may alias x). Transcendentals are evaluated in double and
+ * rounded once to float, like the Java formulas in Activation:
+ *   relu x > 0 ? x : 0 (NaN stays NaN)   tanh (float)tanh((double)x)
+ *   sigmoid (float)(1 / (1 + exp(-(double)x)))
+ *   gelu u = C*(x + A*x*x*x) in float; t = (float)tanh((double)u); y = 0.5f*x*(1 + t) */
+int tp_activation(int act, const float *x, float *y, int64_t n);
+
+/* dx = dy * f'(x) with y = f(x) (dx may alias dy):
+ *   identity dy   relu x > 0 ? dy : 0   tanh dy*(1 - y*y)   sigmoid dy*(y*(1 - y))
+ *   gelu dy*(0.5f*(1 + t) + 0.5f*x*(1 - t*t)*C*(1 + 3A*x*x)) */
+int tp_activation_backward(int act, const float *x, const float *y, const float *dy, float *dx,
+                           int64_t n);
+
+/* *loss = sum_i (out[i] - target[i])^2 (differences in float, squares and sum in double);
+ * when dout is not NULL, dout[i] = (2 * grad_scale) * (out[i] - target[i]). loss: host. */
+int tp_squared_error(const float *out, const float *target, int64_t n, float grad_scale,
+                     float *dout, double *loss);
+
+/* For rows x cols logits and targets: *loss = -sum_r sum_c target * log softmax(logits)_r,c
+ * (max in float, exp/log/sums in double, one warp per row, then a fixed-order sum of the
+ * row losses); when dout is not NULL, dout = grad_scale * (float)(softmax - target).
+ * loss: host. */
+int tp_softmax_cross_entropy(const float *logits, const float *target, int64_t rows, int cols,
+                             float grad_scale, float *dout, double *loss);
+
+/* C = alpha * op(A) * op(B) + beta * C, row-major (CBLAS row-major semantics; beta == 0
+ * does not read C). The library's own tiled kernel: the fallback when cuBLAS cannot be
+ * loaded (the Java backends call cuBLAS themselves when it loads). */
+int tp_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+             const float *b, int ldb, float beta, float *c, int ldc);
+
 /* ---- additions (diagnostics and housekeeping); same return convention ---- */
-#define TP_ABI_VERSION 1
+/* 2: tp_adam_step takes one_minus_beta1/2; tp_axpy, the model ops and tp_sgemm added. */
+#define TP_ABI_VERSION 2
 /* *version = TP_ABI_VERSION the library was built with (lets a binding check it loaded
  * the library it was written for). Never touches CUDA. */
 int tp_abi_version(int *version);

@@ -203,10 +203,10 @@ int main(int argc, char **argv)
 
         rows.push_back({"copy d2d", n, time_ms([&] { BENCH_CUDA(cudaMemcpyAsync(y2, y1, bytes, cudaMemcpyDeviceToDevice, 0)); }, reps, opt.trials), 8 * N});
         rows.push_back({"adam kernel", n, time_ms([&] {
-            tp_adam_kernel<<<grid, TP_BLOCK>>>(p, g, m, v, n, 0.9f, 0.999f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f, nullptr);
+            tp_adam_kernel<<<grid, TP_BLOCK>>>(p, g, m, v, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f, nullptr);
             BENCH_LAUNCH(); }, reps, opt.trials), 28 * N});
         rows.push_back({"adam api", n, time_ms([&] {
-            BENCH_API(tp_adam_step(p, g, m, v, n, 0.9f, 0.999f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f, nullptr)); }, reps, opt.trials), 28 * N});
+            BENCH_API(tp_adam_step(p, g, m, v, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f, nullptr)); }, reps, opt.trials), 28 * N});
         rows.push_back({"multi_dot k=3 kernel", n, time_ms([&] {
             tp_multi_dot_partials<<<grid, TP_BLOCK>>>(g, x, y1, y2, nullptr, 3, n, partials);
             BENCH_LAUNCH();

@@ -1,15 +1,16 @@
 /* twophase: CPU references; see reference.h. Build with -ffp-contract=off. */
 #include "reference.h"
 
+#include <algorithm>
 #include <cmath>
 
+#include "twophase.h"
+
 extern "C" void ref_adam_step(float *param, const float *grad, float *exp_avg, float *exp_avg_sq,
-                              int64_t n, float beta1, float beta2, float step_size,
-                              float bias_correction2_sqrt, float eps, float l2_weight_decay,
-                              float decay_factor, float grad_scale)
+                              int64_t n, float beta1, float one_minus_beta1, float beta2,
+                              float one_minus_beta2, float step_size, float bias_correction2_sqrt,
+                              float eps, float l2_weight_decay, float decay_factor, float grad_scale)
 {
-    const float one_minus_beta1 = 1.0f - beta1;
-    const float one_minus_beta2 = 1.0f - beta2;
     for (int64_t i = 0; i < n; ++i) {
         float p = param[i], m = exp_avg[i], v = exp_avg_sq[i];
         const float gs = grad[i] * grad_scale + l2_weight_decay * p;
@@ -24,13 +25,18 @@ extern "C" void ref_adam_step(float *param, const float *grad, float *exp_avg, f
     }
 }
 
-extern "C" void ref_adam_scalars(double lr, double beta1, double beta2, int64_t t, float *step_size,
-                                 float *bias_correction2_sqrt)
+extern "C" RefAdamScalars ref_adam_scalars(double lr, double beta1, double beta2, int64_t t)
 {
     const double bc1 = 1.0 - std::pow(beta1, (double)t);
     const double bc2 = 1.0 - std::pow(beta2, (double)t);
-    *step_size = (float)(lr / bc1);
-    *bias_correction2_sqrt = (float)std::sqrt(bc2);
+    RefAdamScalars s;
+    s.beta1 = (float)beta1;
+    s.one_minus_beta1 = (float)(1.0 - beta1);
+    s.beta2 = (float)beta2;
+    s.one_minus_beta2 = (float)(1.0 - beta2);
+    s.step_size = (float)(lr / bc1);
+    s.bias_correction2_sqrt = (float)std::sqrt(bc2);
+    return s;
 }
 
 extern "C" void ref_multi_dot(const float *x, const float *const *ys, int k, int64_t n, double *out)
@@ -56,6 +62,11 @@ extern "C" void ref_trial_point(float *x, const float *x0, const float *d, int64
     for (int64_t i = 0; i < n; ++i) x[i] = x0[i] + alpha * d[i];
 }
 
+extern "C" void ref_axpy(float a, const float *x, float *y, int64_t n)
+{
+    for (int64_t i = 0; i < n; ++i) y[i] = y[i] + a * x[i];
+}
+
 extern "C" int ref_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
                                    double *sumsq_out, int *nonfinite_out)
 {
@@ -77,4 +88,109 @@ extern "C" int ref_segmented_norms(const float *g, const int64_t *offsets, int n
     sumsq_out[ntensors] = total;
     *nonfinite_out = nonfinite;
     return 0;
+}
+
+/* ------------------------------------------------------------------ model ops */
+
+extern "C" void ref_add_bias(float *y, const float *bias, int64_t rows, int cols)
+{
+    for (int64_t r = 0; r < rows; ++r)
+        for (int c = 0; c < cols; ++c) y[r * cols + c] = y[r * cols + c] + bias[c];
+}
+
+extern "C" void ref_bias_grad(const float *dy, float *dbias, int64_t rows, int cols)
+{
+    for (int c = 0; c < cols; ++c) {
+        double acc = 0.0;
+        for (int64_t r = 0; r < rows; ++r) acc += dy[r * cols + c];
+        dbias[c] = dbias[c] + (float)acc;
+    }
+}
+
+static const float kGeluC = 0.7978845608028654f; /* sqrt(2/pi) */
+static const float kGeluA = 0.044715f;
+
+extern "C" float ref_activation(int act, float x)
+{
+    switch (act) {
+    case TP_ACT_IDENTITY: return x;
+    case TP_ACT_RELU: return x > 0.0f ? x : (std::isnan(x) ? x : 0.0f);
+    case TP_ACT_TANH: return (float)std::tanh((double)x);
+    case TP_ACT_SIGMOID: return (float)(1.0 / (1.0 + std::exp(-(double)x)));
+    case TP_ACT_GELU: {
+        const float u = kGeluC * (x + kGeluA * x * x * x);
+        const float t = (float)std::tanh((double)u);
+        return 0.5f * x * (1.0f + t);
+    }
+    default: return NAN;
+    }
+}
+
+extern "C" float ref_activation_backward(int act, float x, float y, float dy)
+{
+    switch (act) {
+    case TP_ACT_IDENTITY: return dy;
+    case TP_ACT_RELU: return x > 0.0f ? dy : 0.0f;
+    case TP_ACT_TANH: return dy * (1.0f - y * y);
+    case TP_ACT_SIGMOID: return dy * (y * (1.0f - y));
+    case TP_ACT_GELU: {
+        const float u = kGeluC * (x + kGeluA * x * x * x);
+        const float t = (float)std::tanh((double)u);
+        const float du = kGeluC * (1.0f + 3.0f * kGeluA * x * x);
+        return dy * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
+    }
+    default: return NAN;
+    }
+}
+
+extern "C" double ref_squared_error(const float *out, const float *target, int64_t n, float grad_scale, float *dout)
+{
+    const float two_scale = 2.0f * grad_scale;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float diff = out[i] - target[i];
+        s += (double)diff * (double)diff;
+        if (dout != nullptr) dout[i] = two_scale * diff;
+    }
+    return s;
+}
+
+extern "C" double ref_softmax_cross_entropy(const float *logits, const float *target, int64_t rows, int cols,
+                                            float grad_scale, float *dout)
+{
+    double total = 0.0;
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *l = logits + r * cols;
+        const float *t = target + r * cols;
+        float mx = -INFINITY;
+        for (int c = 0; c < cols; ++c) mx = std::isnan(mx) || std::isnan(l[c]) ? NAN : std::max(mx, l[c]);
+        double sum = 0.0;
+        for (int c = 0; c < cols; ++c) sum += std::exp((double)(l[c] - mx));
+        const double log_sum = std::log(sum) + (double)mx;
+        double loss = 0.0;
+        for (int c = 0; c < cols; ++c) {
+            const double logp = (double)l[c] - log_sum;
+            if (t[c] != 0.0f) loss -= (double)t[c] * logp;
+            if (dout != nullptr) dout[r * cols + c] = grad_scale * (float)(std::exp(logp) - (double)t[c]);
+        }
+        total += loss;
+    }
+    return total;
+}
+
+extern "C" void ref_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                          const float *b, int ldb, float beta, float *c, int ldc)
+{
+    for (int i = 0; i < m; ++i) {
+        for (int j = 0; j < n; ++j) {
+            double acc = 0.0;
+            for (int p = 0; p < k; ++p) {
+                const float av = trans_a ? a[(int64_t)p * lda + i] : a[(int64_t)i * lda + p];
+                const float bv = trans_b ? b[(int64_t)j * ldb + p] : b[(int64_t)p * ldb + j];
+                acc += (double)av * (double)bv;
+            }
+            float *out = c + (int64_t)i * ldc + j;
+            *out = beta == 0.0f ? (float)(alpha * acc) : (float)(alpha * acc + (double)beta * (double)*out);
+        }
+    }
 }

@@ -43,11 +43,37 @@ int main()
     double out[1] = {-1.0};
     TPT_CHECK(tp_multi_dot(nullptr, ys, TP_MAX_DOTS + 1, 10, out) == TP_ERR_INVALID_VALUE, "k too large");
     TPT_CHECK(tp_multi_dot(nullptr, ys, 1, 0, out) == 0 && out[0] == 0.0, "n = 0 multi-dot");
-    TPT_CHECK(tp_adam_step(nullptr, nullptr, nullptr, nullptr, 0, 0.9f, 0.999f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0,
+    TPT_CHECK(tp_adam_step(nullptr, nullptr, nullptr, nullptr, 0, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0,
               "n = 0 adam");
     TPT_CHECK(tp_cg_direction(nullptr, nullptr, nullptr, 0, 0.f) == 0, "n = 0 direction");
     TPT_CHECK(tp_trial_point(nullptr, nullptr, nullptr, 0, 0.f) == 0, "n = 0 trial point");
     TPT_CHECK(tp_memcpy_htod(nullptr, nullptr, 0) == 0 && tp_memset(nullptr, 0, 0) == 0, "zero-byte copies");
+    TPT_CHECK(tp_axpy(1.0f, nullptr, nullptr, 0) == 0, "n = 0 axpy");
+    /* model ops: argument errors and empty work never reach CUDA */
+    double loss = -1.0;
+    TPT_CHECK(tp_add_bias(nullptr, nullptr, 0, 3) == 0, "rows = 0 add_bias");
+    TPT_CHECK(tp_add_bias(nullptr, nullptr, 2, 0) == TP_ERR_INVALID_VALUE, "cols = 0 add_bias");
+    TPT_CHECK(tp_add_bias(nullptr, nullptr, -1, 3) == TP_ERR_INVALID_VALUE, "rows < 0 add_bias");
+    TPT_CHECK(tp_bias_grad(nullptr, nullptr, 2, 3) == TP_ERR_INVALID_VALUE, "NULL bias_grad");
+    TPT_CHECK(tp_activation(TP_ACT_GELU, nullptr, nullptr, 0) == 0, "n = 0 activation");
+    TPT_CHECK(tp_activation(99, nullptr, nullptr, 0) == TP_ERR_INVALID_VALUE, "unknown activation");
+    TPT_CHECK(tp_activation_backward(-1, nullptr, nullptr, nullptr, nullptr, 0) == TP_ERR_INVALID_VALUE,
+              "unknown activation backward");
+    TPT_CHECK(tp_squared_error(nullptr, nullptr, 0, 1.0f, nullptr, &loss) == 0 && loss == 0.0, "n = 0 squared error");
+    loss = -1.0;
+    TPT_CHECK(tp_softmax_cross_entropy(nullptr, nullptr, 0, 10, 1.0f, nullptr, &loss) == 0 && loss == 0.0,
+              "rows = 0 cross-entropy");
+    TPT_CHECK(tp_softmax_cross_entropy(nullptr, nullptr, 1, 0, 1.0f, nullptr, &loss) == TP_ERR_INVALID_VALUE,
+              "cols = 0 cross-entropy");
+    TPT_CHECK(tp_softmax_cross_entropy(nullptr, nullptr, (int64_t)1 << 40, 1, 1.0f, nullptr, &loss) ==
+                  TP_ERR_INVALID_VALUE, "more rows than an int");
+    TPT_CHECK(tp_sgemm(0, 0, 0, 5, 5, 1.0f, nullptr, 5, nullptr, 5, 0.0f, nullptr, 5) == 0, "m = 0 sgemm");
+    TPT_CHECK(tp_sgemm(0, 0, 2, 5, 5, 1.0f, nullptr, 4, nullptr, 5, 0.0f, nullptr, 5) == TP_ERR_INVALID_VALUE,
+              "lda < k");
+    TPT_CHECK(tp_sgemm(1, 0, 2, 5, 5, 1.0f, nullptr, 1, nullptr, 5, 0.0f, nullptr, 5) == TP_ERR_INVALID_VALUE,
+              "transposed lda < m");
+    TPT_CHECK(tp_sgemm(0, 0, 2, 5, 5, 1.0f, nullptr, 5, nullptr, 5, 0.0f, nullptr, 4) == TP_ERR_INVALID_VALUE,
+              "ldc < n");
     int flag = 0;
     const int64_t bad[] = {0, 5, 3};
     double sums[3];

@@ -98,9 +98,46 @@ static void test_chunk_table()
     TPT_CHECK(tp_build_norm_chunk_table(bad.data(), 1, &tab) == TP_ERR_INVALID_VALUE, "more than INT_MAX chunks");
 }
 
+/* The model-op geometry; the Java mirror (CudaGeometryTest) checks the same numbers. */
+static void test_model_geometry()
+{
+    TPT_CHECK(tp_row_grid(0) == 0 && tp_row_grid(-1) == 0, "row grid of no rows");
+    TPT_CHECK(tp_row_grid(1) == 1 && tp_row_grid(8) == 1 && tp_row_grid(9) == 2, "row grid 1, 8, 9");
+    TPT_CHECK(tp_row_grid(4097) == 513 && tp_row_grid(1000003) == TP_MAX_ROW_GRID, "row grid 4097 -> %d",
+              tp_row_grid(4097));
+    TPT_CHECK(tp_row_grid((int64_t)TP_MAX_ROW_GRID * TP_ROWS_PER_BLOCK) == TP_MAX_ROW_GRID, "row grid at the cap");
+
+    TPT_CHECK(tp_bias_chunks(0) == 0 && tp_bias_rows_per_chunk(0) == TP_BIAS_CHUNK_ROWS, "bias: no rows");
+    TPT_CHECK(tp_bias_chunks(1) == 1 && tp_bias_chunks(256) == 1 && tp_bias_chunks(257) == 2, "bias chunks 1, 256, 257");
+    TPT_CHECK(tp_bias_chunks(1000003) == 977 && tp_bias_rows_per_chunk(1000003) == 1024,
+              "bias 1000003: %d chunks of %lld", tp_bias_chunks(1000003), (long long)tp_bias_rows_per_chunk(1000003));
+    const int64_t span = (int64_t)TP_BIAS_CHUNK_ROWS * TP_BIAS_MAX_CHUNKS;
+    TPT_CHECK(tp_bias_chunks(span) == TP_BIAS_MAX_CHUNKS && tp_bias_rows_per_chunk(span) == 256, "bias at the cap");
+    TPT_CHECK(tp_bias_rows_per_chunk(span + 1) == 512 && tp_bias_chunks(span + 1) == 513, "bias past the cap: %lld, %d",
+              (long long)tp_bias_rows_per_chunk(span + 1), tp_bias_chunks(span + 1));
+    TPT_CHECK(tp_bias_rows_per_chunk((int64_t)1 << 40) % TP_BIAS_ROW_LANES == 0 &&
+                  tp_bias_chunks((int64_t)1 << 40) <= TP_BIAS_MAX_CHUNKS,
+              "bias 2^40 rows");
+    bool ok = true;
+    for (int64_t rows = 1; rows < 40 * span; rows += 7919) {
+        const int64_t per = tp_bias_rows_per_chunk(rows);
+        const int chunks = tp_bias_chunks(rows);
+        ok = ok && per % TP_BIAS_ROW_LANES == 0 && chunks <= TP_BIAS_MAX_CHUNKS && (int64_t)chunks * per >= rows &&
+             (int64_t)(chunks - 1) * per < rows;
+    }
+    TPT_CHECK(ok, "bias chunk sweep");
+
+    TPT_CHECK(tp_gemm_grid_x(0) == 0 && tp_gemm_grid_y(0) == 0, "gemm grid of nothing");
+    TPT_CHECK(tp_gemm_grid_x(1) == 1 && tp_gemm_grid_x(64) == 1 && tp_gemm_grid_x(65) == 2, "gemm grid x");
+    TPT_CHECK(tp_gemm_grid_y(4097) == 65 && tp_gemm_grid_y(1000003) == 15626, "gemm grid y 4097, 1000003");
+    TPT_CHECK(tp_gemm_grid_y(INT_MAX) == TP_GEMM_MAX_GRID_Y && tp_gemm_grid_x(INT_MAX) == 33554432,
+              "gemm grid of INT_MAX: %d %d", tp_gemm_grid_y(INT_MAX), tp_gemm_grid_x(INT_MAX));
+}
+
 int main()
 {
     test_elementwise_grid();
     test_chunk_table();
+    test_model_geometry();
     return tpt::finish("test_geometry");
 }

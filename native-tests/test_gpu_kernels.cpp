@@ -26,77 +26,11 @@
 
 #include "geometry.h"
 #include "reference.h"
+#include "gpu_test_util.h"
 #include "test_util.h"
 #include "twophase.h"
 
 using tpt::Rng;
-
-/* Check a tp_* return code; on failure report and leave the current test function. */
-#define TP_OK(call)                                                                         \
-    do {                                                                                    \
-        const int rc_ = (call);                                                             \
-        TPT_CHECK(rc_ == 0, "%s -> %d (%s)", #call, rc_, tp_error_string(rc_));             \
-        if (rc_ != 0) return;                                                               \
-    } while (0)
-
-static const int64_t kSizes[] = {1, 4, 7, 4097, 1000003, 3 * TP_BLOCK * 4 * TP_MAX_GRID + 13};
-static constexpr int64_t kGuard = 64;          /* floats of guard zone on each side   */
-static constexpr uint32_t kGuardBits = 0x7f7f7f7fu; /* memset 0x7f: 3.39e38, a sentinel  */
-
-/* A device float array with guard zones before and after, placed `off` floats past a
- * 256-byte boundary (off = 1 makes it misaligned for float4). */
-class DeviceArray {
-public:
-    DeviceArray(int64_t n, int off) : n_(n), off_(off)
-    {
-        total_ = n + 2 * kGuard + 8;
-        rc_ = tp_malloc(reinterpret_cast<void **>(&base_), total_ * (int64_t)sizeof(float));
-        if (rc_ == 0) rc_ = tp_memset(base_, 0x7f, total_ * (int64_t)sizeof(float));
-    }
-    ~DeviceArray() { tp_free(base_); }
-    DeviceArray(const DeviceArray &) = delete;
-    DeviceArray &operator=(const DeviceArray &) = delete;
-
-    int status() const { return rc_; }
-    float *ptr() const { return base_ + kGuard + off_; }
-    int64_t size() const { return n_; }
-    int upload(const std::vector<float> &h) const
-    {
-        return tp_memcpy_htod(ptr(), h.data(), n_ * (int64_t)sizeof(float));
-    }
-    int download(std::vector<float> &h) const
-    {
-        h.resize((size_t)n_);
-        return tp_memcpy_dtoh(h.data(), ptr(), n_ * (int64_t)sizeof(float));
-    }
-    /* NaN everywhere in the array (0xffffffff): an element the kernel does not write stays NaN */
-    int poison() const { return tp_memset(ptr(), 0xff, n_ * (int64_t)sizeof(float)); }
-    /* true when nothing outside [ptr, ptr + n) was written */
-    bool guards_intact() const
-    {
-        std::vector<uint32_t> all((size_t)total_);
-        if (tp_memcpy_dtoh(all.data(), base_, total_ * (int64_t)sizeof(float)) != 0) return false;
-        for (int64_t i = 0; i < total_; ++i) {
-            const bool inside = i >= kGuard + off_ && i < kGuard + off_ + n_;
-            if (!inside && all[(size_t)i] != kGuardBits) return false;
-        }
-        return true;
-    }
-
-private:
-    float *base_ = nullptr;
-    int64_t n_, total_;
-    int off_;
-    int rc_ = 0;
-};
-
-static void report_bits(const char *what, const tpt::Mismatch &m, const std::vector<float> &got,
-                        const std::vector<float> &ref, int64_t n, int off)
-{
-    TPT_CHECK(m.count == 0, "%s n=%" PRId64 " off=%d: %" PRId64 " elements differ, first %" PRId64
-              " got %.9g want %.9g", what, n, off, m.count, m.first,
-              m.first >= 0 ? (double)got[(size_t)m.first] : 0.0, m.first >= 0 ? (double)ref[(size_t)m.first] : 0.0);
-}
 
 /* ------------------------------------------------------------------ Adam */
 
@@ -108,18 +42,18 @@ struct AdamCase {
 
 static void adam_case(const AdamCase &c, int64_t n, int offs[4], Rng &rng)
 {
-    float step_size, bc2;
-    ref_adam_scalars(c.lr, c.beta1, c.beta2, c.t, &step_size, &bc2);
+    const RefAdamScalars s = ref_adam_scalars(c.lr, c.beta1, c.beta2, c.t);
     const float decay = (float)(1.0 - c.lr * c.decoupled_wd);
     std::vector<float> p = tpt::random_vector(rng, n), g = tpt::random_vector(rng, n, 2.0f);
     std::vector<float> m = tpt::random_vector(rng, n, 0.1f), v = tpt::random_positive(rng, n, 0.01f);
     DeviceArray dp(n, offs[0]), dg(n, offs[1]), dm(n, offs[2]), dv(n, offs[3]);
     TP_OK(dp.status() | dg.status() | dm.status() | dv.status());
     TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v));
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, (float)c.beta1, (float)c.beta2, step_size,
-                       bc2, (float)c.eps, (float)c.l2, decay, (float)c.grad_scale, nullptr));
-    ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, (float)c.beta1, (float)c.beta2, step_size, bc2,
-                  (float)c.eps, (float)c.l2, decay, (float)c.grad_scale);
+    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, s.beta1, s.one_minus_beta1, s.beta2,
+                       s.one_minus_beta2, s.step_size, s.bias_correction2_sqrt, (float)c.eps, (float)c.l2, decay,
+                       (float)c.grad_scale, nullptr));
+    ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2,
+                  s.step_size, s.bias_correction2_sqrt, (float)c.eps, (float)c.l2, decay, (float)c.grad_scale);
     std::vector<float> gp, gm, gv;
     TP_OK(dp.download(gp)); TP_OK(dm.download(gm)); TP_OK(dv.download(gv));
     const int off = offs[0] * 1000 + offs[1] * 100 + offs[2] * 10 + offs[3];
@@ -165,7 +99,7 @@ static void test_adam_skip_flag()
     TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v));
     for (int value : {1, -7}) {
         TP_OK(tp_memcpy_htod(flag, &value, sizeof(int)));
-        TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.999f, 1e-2f, 0.1f, 1e-8f, 0.0f,
+        TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f,
                            1.0f, 1.0f, flag));
         std::vector<float> gp, gm, gv;
         TP_OK(dp.download(gp)); TP_OK(dm.download(gm)); TP_OK(dv.download(gv));
@@ -176,13 +110,28 @@ static void test_adam_skip_flag()
     }
     const int zero = 0;
     TP_OK(tp_memcpy_htod(flag, &zero, sizeof(int)));
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.999f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f,
+    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f,
                        1.0f, flag));
-    ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, 0.9f, 0.999f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f, 1.0f);
+    ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f, 1.0f);
     std::vector<float> gp;
     TP_OK(dp.download(gp));
     TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0, "skip flag 0: not updated as the reference");
     tp_free(flag);
+}
+
+/* The kernel takes 1 - beta from the host (rounded from double) and never recomputes it:
+ * with deliberately inconsistent values, m and v must follow the values passed. */
+static void test_adam_host_one_minus_beta()
+{
+    const std::vector<float> p = {0.0f, 1.0f}, g = {1.0f, 2.0f}, zero = {0.0f, 0.0f};
+    DeviceArray dp(2, 0), dg(2, 0), dm(2, 0), dv(2, 0);
+    TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(zero)); TP_OK(dv.upload(zero));
+    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), 2, 0.9f, 0.5f, 0.999f, 0.25f, 1e-3f, 1.0f, 1e-8f,
+                       0.0f, 1.0f, 1.0f, nullptr));
+    std::vector<float> m, v;
+    TP_OK(dm.download(m)); TP_OK(dv.download(v));
+    TPT_CHECK(m[0] == 0.5f && m[1] == 1.0f && v[0] == 0.25f && v[1] == 1.0f,
+              "m %g %g v %g %g: the kernel must use the host's one_minus_beta", m[0], m[1], v[0], v[1]);
 }
 
 /* ------------------------------------------------------------------ multi-dot */
@@ -301,6 +250,29 @@ static void test_trial_point()
     report_bits("trial point in place", tpt::compare_bits(rx.data(), x.data(), n), rx, x, n, 0);
 }
 
+static void test_axpy()
+{
+    Rng rng(450);
+    for (int64_t n : kSizes) {
+        for (int pattern = 0; pattern < 3; ++pattern) {
+            for (float a : {0.0f, -0.75f, 3.1f}) {
+                std::vector<float> x = tpt::random_vector(rng, n), y = tpt::random_vector(rng, n);
+                DeviceArray dx(n, pattern == 1 ? 1 : 0), dy(n, pattern == 2 ? 3 : 0);
+                TP_OK(dx.status() | dy.status());
+                TP_OK(dx.upload(x)); TP_OK(dy.upload(y));
+                TP_OK(tp_axpy(a, dx.ptr(), dy.ptr(), n));
+                ref_axpy(a, x.data(), y.data(), n);
+                std::vector<float> ry;
+                TP_OK(dy.download(ry));
+                report_bits("axpy", tpt::compare_bits(ry.data(), y.data(), n), ry, y, n, pattern);
+                TPT_CHECK(dx.guards_intact() && dy.guards_intact(), "axpy guards");
+            }
+        }
+    }
+    TPT_CHECK(tp_axpy(1.0f, nullptr, nullptr, 0) == 0, "axpy n = 0");
+    TPT_CHECK(tp_axpy(1.0f, nullptr, nullptr, 4) == TP_ERR_INVALID_VALUE, "axpy NULL");
+}
+
 /* ------------------------------------------------------------------ segmented norms */
 
 static std::vector<int64_t> layout_from_sizes(const std::vector<int64_t> &sizes)
@@ -414,7 +386,7 @@ static void test_norms_then_adam_and_cache()
     int flag = 0;
     TP_OK(run_norms(dg.ptr(), a, out, flag, dflag));
     TPT_CHECK(flag == 1, "NaN not flagged");
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.999f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f, 1.0f,
+    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f, 1.0f,
                        dflag));
     std::vector<float> gp;
     TP_OK(dp.download(gp));
@@ -449,7 +421,7 @@ static void test_bad_arguments()
     int flag = 0;
     TPT_CHECK(tp_multi_dot(d, ys, 5, 4, out) == TP_ERR_INVALID_VALUE, "k > TP_MAX_DOTS accepted");
     TPT_CHECK(tp_multi_dot(d, ys, -1, 4, out) == TP_ERR_INVALID_VALUE, "k < 0 accepted");
-    TPT_CHECK(tp_adam_step(d, d, d, d, -1, 0.9f, 0.999f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == TP_ERR_INVALID_VALUE,
+    TPT_CHECK(tp_adam_step(d, d, d, d, -1, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == TP_ERR_INVALID_VALUE,
               "n < 0 accepted");
     TPT_CHECK(tp_cg_direction(nullptr, d, d, 4, 0.5f) == TP_ERR_INVALID_VALUE, "NULL d accepted");
     TPT_CHECK(tp_trial_point(d, nullptr, d, 4, 0.5f) == TP_ERR_INVALID_VALUE, "NULL x0 accepted");
@@ -458,7 +430,7 @@ static void test_bad_arguments()
     const int64_t bad0[] = {2, 4};
     TPT_CHECK(tp_segmented_norms(d, bad0, 1, out, &flag, nullptr) == TP_ERR_INVALID_VALUE, "offsets[0] != 0 accepted");
     /* n = 0 is a no-op, and multi-dot returns zeros */
-    TPT_CHECK(tp_adam_step(d, d, d, d, 0, 0.9f, 0.999f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0, "n = 0");
+    TPT_CHECK(tp_adam_step(d, d, d, d, 0, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0, "n = 0");
     out[0] = out[1] = NAN;
     TPT_CHECK(tp_multi_dot(d, ys, 2, 0, out) == 0 && out[0] == 0.0 && out[1] == 0.0, "multi-dot n = 0");
     /* a real CUDA error comes back as its code with a message, and the library keeps working */
@@ -518,11 +490,11 @@ static int test_huge()
 
     /* Adam: p = a, g = b, m = c, v = c (tails distinct in all four) */
     TPT_CHECK(fill(A, 0x3f) && fill(B, 0x3e) && fill(C, 0x3c) && fill(D, 0x3c, tail_pos), "huge fill");
-    TPT_CHECK(tp_adam_step(A, B, C, D, n, 0.9f, 0.999f, 1e-2f, 0.5f, 1e-8f, 1e-3f, 0.999f, 0.5f, nullptr) == 0, "huge adam");
+    TPT_CHECK(tp_adam_step(A, B, C, D, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.5f, 1e-8f, 1e-3f, 0.999f, 0.5f, nullptr) == 0, "huge adam");
     bool ok = true;
     for (int64_t i : idx) {
         float p = value_at(a, i), g = value_at(b, i), m = value_at(c, i), v = value_at(c, i, tail_pos);
-        ref_adam_step(&p, &g, &m, &v, 1, 0.9f, 0.999f, 1e-2f, 0.5f, 1e-8f, 1e-3f, 0.999f, 0.5f);
+        ref_adam_step(&p, &g, &m, &v, 1, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.5f, 1e-8f, 1e-3f, 0.999f, 0.5f);
         ok = ok && tpt::bits(sample(A, i)) == tpt::bits(p) && tpt::bits(sample(C, i)) == tpt::bits(m) &&
              tpt::bits(sample(D, i)) == tpt::bits(v);
     }
@@ -585,26 +557,16 @@ static int test_huge()
 int main(int argc, char **argv)
 {
     const bool huge = argc > 1 && std::strcmp(argv[1], "--huge") == 0;
-    int count = 0;
-    const int rc = tp_device_count(&count);
-    if (rc != 0 || count == 0) {
-        std::printf("SKIPPED: no CUDA device (error %d: %s)\n", rc, rc != 0 ? tp_error_string(rc) : "no devices");
-        return tpt::kSkip;
-    }
-    char name[256];
-    int runtime = 0, driver = 0, abi = 0;
-    TPT_CHECK(tp_device_name(0, name, sizeof name) == 0, "tp_device_name");
-    tp_runtime_version(&runtime);
-    tp_driver_version(&driver);
-    tp_abi_version(&abi);
-    std::printf("device 0: %s (runtime %d, driver %d, abi %d)\n", name, runtime, driver, abi);
+    require_device_or_skip();
     if (huge) return test_huge();
 
     test_adam();
     test_adam_skip_flag();
+    test_adam_host_one_minus_beta();
     test_multi_dot();
     test_cg_direction();
     test_trial_point();
+    test_axpy();
     test_segmented_norms();
     test_norms_then_adam_and_cache();
     test_bad_arguments();

@@ -13,19 +13,46 @@
 
 using tpt::Rng;
 
+/* ref_adam_step with the scalars of step t */
+static void adam(float *p, const float *g, float *m, float *v, int64_t n, const RefAdamScalars &s, float eps,
+                 float l2, float decay, float grad_scale)
+{
+    ref_adam_step(p, g, m, v, n, s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.step_size,
+                  s.bias_correction2_sqrt, eps, l2, decay, grad_scale);
+}
+
+static void test_adam_scalars()
+{
+    /* 1 - beta is rounded from double, as PyTorch does: (float)(1 - 0.999) = 0.001f, while
+     * 1 - 0.999f in float is 0.00099998713 (1.3e-5 relative error in v) */
+    const RefAdamScalars s = ref_adam_scalars(1e-3, 0.9, 0.999, 1);
+    TPT_CHECK(s.one_minus_beta2 == 0.001f, "one_minus_beta2 %.9g", s.one_minus_beta2);
+    TPT_CHECK(s.one_minus_beta1 == 0.1f, "one_minus_beta1 %.9g", s.one_minus_beta1);
+    volatile float b2 = 0.999f;
+    const float float_way = 1.0f - b2;
+    TPT_CHECK(float_way != s.one_minus_beta2 && std::fabs(float_way - 0.00099998713f) < 1e-11f,
+              "1 - 0.999f = %.9g", float_way);
+    TPT_CHECK(s.beta1 == 0.9f && s.beta2 == 0.999f, "betas");
+
+    /* v of step 1 with g = 1 is exactly one_minus_beta2: the kernel must use the host value */
+    float p = 0.0f, g = 1.0f, m = 0.0f, v = 0.0f;
+    adam(&p, &g, &m, &v, 1, s, 1e-8f, 0.0f, 1.0f, 1.0f);
+    TPT_CHECK(v == 0.001f && m == 0.1f, "v %.9g m %.9g", v, m);
+}
+
 static void test_adam_hand_checked()
 {
     /* One element, step 1, Adam defaults but lr = 0.1:
      *   m = 0.1*0.5 = 0.05, v = 0.001*0.25 = 0.00025, step_size = 0.1/0.1 = 1,
      *   bc2_sqrt = sqrt(0.001), den = sqrt(0.00025)/sqrt(0.001) + 1e-8 = 0.5 + 1e-8,
      *   p = 1 - 0.05/0.50000001 = 0.900000002 */
-    float p = 1.0f, g = 0.5f, m = 0.0f, v = 0.0f, step_size, bc2;
-    ref_adam_scalars(0.1, 0.9, 0.999, 1, &step_size, &bc2);
-    TPT_CHECK(std::fabs(step_size - 1.0f) < 1e-6f, "step_size %.9g", step_size);
-    TPT_CHECK(std::fabs(bc2 - 0.0316227766f) < 1e-8f, "bc2_sqrt %.9g", bc2);
-    ref_adam_step(&p, &g, &m, &v, 1, 0.9f, 0.999f, step_size, bc2, 1e-8f, 0.0f, 1.0f, 1.0f);
+    float p = 1.0f, g = 0.5f, m = 0.0f, v = 0.0f;
+    RefAdamScalars s = ref_adam_scalars(0.1, 0.9, 0.999, 1);
+    TPT_CHECK(std::fabs(s.step_size - 1.0f) < 1e-6f, "step_size %.9g", s.step_size);
+    TPT_CHECK(std::fabs(s.bias_correction2_sqrt - 0.0316227766f) < 1e-8f, "bc2_sqrt %.9g", s.bias_correction2_sqrt);
+    adam(&p, &g, &m, &v, 1, s, 1e-8f, 0.0f, 1.0f, 1.0f);
     TPT_CHECK(tpt::close(m, 0.05, 0, 1e-6), "m %.9g", m);
-    TPT_CHECK(tpt::close(v, 0.00025, 0, 1e-4), "v %.9g", v); /* 1 - 0.999f = 0.00099998713 */
+    TPT_CHECK(tpt::close(v, 0.00025, 0, 1e-6), "v %.9g", v);
     TPT_CHECK(std::fabs(p - 0.9f) < 1e-6f, "p %.9g", p);
 
     /* Step 2 with g = -0.5 (state from step 1):
@@ -34,24 +61,24 @@ static void test_adam_hand_checked()
      *   den = sqrt(0.00049975)/0.0447101778 + 1e-8 = 0.02235509/0.0447101778 = 0.5000000...,
      *   p = 0.9 - 0.526315789*(-0.005)/0.5 = 0.9 + 0.00526315789 = 0.905263158 */
     g = -0.5f;
-    ref_adam_scalars(0.1, 0.9, 0.999, 2, &step_size, &bc2);
-    ref_adam_step(&p, &g, &m, &v, 1, 0.9f, 0.999f, step_size, bc2, 1e-8f, 0.0f, 1.0f, 1.0f);
+    s = ref_adam_scalars(0.1, 0.9, 0.999, 2);
+    adam(&p, &g, &m, &v, 1, s, 1e-8f, 0.0f, 1.0f, 1.0f);
     TPT_CHECK(tpt::close(m, -0.005, 0, 1e-5), "m %.9g", m);
-    TPT_CHECK(tpt::close(v, 0.00049975, 0, 1e-4), "v %.9g", v);
+    TPT_CHECK(tpt::close(v, 0.00049975, 0, 1e-6), "v %.9g", v);
     TPT_CHECK(std::fabs(p - 0.905263158f) < 2e-6f, "p %.9g", p);
 
     /* AdamW: p = 1, lr = 0.1, wd = 0.1 => decay_factor = 0.99 applied before the update:
      * p = 0.99 - 1*0.05/(0.5+1e-8) = 0.89 */
     p = 1.0f; g = 0.5f; m = 0.0f; v = 0.0f;
-    ref_adam_scalars(0.1, 0.9, 0.999, 1, &step_size, &bc2);
-    ref_adam_step(&p, &g, &m, &v, 1, 0.9f, 0.999f, step_size, bc2, 1e-8f, 0.0f, 0.99f, 1.0f);
+    s = ref_adam_scalars(0.1, 0.9, 0.999, 1);
+    adam(&p, &g, &m, &v, 1, s, 1e-8f, 0.0f, 0.99f, 1.0f);
     TPT_CHECK(std::fabs(p - 0.89f) < 1e-6f, "adamw p %.9g", p);
 
     /* Adam with L2: g_eff = 0.5 + 0.5*1 = 1 => m = 0.1, v = 0.001, den = 1 + 1e-8, p = 1 - 0.1 */
     p = 1.0f; g = 0.5f; m = 0.0f; v = 0.0f;
-    ref_adam_step(&p, &g, &m, &v, 1, 0.9f, 0.999f, step_size, bc2, 1e-8f, 0.5f, 1.0f, 1.0f);
+    adam(&p, &g, &m, &v, 1, s, 1e-8f, 0.5f, 1.0f, 1.0f);
     TPT_CHECK(tpt::close(m, 0.1, 0, 1e-6), "l2 m %.9g", m);
-    TPT_CHECK(tpt::close(v, 0.001, 0, 1e-4), "l2 v %.9g", v);
+    TPT_CHECK(tpt::close(v, 0.001, 0, 1e-6), "l2 v %.9g", v);
     TPT_CHECK(std::fabs(p - 0.9f) < 1e-6f, "l2 p %.9g", p);
 }
 
@@ -66,10 +93,7 @@ static void test_adam_first_step_moves_by_lr()
     for (int64_t i = 0; i < n; ++i) /* |g| from 1e-4 to 1e3, so eps/|g| <= 1e-4 */
         g[i] = (rng.next() & 1 ? 1.0f : -1.0f) * (0.1f + 0.9f * rng.uniform()) * std::pow(10.0f, (float)(i % 7) - 3.0f);
     const std::vector<float> p0 = p;
-    float step_size, bc2;
-    ref_adam_scalars(lr, 0.9, 0.999, 1, &step_size, &bc2);
-    ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, 0.9f, 0.999f, step_size, bc2, 1e-8f,
-                  0.0f, 1.0f, 1.0f);
+    adam(p.data(), g.data(), m.data(), v.data(), n, ref_adam_scalars(lr, 0.9, 0.999, 1), 1e-8f, 0.0f, 1.0f, 1.0f);
     int bad = 0;
     for (int64_t i = 0; i < n; ++i) {
         const double expected = -lr * (g[i] > 0 ? 1.0 : -1.0);
@@ -88,8 +112,11 @@ static void test_adam_grad_scale()
     std::vector<float> m = tpt::random_vector(rng, n, 0.1f), v = tpt::random_positive(rng, n, 0.01f);
     std::vector<float> p2 = p, m2 = m, v2 = v, g2(n);
     for (int64_t i = 0; i < n; ++i) g2[i] = 2.0f * g[i];
-    ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, 0.9f, 0.999f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f);
-    ref_adam_step(p2.data(), g2.data(), m2.data(), v2.data(), n, 0.9f, 0.999f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 0.5f);
+    RefAdamScalars s = ref_adam_scalars(1e-3, 0.9, 0.999, 1);
+    s.step_size = 1e-3f;
+    s.bias_correction2_sqrt = 0.5f;
+    adam(p.data(), g.data(), m.data(), v.data(), n, s, 1e-8f, 0.0f, 1.0f, 1.0f);
+    adam(p2.data(), g2.data(), m2.data(), v2.data(), n, s, 1e-8f, 0.0f, 1.0f, 0.5f);
     TPT_CHECK(tpt::compare_bits(p.data(), p2.data(), n).count == 0, "grad_scale changed p");
     TPT_CHECK(tpt::compare_bits(m.data(), m2.data(), n).count == 0, "grad_scale changed m");
     TPT_CHECK(tpt::compare_bits(v.data(), v2.data(), n).count == 0, "grad_scale changed v");
@@ -178,6 +205,15 @@ static void test_cg_direction_and_trial_point()
     TPT_CHECK(ok, "in-place trial point");
 }
 
+static void test_axpy()
+{
+    float x[3] = {1.0f, -2.0f, 0.5f}, y[3] = {10.0f, 10.0f, -1.0f};
+    ref_axpy(2.0f, x, y, 3);
+    TPT_CHECK(y[0] == 12.0f && y[1] == 6.0f && y[2] == 0.0f, "axpy %g %g %g", y[0], y[1], y[2]);
+    ref_axpy(0.0f, x, y, 0);
+    TPT_CHECK(y[0] == 12.0f, "n = 0 must not write");
+}
+
 static void test_segmented_norms()
 {
     /* layout with empty tensors at the start, middle and end */
@@ -229,13 +265,127 @@ static void test_segmented_norms()
     TPT_CHECK(tpt::close(res[nt], plain, 0, 1e-12), "total %.17g vs plain %.17g", res[nt], plain);
 }
 
+/* ------------------------------------------------------------------ model ops */
+
+static void test_bias()
+{
+    /* 3 x 2 */
+    float y[6] = {1, 2, 3, 4, 5, 6};
+    const float bias[2] = {10, -1};
+    ref_add_bias(y, bias, 3, 2);
+    const float want[6] = {11, 1, 13, 3, 15, 5};
+    bool ok = true;
+    for (int i = 0; i < 6; ++i) ok = ok && y[i] == want[i];
+    TPT_CHECK(ok, "add_bias");
+
+    float db[2] = {0.5f, -0.0f};
+    ref_bias_grad(want, db, 3, 2);
+    TPT_CHECK(db[0] == 0.5f + 39.0f && db[1] == 9.0f, "bias_grad %g %g", db[0], db[1]);
+    /* rows = 0 adds +0: -0 becomes +0, as the Java loop */
+    float dz[1] = {-0.0f};
+    ref_bias_grad(nullptr, dz, 0, 1);
+    TPT_CHECK(dz[0] == 0.0f && !std::signbit(dz[0]), "rows = 0: %g", dz[0]);
+    /* double accumulation: 1e8 + 1 + 1 - 1e8 would lose the ones in float */
+    const float col[4] = {1e8f, 1.0f, 1.0f, -1e8f};
+    float d1[1] = {0.0f};
+    ref_bias_grad(col, d1, 4, 1);
+    TPT_CHECK(d1[0] == 2.0f, "double accumulation %g", d1[0]);
+}
+
+static void test_activations()
+{
+    /* hand-checked values */
+    TPT_CHECK(ref_activation(TP_ACT_RELU, -3.0f) == 0.0f && ref_activation(TP_ACT_RELU, 2.5f) == 2.5f, "relu");
+    TPT_CHECK(std::isnan(ref_activation(TP_ACT_RELU, NAN)), "relu(NaN) stays NaN (Math.max)");
+    TPT_CHECK(!std::signbit(ref_activation(TP_ACT_RELU, -0.0f)), "relu(-0) = +0");
+    TPT_CHECK(ref_activation(TP_ACT_IDENTITY, -7.25f) == -7.25f, "identity");
+    TPT_CHECK(std::fabs(ref_activation(TP_ACT_TANH, 0.5f) - 0.46211716f) < 1e-7f, "tanh(0.5)");
+    TPT_CHECK(ref_activation(TP_ACT_SIGMOID, 0.0f) == 0.5f, "sigmoid(0)");
+    TPT_CHECK(std::fabs(ref_activation(TP_ACT_SIGMOID, 2.0f) - 0.88079708f) < 1e-7f, "sigmoid(2)");
+    /* gelu(1) = 0.5 (1 + tanh(sqrt(2/pi) 1.044715)) = 0.841192 */
+    TPT_CHECK(std::fabs(ref_activation(TP_ACT_GELU, 1.0f) - 0.8411920f) < 2e-7f, "gelu(1) %.9g",
+              ref_activation(TP_ACT_GELU, 1.0f));
+    TPT_CHECK(ref_activation(TP_ACT_GELU, 0.0f) == 0.0f, "gelu(0)");
+
+    /* derivatives against central differences in double of the forward formulas */
+    const int acts[4] = {TP_ACT_TANH, TP_ACT_SIGMOID, TP_ACT_GELU, TP_ACT_IDENTITY};
+    for (int act : acts) {
+        for (float x = -3.0f; x <= 3.0f; x += 0.37f) {
+            const double h = 1e-3;
+            auto f = [&](double z) {
+                switch (act) {
+                case TP_ACT_TANH: return std::tanh(z);
+                case TP_ACT_SIGMOID: return 1.0 / (1.0 + std::exp(-z));
+                case TP_ACT_GELU: return 0.5 * z * (1.0 + std::tanh(0.7978845608028654 * (z + 0.044715 * z * z * z)));
+                default: return z;
+                }
+            };
+            const double fd = (f(x + h) - f(x - h)) / (2 * h);
+            const float y = ref_activation(act, x);
+            const float d = ref_activation_backward(act, x, y, 1.0f);
+            TPT_CHECK(std::fabs(d - fd) < 1e-5, "act %d x %g: derivative %.9g vs %.9g", act, x, d, fd);
+            TPT_CHECK(ref_activation_backward(act, x, y, -2.0f) == -2.0f * d, "act %d: dy scales the derivative", act);
+        }
+    }
+    TPT_CHECK(ref_activation_backward(TP_ACT_RELU, 2.0f, 2.0f, 3.0f) == 3.0f &&
+                  ref_activation_backward(TP_ACT_RELU, -2.0f, 0.0f, 3.0f) == 0.0f &&
+                  ref_activation_backward(TP_ACT_RELU, 0.0f, 0.0f, 3.0f) == 0.0f,
+              "relu backward");
+}
+
+static void test_losses()
+{
+    const float out[3] = {1.0f, 2.0f, -1.0f}, target[3] = {0.5f, 2.0f, 1.0f};
+    float d[3];
+    const double se = ref_squared_error(out, target, 3, 0.5f, d);
+    TPT_CHECK(se == 0.25 + 0.0 + 4.0, "squared error %.17g", se);
+    TPT_CHECK(d[0] == 0.5f && d[1] == 0.0f && d[2] == -2.0f, "squared error grad %g %g %g", d[0], d[1], d[2]);
+    TPT_CHECK(ref_squared_error(out, target, 3, 1.0f, nullptr) == se, "no gradient");
+
+    /* uniform logits over 4 classes: loss = log 4 per row, grad = scale * (0.25 - t) */
+    const float logits[8] = {3, 3, 3, 3, -1, -1, -1, -1};
+    const float onehot[8] = {0, 1, 0, 0, 1, 0, 0, 0};
+    float g[8];
+    const double ce = ref_softmax_cross_entropy(logits, onehot, 2, 4, 0.5f, g);
+    TPT_CHECK(tpt::close(ce, 2.0 * std::log(4.0), 0, 1e-15), "cross-entropy %.17g", ce);
+    TPT_CHECK(g[0] == 0.125f && g[1] == -0.375f && g[4] == -0.375f, "cross-entropy grad %g %g %g", g[0], g[1], g[4]);
+    /* a large logit does not overflow (max subtracted) */
+    const float big[2] = {1000.0f, 0.0f}, t2[2] = {1.0f, 0.0f};
+    const double ce2 = ref_softmax_cross_entropy(big, t2, 1, 2, 1.0f, nullptr);
+    TPT_CHECK(std::fabs(ce2) < 1e-300, "cross-entropy of a sure prediction %.17g", ce2);
+}
+
+static void test_sgemm()
+{
+    /* A 2x3, B 3x2 => C 2x2: [[1,2,3],[4,5,6]] x [[7,8],[9,10],[11,12]] = [[58,64],[139,154]] */
+    const float a[6] = {1, 2, 3, 4, 5, 6}, b[6] = {7, 8, 9, 10, 11, 12};
+    float c[4] = {NAN, NAN, NAN, NAN};
+    ref_sgemm(0, 0, 2, 2, 3, 1.0f, a, 3, b, 2, 0.0f, c, 2);
+    TPT_CHECK(c[0] == 58 && c[1] == 64 && c[2] == 139 && c[3] == 154, "sgemm NN");
+    /* transposed storage: A^T is 3x2 (lda 2), B^T is 2x3 (ldb 3); alpha 2, beta 1 */
+    const float at[6] = {1, 4, 2, 5, 3, 6}, bt[6] = {7, 9, 11, 8, 10, 12};
+    float c2[4] = {1, 1, 1, 1};
+    ref_sgemm(1, 1, 2, 2, 3, 2.0f, at, 2, bt, 3, 1.0f, c2, 2);
+    TPT_CHECK(c2[0] == 117 && c2[1] == 129 && c2[2] == 279 && c2[3] == 309, "sgemm TT alpha beta");
+    /* k = 0: C = beta * C */
+    float c3[1] = {4.0f};
+    ref_sgemm(0, 0, 1, 1, 0, 1.0f, a, 1, b, 1, 0.5f, c3, 1);
+    TPT_CHECK(c3[0] == 2.0f, "k = 0");
+}
+
 int main()
 {
+    test_adam_scalars();
     test_adam_hand_checked();
     test_adam_first_step_moves_by_lr();
     test_adam_grad_scale();
     test_multi_dot();
     test_cg_direction_and_trial_point();
+    test_axpy();
     test_segmented_norms();
+    test_bias();
+    test_activations();
+    test_losses();
+    test_sgemm();
     return tpt::finish("test_reference");
 }

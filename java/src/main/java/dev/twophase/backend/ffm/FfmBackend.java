@@ -1,0 +1,348 @@
+package dev.twophase.backend.ffm;
+
+import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.BackendUnavailableException;
+import dev.twophase.backend.cuda.CudaAbi;
+import dev.twophase.backend.cuda.GpuBackend;
+import dev.twophase.backend.cuda.GpuBuffer;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.MethodHandle;
+import java.util.ArrayList;
+import java.util.List;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * The FFM backend: {@code java.lang.foreign} downcalls into libtwophase_cuda.so (its C ABI,
+ * {@code cuda/twophase.h}; see {@link TpFunction}), device memory from {@code tp_malloc} held as
+ * raw addresses, GEMM through cuBLAS loaded by soname ({@link FfmCublas}) or the library's tiled
+ * kernel ({@code tp_sgemm}) when cuBLAS is not installed.
+ *
+ * <p>Every tp_* call returns after its work is done (the ABI synchronizes), so a failing kernel is
+ * reported by the call that launched it. Every status code is checked in one place ({@link
+ * NativeCall#check}) and becomes a {@link dev.twophase.backend.cuda.CudaException} naming the call
+ * and {@code tp_error_string(code)}. The library keeps one scratch buffer per process for
+ * reductions; it is released when the last FFM backend closes.
+ */
+public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
+
+    /** Device memory as a raw address (a root from tp_malloc, or a root plus a byte offset). */
+    public static final class FBuffer extends GpuBuffer {
+        final long address;
+
+        FBuffer(FfmBackend owner, long length, long address) {
+            super(owner, length);
+            this.address = address;
+        }
+
+        FBuffer(FBuffer root, long offset, long length) {
+            super(root, offset, length);
+            this.address = root.address + offset * Float.BYTES;
+        }
+
+        MemorySegment segment() { return MemorySegment.ofAddress(address); }
+    }
+
+    /** Floats per host<->device copy: bounds how long one critical downcall holds off the GC. */
+    static final int COPY_CHUNK = 1 << 22;
+
+    private static int openBackends;
+
+    private final TpLibrary lib;
+    private final FfmCublas cublas;
+    private final String description;
+
+    private FfmBackend(TpLibrary lib, FfmCublas cublas, String description) {
+        super(FBuffer.class);
+        this.lib = lib;
+        this.cublas = cublas;
+        this.description = description;
+    }
+
+    /**
+     * Opens device 0 through libtwophase_cuda.so.
+     *
+     * @throws BackendUnavailableException when the library, the driver or a device is missing
+     */
+    public static FfmBackend open() throws BackendUnavailableException {
+        TpLibrary lib = TpLibrary.get();
+        int count, runtime, driver;
+        String name;
+        long totalBytes;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment n = a.allocate(JAVA_INT), rv = a.allocate(JAVA_INT), dv = a.allocate(JAVA_INT);
+            lib.check("tp_runtime_version", () -> (int) lib.h(TpFunction.RUNTIME_VERSION).invokeExact(rv));
+            lib.check("tp_driver_version", () -> (int) lib.h(TpFunction.DRIVER_VERSION).invokeExact(dv));
+            runtime = rv.get(JAVA_INT, 0);
+            driver = dv.get(JAVA_INT, 0);
+            int rc;
+            try {
+                rc = (int) lib.h(TpFunction.DEVICE_COUNT).invokeExact(n);
+            } catch (Throwable t) {
+                throw new BackendUnavailableException("tp_device_count: " + t, t);
+            }
+            count = n.get(JAVA_INT, 0);
+            if (rc == CudaAbi.ERR_INSUFFICIENT_DRIVER && driver == 0) {
+                throw new BackendUnavailableException("no NVIDIA driver: libcuda.so.1 cannot be loaded (tp_device_count: error 35, "
+                        + lib.errorString(rc) + ")");
+            }
+            if (rc == CudaAbi.ERR_INSUFFICIENT_DRIVER) {
+                throw new BackendUnavailableException("the NVIDIA driver supports CUDA " + version(driver) + ", older than the CUDA "
+                        + version(runtime) + " runtime libtwophase_cuda.so is built with (error 35)");
+            }
+            if (rc != 0) throw new BackendUnavailableException("tp_device_count: error " + rc + " (" + lib.errorString(rc) + ")");
+            if (count == 0) throw new BackendUnavailableException("no CUDA device");
+            MemorySegment buf = a.allocate(256);
+            lib.check("tp_device_name(0)", () -> (int) lib.h(TpFunction.DEVICE_NAME).invokeExact(0, buf, 256));
+            name = buf.getString(0);
+            MemorySegment free = a.allocate(JAVA_LONG), total = a.allocate(JAVA_LONG);
+            lib.check("tp_mem_get_info", () -> (int) lib.h(TpFunction.MEM_GET_INFO).invokeExact(free, total));
+            totalBytes = total.get(JAVA_LONG, 0);
+        }
+        List<String> whyNot = new ArrayList<>();
+        FfmCublas cublas = FfmCublas.load(whyNot);
+        String gemm = cublas != null ? cublas.description() : "twophase tiled kernel (cuBLAS unavailable: " + String.join("; ", whyNot) + ")";
+        String description = String.format("ffm: %s (device 0 of %d, %.1f GiB), CUDA runtime %s (static), driver %s, GEMM: %s",
+                name, count, totalBytes / (double) (1L << 30), version(runtime), version(driver), gemm);
+        synchronized (FfmBackend.class) {
+            openBackends++;
+        }
+        return new FfmBackend(lib, cublas, description);
+    }
+
+    private static String version(int v) { return v / 1000 + "." + v % 1000 / 10; }
+
+    @Override public String name() { return "ffm"; }
+
+    @Override public String description() { return description; }
+
+    /** Whether GEMM goes through cuBLAS (else tp_sgemm). */
+    public boolean usesCublas() { return cublas != null; }
+
+    /** Free and total device memory in bytes. */
+    @Override public long[] memoryInfo() {
+        checkOpen("memoryInfo");
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment free = a.allocate(JAVA_LONG), total = a.allocate(JAVA_LONG);
+            lib.check("tp_mem_get_info", () -> (int) lib.h(TpFunction.MEM_GET_INFO).invokeExact(free, total));
+            return new long[] {free.get(JAVA_LONG, 0), total.get(JAVA_LONG, 0)};
+        }
+    }
+
+    private static MemorySegment seg(FBuffer b) { return b == null ? MemorySegment.NULL : b.segment(); }
+
+    // ---------------------------------------------------------------- memory
+
+    @Override protected FBuffer deviceEmpty() { return new FBuffer(this, 0, 0L); }
+
+    @Override protected FBuffer deviceAllocate(long length) {
+        long bytes = length * Float.BYTES;
+        long address;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment slot = a.allocate(ADDRESS);
+            lib.check("tp_malloc(" + bytes + " bytes)", () -> (int) lib.h(TpFunction.MALLOC).invokeExact(slot, bytes));
+            address = slot.get(ADDRESS, 0).address();
+        }
+        MemorySegment p = MemorySegment.ofAddress(address);
+        try {
+            lib.check("tp_memset(" + bytes + " bytes)", () -> (int) lib.h(TpFunction.MEMSET).invokeExact(p, 0, bytes));
+        } catch (RuntimeException e) {
+            freeQuietly(address);
+            throw e;
+        }
+        return new FBuffer(this, length, address);
+    }
+
+    private void freeQuietly(long address) {
+        try {
+            int ignored = (int) lib.h(TpFunction.FREE).invokeExact(MemorySegment.ofAddress(address));
+        } catch (Throwable ignored) {
+            // already failing
+        }
+    }
+
+    @Override protected FBuffer deviceSlice(FBuffer root, long offset, long length) { return new FBuffer(root, offset, length); }
+
+    @Override protected void deviceFree(FBuffer root) {
+        MemorySegment p = root.segment();
+        lib.check("tp_free(" + root.length() * Float.BYTES + " bytes)", () -> (int) lib.h(TpFunction.FREE).invokeExact(p));
+    }
+
+    @Override protected void deviceClose() {
+        RuntimeException first = null;
+        if (cublas != null) {
+            try {
+                cublas.close();
+            } catch (RuntimeException e) {
+                first = e;
+            }
+        }
+        boolean last;
+        synchronized (FfmBackend.class) {
+            last = --openBackends == 0;
+        }
+        if (last) {
+            try {
+                lib.check("tp_release_scratch", () -> (int) lib.h(TpFunction.RELEASE_SCRATCH).invokeExact());
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+        }
+        if (first != null) throw first;
+    }
+
+    @Override protected void deviceUpload(float[] src, int srcOffset, FBuffer dst, long n) {
+        MemorySegment heap = MemorySegment.ofArray(src);
+        MethodHandle h = lib.h(TpFunction.MEMCPY_HTOD);
+        for (long done = 0; done < n; done += COPY_CHUNK) {
+            long count = Math.min(COPY_CHUNK, n - done);
+            MemorySegment from = heap.asSlice((srcOffset + done) * Float.BYTES, count * Float.BYTES);
+            MemorySegment to = MemorySegment.ofAddress(dst.address + done * Float.BYTES);
+            lib.check("tp_memcpy_htod(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
+        }
+    }
+
+    @Override protected void deviceDownload(FBuffer src, float[] dst, int dstOffset, long n) {
+        MemorySegment heap = MemorySegment.ofArray(dst);
+        MethodHandle h = lib.h(TpFunction.MEMCPY_DTOH);
+        for (long done = 0; done < n; done += COPY_CHUNK) {
+            long count = Math.min(COPY_CHUNK, n - done);
+            MemorySegment to = heap.asSlice((dstOffset + done) * Float.BYTES, count * Float.BYTES);
+            MemorySegment from = MemorySegment.ofAddress(src.address + done * Float.BYTES);
+            lib.check("tp_memcpy_dtoh(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
+        }
+    }
+
+    @Override protected void deviceCopy(FBuffer src, FBuffer dst, long n) {
+        MemorySegment s = src.segment(), d = dst.segment();
+        lib.check("tp_memcpy_dtod(" + n + " floats)", () -> (int) lib.h(TpFunction.MEMCPY_DTOD).invokeExact(d, s, n * Float.BYTES));
+    }
+
+    @Override protected void deviceFill(FBuffer dst, float value, long n) {
+        int bits = Float.floatToRawIntBits(value);
+        if (bits == 0) {
+            MemorySegment d = dst.segment();
+            lib.check("tp_memset(" + n + " floats)", () -> (int) lib.h(TpFunction.MEMSET).invokeExact(d, 0, n * Float.BYTES));
+            return;
+        }
+        // no 32-bit memset in the ABI: fill one float, then double the filled prefix with device copies
+        float[] one = {value};
+        deviceUpload(one, 0, dst, 1);
+        for (long filled = 1; filled < n; filled *= 2) {
+            long count = Math.min(filled, n - filled);
+            MemorySegment from = dst.segment(), to = MemorySegment.ofAddress(dst.address + filled * Float.BYTES);
+            lib.check("tp_memcpy_dtod(fill, " + count + " floats)", () -> (int) lib.h(TpFunction.MEMCPY_DTOD).invokeExact(to, from, count * Float.BYTES));
+        }
+    }
+
+    @Override protected void deviceSynchronize() {
+        lib.check("tp_synchronize", () -> (int) lib.h(TpFunction.SYNCHRONIZE).invokeExact());
+    }
+
+    // ---------------------------------------------------------------- optimizer vector ops
+
+    @Override protected void deviceAdam(AdamScalars s, FBuffer p, FBuffer g, FBuffer m, FBuffer v, long n) {
+        MemorySegment ps = p.segment(), gs = g.segment(), ms = m.segment(), vs = v.segment();
+        lib.check("tp_adam_step(n=" + n + ")", () -> (int) lib.h(TpFunction.ADAM_STEP).invokeExact(ps, gs, ms, vs, n,
+                s.beta1(), s.oneMinusBeta1(), s.beta2(), s.oneMinusBeta2(), s.stepSize(), s.biasCorrection2Sqrt(), s.eps(),
+                s.l2WeightDecay(), s.decayFactor(), s.gradScale(), MemorySegment.NULL));
+    }
+
+    @Override protected void deviceMultiDot(FBuffer x, FBuffer[] ys, long n, double[] out, int outOffset) {
+        int k = ys.length;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment ptrs = a.allocate(ADDRESS, k), dots = a.allocate(JAVA_DOUBLE, k);
+            for (int j = 0; j < k; j++) ptrs.setAtIndex(ADDRESS, j, ys[j].segment());
+            MemorySegment xs = x.segment();
+            lib.check("tp_multi_dot(k=" + k + ", n=" + n + ")", () -> (int) lib.h(TpFunction.MULTI_DOT).invokeExact(xs, ptrs, k, n, dots));
+            for (int j = 0; j < k; j++) out[outOffset + j] = dots.getAtIndex(JAVA_DOUBLE, j);
+        }
+    }
+
+    @Override protected void deviceCgDirection(FBuffer d, FBuffer g, FBuffer gPrev, long n, float beta) {
+        MemorySegment ds = d.segment(), gs = g.segment(), ps = gPrev.segment();
+        lib.check("tp_cg_direction(n=" + n + ")", () -> (int) lib.h(TpFunction.CG_DIRECTION).invokeExact(ds, gs, ps, n, beta));
+    }
+
+    @Override protected void deviceTrialPoint(FBuffer x, FBuffer x0, FBuffer d, long n, float alpha) {
+        MemorySegment xs = x.segment(), x0s = x0.segment(), ds = d.segment();
+        lib.check("tp_trial_point", () -> (int) lib.h(TpFunction.TRIAL_POINT).invokeExact(xs, x0s, ds, n, alpha));
+    }
+
+    @Override protected void deviceAxpy(float a, FBuffer x, FBuffer y, long n) {
+        MemorySegment xs = x.segment(), ys = y.segment();
+        lib.check("tp_axpy(n=" + n + ")", () -> (int) lib.h(TpFunction.AXPY).invokeExact(a, xs, ys, n));
+    }
+
+    @Override protected boolean deviceSegmentedNorms(FBuffer g, long[] offsets, double[] sumsq) {
+        int tensors = offsets.length - 1;
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment off = a.allocateFrom(JAVA_LONG, offsets);
+            MemorySegment sums = a.allocate(JAVA_DOUBLE, tensors + 1), flag = a.allocate(JAVA_INT);
+            MemorySegment gs = g.segment();
+            lib.check("tp_segmented_norms(" + tensors + " tensors)", () -> (int) lib.h(TpFunction.SEGMENTED_NORMS)
+                    .invokeExact(gs, off, tensors, sums, flag, MemorySegment.NULL));
+            for (int t = 0; t <= tensors; t++) sumsq[t] = sums.getAtIndex(JAVA_DOUBLE, t);
+            return flag.get(JAVA_INT, 0) != 0;
+        }
+    }
+
+    // ---------------------------------------------------------------- model ops
+
+    @Override protected void deviceGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, FBuffer a, int lda,
+                                        FBuffer b, int ldb, float beta, FBuffer c, int ldc) {
+        if (cublas != null) {
+            cublas.sgemm(transA, transB, m, n, k, alpha, a.address, lda, b.address, ldb, beta, c.address, ldc);
+            return;
+        }
+        MemorySegment as = a.segment(), bs = b.segment(), cs = c.segment();
+        int ta = transA ? 1 : 0, tb = transB ? 1 : 0;
+        lib.check("tp_sgemm(" + m + "x" + n + "x" + k + ")", () -> (int) lib.h(TpFunction.SGEMM)
+                .invokeExact(ta, tb, m, n, k, alpha, as, lda, bs, ldb, beta, cs, ldc));
+    }
+
+    @Override protected void deviceAddBias(FBuffer y, FBuffer bias, long rows, int cols) {
+        MemorySegment ys = y.segment(), bs = bias.segment();
+        lib.check("tp_add_bias(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.ADD_BIAS).invokeExact(ys, bs, rows, cols));
+    }
+
+    @Override protected void deviceBiasGradient(FBuffer dy, FBuffer dBias, long rows, int cols) {
+        MemorySegment ys = dy.segment(), bs = dBias.segment();
+        lib.check("tp_bias_grad(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.BIAS_GRAD).invokeExact(ys, bs, rows, cols));
+    }
+
+    @Override protected void deviceActivation(int act, FBuffer x, FBuffer y, long n) {
+        MemorySegment xs = x.segment(), ys = y.segment();
+        lib.check("tp_activation(" + act + ", n=" + n + ")", () -> (int) lib.h(TpFunction.ACTIVATION).invokeExact(act, xs, ys, n));
+    }
+
+    @Override protected void deviceActivationBackward(int act, FBuffer x, FBuffer y, FBuffer dy, FBuffer dx, long n) {
+        MemorySegment xs = x.segment(), ys = y.segment(), gys = dy.segment(), gxs = dx.segment();
+        lib.check("tp_activation_backward(" + act + ", n=" + n + ")", () -> (int) lib.h(TpFunction.ACTIVATION_BACKWARD)
+                .invokeExact(act, xs, ys, gys, gxs, n));
+    }
+
+    @Override protected double deviceSquaredError(FBuffer out, FBuffer target, float gradScale, FBuffer dOut, long n) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment loss = a.allocate(JAVA_DOUBLE), os = out.segment(), ts = target.segment(), gs = seg(dOut);
+            lib.check("tp_squared_error(n=" + n + ")", () -> (int) lib.h(TpFunction.SQUARED_ERROR)
+                    .invokeExact(os, ts, n, gradScale, gs, loss));
+            return loss.get(JAVA_DOUBLE, 0);
+        }
+    }
+
+    @Override protected double deviceSoftmaxCrossEntropy(FBuffer logits, FBuffer target, long rows, int cols, float gradScale,
+                                                         FBuffer dOut) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment loss = a.allocate(JAVA_DOUBLE), ls = logits.segment(), ts = target.segment(), gs = seg(dOut);
+            lib.check("tp_softmax_cross_entropy(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.SOFTMAX_CROSS_ENTROPY)
+                    .invokeExact(ls, ts, rows, cols, gradScale, gs, loss));
+            return loss.get(JAVA_DOUBLE, 0);
+        }
+    }
+}
