@@ -17,7 +17,7 @@ public enum Activation {
     public float apply(float x) {
         return switch (this) {
             case IDENTITY -> x;
-            case RELU -> x > 0f ? x : 0f;
+            case RELU -> Math.max(x, 0f); // NaN passes through, as in the CPU and CUDA loops
             case TANH -> (float) Math.tanh(x);
             case SIGMOID -> (float) (1.0 / (1.0 + Math.exp(-x)));
             case GELU -> x * geluGate(x);
