@@ -90,21 +90,27 @@ public final class CpuBackend implements Backend {
     @Override public void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
         CpuBuffer p = own(param), g = own(grad), m = own(expAvg), v = own(expAvgSq);
         sameLength("adamStep", p, g, m, v);
+        if (!sameOffset(p, g, m, v)) {
+            CpuBuffer[] c = alignedCopies(p, g, m, v);
+            adamStep(s, c[0], c[1], c[2], c[3]);
+            copyBack(c, p, null, m, v);
+            return;
+        }
         final float beta1 = s.beta1(), beta2 = s.beta2(), oneMinusBeta1 = s.oneMinusBeta1(), oneMinusBeta2 = s.oneMinusBeta2();
         final float stepSize = s.stepSize(), bc2Sqrt = s.biasCorrection2Sqrt(), eps = s.eps();
         final float l2 = s.l2WeightDecay(), decay = s.decayFactor(), gradScale = s.gradScale();
         final float[] pa = p.array, ga = g.array, ma = m.array, va = v.array;
-        final int po = p.offset, go = g.offset, mo = m.offset, vo = v.offset;
+        final int o = p.offset;
         par.forEachChunk(p.length, (chunk, lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                float pi = pa[po + i];
-                float gi = ga[go + i] * gradScale + l2 * pi;
+            for (int i = o + lo, end = o + hi; i < end; i++) {
+                float pi = pa[i];
+                float gi = ga[i] * gradScale + l2 * pi;
                 pi = pi * decay;
-                float mi = beta1 * ma[mo + i] + oneMinusBeta1 * gi;
-                float vi = beta2 * va[vo + i] + oneMinusBeta2 * gi * gi;
-                ma[mo + i] = mi;
-                va[vo + i] = vi;
-                pa[po + i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
+                float mi = beta1 * ma[i] + oneMinusBeta1 * gi;
+                float vi = beta2 * va[i] + oneMinusBeta2 * gi * gi;
+                ma[i] = mi;
+                va[i] = vi;
+                pa[i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
             }
         });
     }
@@ -147,14 +153,20 @@ public final class CpuBackend implements Backend {
     @Override public void cgDirection(Buffer d, Buffer g, Buffer gPrev, double beta) {
         CpuBuffer db = own(d), gb = own(g), pb = own(gPrev);
         sameLength("cgDirection", db, gb, pb);
+        if (!sameOffset(db, gb, pb)) {
+            CpuBuffer[] c = alignedCopies(db, gb, pb);
+            cgDirection(c[0], c[1], c[2], beta);
+            copyBack(c, db, null, pb);
+            return;
+        }
         final float b = (float) beta;
         final float[] da = db.array, ga = gb.array, pa = pb.array;
-        final int dOff = db.offset, gOff = gb.offset, pOff = pb.offset;
+        final int o = db.offset;
         par.forEachChunk(db.length, (chunk, lo, hi) -> {
-            for (int i = lo; i < hi; i++) {
-                float gi = ga[gOff + i];
-                da[dOff + i] = -gi + b * da[dOff + i];
-                pa[pOff + i] = gi;
+            for (int i = o + lo, end = o + hi; i < end; i++) {
+                float gi = ga[i];
+                da[i] = -gi + b * da[i];
+                pa[i] = gi;
             }
         });
     }
@@ -162,11 +174,17 @@ public final class CpuBackend implements Backend {
     @Override public void trialPoint(Buffer x, Buffer x0, Buffer d, double alpha) {
         CpuBuffer xb = own(x), x0b = own(x0), db = own(d);
         sameLength("trialPoint", xb, x0b, db);
+        if (!sameOffset(xb, x0b, db)) {
+            CpuBuffer[] c = alignedCopies(xb, x0b, db);
+            trialPoint(c[0], c[1], c[2], alpha);
+            copyBack(c, xb);
+            return;
+        }
         final float a = (float) alpha;
         final float[] xa = xb.array, x0a = x0b.array, da = db.array;
-        final int xOff = xb.offset, x0Off = x0b.offset, dOff = db.offset;
+        final int o = xb.offset;
         par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            for (int i = lo; i < hi; i++) xa[xOff + i] = x0a[x0Off + i] + a * da[dOff + i];
+            for (int i = o + lo, end = o + hi; i < end; i++) xa[i] = x0a[i] + a * da[i];
         });
     }
 
@@ -351,6 +369,32 @@ public final class CpuBackend implements Backend {
     @Override public HostKernels.Loop hostLoop() { return par::forEachIndex; }
 
     @Override public void close() { par.close(); }
+
+    // ---- operand alignment ----
+    // The streaming loops index every array with the same i: with one index C2 can prove the
+    // iterations independent and vectorizes them (about 2.6x faster for Adam at 33.5M parameters,
+    // docs/benchmarks-cpu.md). The optimizers' buffers are whole arrays, so the offsets agree; slices
+    // at different offsets go through aligned copies.
+
+    private static boolean sameOffset(CpuBuffer first, CpuBuffer... others) {
+        for (CpuBuffer o : others) if (o.offset != first.offset) return false;
+        return true;
+    }
+
+    private CpuBuffer[] alignedCopies(CpuBuffer... bs) {
+        CpuBuffer[] c = new CpuBuffer[bs.length];
+        for (int i = 0; i < bs.length; i++) {
+            c[i] = new CpuBuffer(this, java.util.Arrays.copyOfRange(bs[i].array, bs[i].offset, bs[i].offset + bs[i].length), 0, bs[i].length);
+        }
+        return c;
+    }
+
+    /** Copies the results back from {@link #alignedCopies}: {@code targets[i]} receives {@code copies[i]}; null skips an input-only operand. */
+    private static void copyBack(CpuBuffer[] copies, CpuBuffer... targets) {
+        for (int i = 0; i < targets.length; i++) {
+            if (targets[i] != null) System.arraycopy(copies[i].array, 0, targets[i].array, targets[i].offset, targets[i].length);
+        }
+    }
 
     // ---- checks ----
 

@@ -169,6 +169,38 @@ class CpuBackendTest {
     }
 
     @Test
+    void streamingOpsOnSlicesAtDifferentOffsetsMatchWholeBuffers() {
+        Random r = new Random(29);
+        int n = 40_003;
+        float[] p = random(r, n), g = random(r, n), m = random(r, n), v = random(r, n);
+        for (int i = 0; i < n; i++) v[i] = Math.abs(v[i]);
+        AdamScalars s = AdamScalars.forStep(2, 1e-3, 0.9, 0.999, 1e-8, 0, false, 1);
+        // Whole buffers (the aligned fast path)...
+        Buffer P = up(cpu, p), G = up(cpu, g), M = up(cpu, m), V = up(cpu, v);
+        cpu.adamStep(s, P, G, M, V);
+        cpu.cgDirection(M, G, V, 0.3);
+        cpu.trialPoint(P, G, M, -0.7);
+        // ...and the same data as slices at four different offsets of one big array.
+        float[] big = new float[4 * n + 10];
+        System.arraycopy(p, 0, big, 1, n);
+        System.arraycopy(g, 0, big, n + 3, n);
+        System.arraycopy(m, 0, big, 2 * n + 6, n);
+        System.arraycopy(v, 0, big, 3 * n + 9, n);
+        Buffer all = up(cpu, big);
+        Buffer Ps = all.slice(1, n), Gs = all.slice(n + 3, n), Ms = all.slice(2 * n + 6, n), Vs = all.slice(3 * n + 9, n);
+        cpu.adamStep(s, Ps, Gs, Ms, Vs);
+        cpu.cgDirection(Ms, Gs, Vs, 0.3);
+        cpu.trialPoint(Ps, Gs, Ms, -0.7);
+        assertArrayEquals(down(P), down(Ps));
+        assertArrayEquals(down(G), down(Gs));
+        assertArrayEquals(down(M), down(Ms));
+        assertArrayEquals(down(V), down(Vs));
+        float[] after = down(all);
+        assertEquals(big[0], after[0]);
+        assertEquals(big[n + 1], after[n + 1], "the gaps between slices stay untouched");
+    }
+
+    @Test
     void gemmOnSlicesWritesOnlyTheSlice() {
         Random r = new Random(17);
         float[] big = random(r, 100);
