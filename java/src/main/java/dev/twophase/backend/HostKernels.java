@@ -28,9 +28,12 @@ public final class HostKernels {
                     for (int kx = 0; kx < k; kx++) {
                         int ix = ox * s.stride() - s.pad() + kx, d = dst + (ky * k + kx) * c;
                         if (iy < 0 || iy >= s.height() || ix < 0 || ix >= s.width()) {
-                            java.util.Arrays.fill(cols, d, d + c, 0f);
+                            for (int ch = 0; ch < c; ch++) cols[d + ch] = 0f;
                         } else {
-                            System.arraycopy(x, xo + ((b * s.height() + iy) * s.width() + ix) * c, cols, d, c);
+                            int src = xo + ((b * s.height() + iy) * s.width() + ix) * c;
+                            // A few channels (the first layer) copy faster by hand than through arraycopy's call.
+                            if (c < 16) for (int ch = 0; ch < c; ch++) cols[d + ch] = x[src + ch];
+                            else System.arraycopy(x, src, cols, d, c);
                         }
                     }
                 }
@@ -63,54 +66,51 @@ public final class HostKernels {
         });
     }
 
-    /** Max over each window (no padding in the window's max: padded cells are skipped). */
+    /** Max over each window (padded cells are skipped). Channels are innermost, so the inner loop is contiguous. */
     public static void maxPool(Loop loop, ConvShape s, float[] x, int xo, float[] y, int yo) {
         int oh = s.outHeight(), ow = s.outWidth(), c = s.channels();
         loop.forEach(s.batch() * oh, row -> {
             int b = row / oh, oy = row % oh;
             for (int ox = 0; ox < ow; ox++) {
-                for (int ch = 0; ch < c; ch++) {
-                    float m = Float.NEGATIVE_INFINITY;
-                    for (int ky = 0; ky < s.kernel(); ky++) {
-                        int iy = oy * s.stride() - s.pad() + ky;
-                        if (iy < 0 || iy >= s.height()) continue;
-                        for (int kx = 0; kx < s.kernel(); kx++) {
-                            int ix = ox * s.stride() - s.pad() + kx;
-                            if (ix < 0 || ix >= s.width()) continue;
-                            m = Math.max(m, x[xo + ((b * s.height() + iy) * s.width() + ix) * c + ch]);
-                        }
+                int out = yo + ((b * oh + oy) * ow + ox) * c;
+                java.util.Arrays.fill(y, out, out + c, Float.NEGATIVE_INFINITY);
+                for (int ky = 0; ky < s.kernel(); ky++) {
+                    int iy = oy * s.stride() - s.pad() + ky;
+                    if (iy < 0 || iy >= s.height()) continue;
+                    for (int kx = 0; kx < s.kernel(); kx++) {
+                        int ix = ox * s.stride() - s.pad() + kx;
+                        if (ix < 0 || ix >= s.width()) continue;
+                        int in = xo + ((b * s.height() + iy) * s.width() + ix) * c;
+                        for (int ch = 0; ch < c; ch++) y[out + ch] = Math.max(y[out + ch], x[in + ch]);
                     }
-                    y[yo + ((b * oh + oy) * ow + ox) * c + ch] = m;
                 }
             }
         });
     }
 
-    /** Routes each window's gradient to its first maximal input (dx overwritten). */
+    /** Routes each window's gradient to its first maximal input, in window order (dx overwritten). */
     public static void maxPoolBackward(Loop loop, ConvShape s, float[] x, int xo, float[] y, int yo, float[] dy, int dyo, float[] dx, int dxo) {
-        int oh = s.outHeight(), ow = s.outWidth(), c = s.channels();
+        int oh = s.outHeight(), ow = s.outWidth(), c = s.channels(), k = s.kernel();
         loop.forEach(s.batch(), b -> {
             int img = dxo + b * s.height() * s.width() * c;
             java.util.Arrays.fill(dx, img, img + s.height() * s.width() * c, 0f);
+            int[] first = new int[c];
             for (int oy = 0; oy < oh; oy++) {
                 for (int ox = 0; ox < ow; ox++) {
+                    int out = ((b * oh + oy) * ow + ox) * c;
+                    java.util.Arrays.fill(first, -1);
+                    // Window cells in reverse order with a branch-free select: the last match kept is the first in order.
+                    for (int cell = k * k - 1; cell >= 0; cell--) {
+                        int iy = oy * s.stride() - s.pad() + cell / k, ix = ox * s.stride() - s.pad() + cell % k;
+                        if (iy < 0 || iy >= s.height() || ix < 0 || ix >= s.width()) continue;
+                        int in = xo + ((b * s.height() + iy) * s.width() + ix) * c, o = yo + out;
+                        for (int ch = 0; ch < c; ch++) first[ch] = x[in + ch] == y[o + ch] ? cell : first[ch];
+                    }
                     for (int ch = 0; ch < c; ch++) {
-                        int out = ((b * oh + oy) * ow + ox) * c + ch;
-                        float m = y[yo + out];
-                        search:
-                        for (int ky = 0; ky < s.kernel(); ky++) {
-                            int iy = oy * s.stride() - s.pad() + ky;
-                            if (iy < 0 || iy >= s.height()) continue;
-                            for (int kx = 0; kx < s.kernel(); kx++) {
-                                int ix = ox * s.stride() - s.pad() + kx;
-                                if (ix < 0 || ix >= s.width()) continue;
-                                int in = ((b * s.height() + iy) * s.width() + ix) * c + ch;
-                                if (x[xo + in] == m) {
-                                    dx[dxo + in] += dy[dyo + out];
-                                    break search;
-                                }
-                            }
-                        }
+                        int cell = first[ch];
+                        if (cell < 0) continue;
+                        int iy = oy * s.stride() - s.pad() + cell / k, ix = ox * s.stride() - s.pad() + cell % k;
+                        dx[img + (iy * s.width() + ix) * c + ch] += dy[dyo + out + ch];
                     }
                 }
             }

@@ -2,6 +2,7 @@ package dev.twophase.nn;
 
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
+import dev.twophase.tensor.ParameterLayout;
 
 import java.util.List;
 
@@ -16,6 +17,7 @@ public final class NetworkRunner implements AutoCloseable {
     private final Buffer[] acts;   // acts[0] = input copy slot unused; acts[i+1] = output of layer i
     private final Buffer[] grads;  // gradient with respect to acts[i]
     private final Buffer[] workspaces; // per layer, null when a layer needs none
+    private final boolean[] needsInputGradient; // false while no earlier layer has parameters
 
     public NetworkRunner(Network net, Backend be, int maxBatch) {
         if (maxBatch <= 0) throw new IllegalArgumentException("maxBatch = " + maxBatch + "; expected at least 1");
@@ -26,6 +28,12 @@ public final class NetworkRunner implements AutoCloseable {
         acts = new Buffer[layers.size() + 1];
         grads = new Buffer[layers.size() + 1];
         workspaces = new Buffer[layers.size()];
+        needsInputGradient = new boolean[layers.size()];
+        long paramsBefore = 0;
+        for (int i = 0; i < layers.size(); i++) {
+            needsInputGradient[i] = paramsBefore > 0;
+            paramsBefore += parameterCount(layers.get(i));
+        }
         for (int i = 0; i < layers.size(); i++) {
             long ws = layers.get(i).workspaceSize(maxBatch);
             if (ws > 0) workspaces[i] = be.allocate(ws);
@@ -67,9 +75,15 @@ public final class NetworkRunner implements AutoCloseable {
         for (int i = layers.size() - 1; i >= 0; i--) {
             Layer l = layers.get(i);
             Buffer x = i == 0 ? input : rows(acts[i], batch, l.inputSize());
-            Buffer dx = i == 0 ? null : rows(grads[i], batch, l.inputSize());
+            Buffer dx = needsInputGradient[i] ? rows(grads[i], batch, l.inputSize()) : null;
             l.backward(be, params, paramGrads, x, rows(acts[i + 1], batch, l.outputSize()), rows(grads[i + 1], batch, l.outputSize()), dx, workspaces[i], batch);
         }
+    }
+
+    private long parameterCount(Layer l) {
+        ParameterLayout.Builder b = ParameterLayout.builder();
+        l.declareParameters(b, "");
+        return b.build().size();
     }
 
     private void checkBatch(int batch) {

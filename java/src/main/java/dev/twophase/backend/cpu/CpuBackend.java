@@ -280,13 +280,20 @@ public final class CpuBackend implements Backend {
     @Override public void activation(Activation f, Buffer x, Buffer y) {
         CpuBuffer xb = own(x), yb = own(y);
         sameLength("activation", xb, yb);
+        if (!sameOffset(xb, yb)) {
+            CpuBuffer[] c = alignedCopies(xb, yb);
+            activation(f, c[0], c[1]);
+            copyBack(c, null, yb);
+            return;
+        }
+        final float[] xa = xb.array, ya = yb.array;
+        final int o = xb.offset;
         par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            float[] xa = xb.array, ya = yb.array;
-            int xo = xb.offset, yo = yb.offset;
+            int from = o + lo, to = o + hi;
             switch (f) {
-                case IDENTITY -> System.arraycopy(xa, xo + lo, ya, yo + lo, hi - lo);
-                case RELU -> { for (int i = lo; i < hi; i++) ya[yo + i] = Math.max(xa[xo + i], 0f); }
-                default -> { for (int i = lo; i < hi; i++) ya[yo + i] = f.apply(xa[xo + i]); }
+                case IDENTITY -> System.arraycopy(xa, from, ya, from, to - from);
+                case RELU -> { for (int i = from; i < to; i++) ya[i] = Math.max(xa[i], 0f); }
+                default -> { for (int i = from; i < to; i++) ya[i] = f.apply(xa[i]); }
             }
         });
     }
@@ -294,14 +301,21 @@ public final class CpuBackend implements Backend {
     @Override public void activationBackward(Activation f, Buffer x, Buffer y, Buffer dy, Buffer dx) {
         CpuBuffer xb = own(x), yb = own(y), gyb = own(dy), gxb = own(dx);
         sameLength("activationBackward", xb, yb, gyb, gxb);
+        if (!sameOffset(xb, yb, gyb, gxb)) {
+            CpuBuffer[] c = alignedCopies(xb, yb, gyb, gxb);
+            activationBackward(f, c[0], c[1], c[2], c[3]);
+            copyBack(c, null, null, null, gxb);
+            return;
+        }
+        final float[] xa = xb.array, ya = yb.array, gy = gyb.array, gx = gxb.array;
+        final int o = xb.offset;
         par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            float[] xa = xb.array, ya = yb.array, gy = gyb.array, gx = gxb.array;
-            int xo = xb.offset, yo = yb.offset, gyo = gyb.offset, gxo = gxb.offset;
+            int from = o + lo, to = o + hi;
             switch (f) {
-                case IDENTITY -> System.arraycopy(gy, gyo + lo, gx, gxo + lo, hi - lo);
-                case RELU -> { for (int i = lo; i < hi; i++) gx[gxo + i] = xa[xo + i] > 0f ? gy[gyo + i] : 0f; }
-                case TANH -> { for (int i = lo; i < hi; i++) { float t = ya[yo + i]; gx[gxo + i] = gy[gyo + i] * (1f - t * t); } }
-                default -> { for (int i = lo; i < hi; i++) gx[gxo + i] = gy[gyo + i] * f.derivative(xa[xo + i], ya[yo + i]); }
+                case IDENTITY -> System.arraycopy(gy, from, gx, from, to - from);
+                case RELU -> { for (int i = from; i < to; i++) gx[i] = xa[i] > 0f ? gy[i] : 0f; }
+                case TANH -> { for (int i = from; i < to; i++) { float t = ya[i]; gx[i] = gy[i] * (1f - t * t); } }
+                default -> { for (int i = from; i < to; i++) gx[i] = gy[i] * f.derivative(xa[i], ya[i]); }
             }
         });
     }
@@ -373,8 +387,8 @@ public final class CpuBackend implements Backend {
     // ---- operand alignment ----
     // The streaming loops index every array with the same i: with one index C2 can prove the
     // iterations independent and vectorizes them (about 2.6x faster for Adam at 33.5M parameters,
-    // docs/benchmarks-cpu.md). The optimizers' buffers are whole arrays, so the offsets agree; slices
-    // at different offsets go through aligned copies.
+    // docs/benchmarks-cpu.md). The optimizers' buffers and the network runner's activations are
+    // whole arrays, so the offsets agree; slices at different offsets go through aligned copies.
 
     private static boolean sameOffset(CpuBuffer first, CpuBuffer... others) {
         for (CpuBuffer o : others) if (o.offset != first.offset) return false;
