@@ -28,7 +28,7 @@ public final class CpuBackend implements Backend {
         String gemm;
         if (useOpenBlas) {
             try {
-                loaded = OpenBlas.load(threads);
+                loaded = OpenBlas.load();
                 gemm = "OpenBLAS " + loaded.version() + " via FFM";
             } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
                 gemm = "plain Java (OpenBLAS unavailable: " + e + ")";
@@ -244,9 +244,32 @@ public final class CpuBackend implements Backend {
         checkMatrix("gemm B", bb, transB ? n : k, transB ? k : n, ldb);
         checkMatrix("gemm C", cb, m, n, ldc);
         if (m == 0 || n == 0) return;
-        if (blas != null) blas.sgemm(transA, transB, m, n, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
-        else JavaGemm.sgemm(par, transA, transB, m, n, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
+        if (blas == null) {
+            JavaGemm.sgemm(par, transA, transB, m, n, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
+        } else if (m >= n) {
+            // Blocks of rows of C: rows of op(A) and C; op(B) whole.
+            int rows = gemmBlock(m), blocks = (m + rows - 1) / rows;
+            par.forEachIndex(blocks, i -> {
+                int r0 = i * rows, r = Math.min(rows, m - r0);
+                CpuBuffer aRows = slice(ab, transA ? r0 : (long) r0 * lda), cRows = slice(cb, (long) r0 * ldc);
+                blas.sgemm(transA, transB, r, n, k, alpha, aRows, lda, bb, ldb, beta, cRows, ldc);
+            });
+        } else {
+            // Blocks of columns of C: columns of op(B) and C; op(A) whole.
+            int cols = gemmBlock(n), blocks = (n + cols - 1) / cols;
+            par.forEachIndex(blocks, i -> {
+                int c0 = i * cols, width = Math.min(cols, n - c0);
+                CpuBuffer bCols = slice(bb, transB ? (long) c0 * ldb : c0), cCols = slice(cb, c0);
+                blas.sgemm(transA, transB, m, width, k, alpha, ab, lda, bCols, ldb, beta, cCols, ldc);
+            });
+        }
     }
+
+    /** GEMM block edge: a function of the dimension alone (never of the thread count), at least 64, about 16 blocks. */
+    private static int gemmBlock(int dim) { return Math.max(64, (dim + 15) / 16); }
+
+    /** The tail of a buffer from {@code offset}: OpenBLAS reads only what the leading dimensions reach. */
+    private static CpuBuffer slice(CpuBuffer b, long offset) { return (CpuBuffer) b.slice(offset, b.length - offset); }
 
     /** The plain Java GEMM regardless of OpenBLAS: the reference for tests. */
     void javaGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,

@@ -14,6 +14,11 @@ import java.nio.file.Path;
  * {@code org.bytedeco:openblas} jar, called through FFM. JavaCPP only extracts and loads the
  * library; the calls go through a critical downcall that passes the Java float arrays in place
  * (no copy, no JNI array pinning).
+ *
+ * <p>OpenBLAS runs single-threaded: its own threads split the reduction differently for each
+ * thread count, which changes the last bits. {@link CpuBackend#gemm} instead splits C into
+ * blocks of a size that does not depend on the thread count and runs one single-threaded
+ * sgemm per block on the backend's pool, so results are bit-identical for any thread count.
  */
 final class OpenBlas {
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
@@ -26,8 +31,8 @@ final class OpenBlas {
         this.version = version;
     }
 
-    /** Loads OpenBLAS and sets its thread count; throws with the reason when it cannot. */
-    static OpenBlas load(int threads) throws ReflectiveOperationException {
+    /** Loads OpenBLAS, single-threaded; throws with the reason when it cannot. */
+    static OpenBlas load() throws ReflectiveOperationException {
         // The JavaCPP preset class extracts libopenblas_nolapack and its JNI wrapper from the jar.
         Class<?> preset = Class.forName("org.bytedeco.openblas.global.openblas_nolapack");
         String jniPath = org.bytedeco.javacpp.Loader.load(preset);
@@ -43,7 +48,7 @@ final class OpenBlas {
         MethodHandle setThreads = linker.downcallHandle(lookup.findOrThrow("openblas_set_num_threads"), FunctionDescriptor.ofVoid(i));
         MethodHandle config = linker.downcallHandle(lookup.findOrThrow("openblas_get_config"), FunctionDescriptor.of(ValueLayout.ADDRESS));
         try {
-            setThreads.invokeExact(threads);
+            setThreads.invokeExact(1);
             MemorySegment cfg = (MemorySegment) config.invokeExact();
             String version = cfg.reinterpret(256).getString(0);
             return new OpenBlas(sgemm, version);

@@ -201,6 +201,29 @@ class CpuBackendTest {
     }
 
     @Test
+    void gemmIsBitIdenticalForAnyThreadCount() {
+        Random r = new Random(31);
+        int[][] shapes = {{1030, 70, 300}, {40, 900, 1200}, {5, 7, 3}};
+        for (int[] sh : shapes) {
+            int m = sh[0], n = sh[1], k = sh[2];
+            for (boolean ta : new boolean[]{false, true}) {
+                float[] a = random(r, m * k), b = random(r, k * n);
+                float[][] results = new float[3][];
+                int[] threads = {1, 2, 5};
+                for (int t = 0; t < threads.length; t++) {
+                    try (CpuBackend be = new CpuBackend(threads[t])) {
+                        Buffer c = be.allocate((long) m * n);
+                        be.gemm(ta, true, m, n, k, 1f, up(be, a), ta ? m : k, up(be, b), k, 0f, c, n);
+                        results[t] = down(c);
+                    }
+                }
+                assertArrayEquals(results[0], results[1], m + "x" + n + "x" + k);
+                assertArrayEquals(results[0], results[2], m + "x" + n + "x" + k);
+            }
+        }
+    }
+
+    @Test
     void gemmOnSlicesWritesOnlyTheSlice() {
         Random r = new Random(17);
         float[] big = random(r, 100);
