@@ -3,8 +3,8 @@ package dev.twophase.bench;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.cpu.CpuBackend;
+import dev.twophase.backend.cpu.Parallel;
 
-import java.util.concurrent.ForkJoinPool;
 import java.util.stream.IntStream;
 
 /**
@@ -20,13 +20,12 @@ import java.util.stream.IntStream;
 final class CpuBenchSupport {
     private CpuBenchSupport() { }
 
-    /** Same chunk size as dev.twophase.backend.cpu.Parallel.CHUNK (package-private there). */
-    static final int CHUNK = 1 << 15;
+    static final int CHUNK = Parallel.CHUNK;
 
     /** The parameter counts every CPU benchmark runs at (2^25 = 33,554,432 is the largest). */
     static final String N_100K = "100000", N_1M = "1000000", N_10M = "10000000", N_32M = "33554432";
 
-    static int chunkCount(int n) { return (n + CHUNK - 1) / CHUNK; }
+    static int chunkCount(int n) { return Parallel.chunkCount(n); }
 
     /** A CPU backend without OpenBLAS: none of the benchmarked ops uses GEMM, and its threads stay out of the way. */
     static CpuBackend backend(int threads) {
@@ -62,38 +61,6 @@ final class CpuBenchSupport {
             backend.upload(tmp, 0, b.slice(off, len));
         }
         return b;
-    }
-
-    /** Loop body over one chunk [lo, hi). */
-    interface ChunkBody { void run(int chunk, int lo, int hi); }
-
-    /**
-     * The threading of dev.twophase.backend.cpu.Parallel, copied so the baselines pay exactly the
-     * same scheduling costs: fixed chunks of {@link #CHUNK} elements; one thread runs them in the
-     * caller; more threads run them as a parallel IntStream inside a private ForkJoinPool of that
-     * size, submitted and joined from the caller. Keep in step with Parallel if it changes.
-     */
-    static final class Chunked implements AutoCloseable {
-        private final ForkJoinPool pool;
-
-        Chunked(int threads) {
-            if (threads < 1) throw new IllegalArgumentException("threads = " + threads);
-            this.pool = threads > 1 ? new ForkJoinPool(threads) : null;
-        }
-
-        void forEachChunk(int n, ChunkBody body) {
-            int chunks = chunkCount(n);
-            if (pool == null || chunks <= 1) {
-                for (int c = 0; c < chunks; c++) body.run(c, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
-                return;
-            }
-            pool.submit(() -> IntStream.range(0, chunks).parallel()
-                    .forEach(c -> body.run(c, c * CHUNK, Math.min(n, (c + 1) * CHUNK)))).join();
-        }
-
-        @Override public void close() {
-            if (pool != null) pool.shutdownNow();
-        }
     }
 
     /**

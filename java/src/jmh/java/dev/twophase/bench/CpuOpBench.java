@@ -1,6 +1,7 @@
 package dev.twophase.bench;
 
 import dev.twophase.backend.cpu.CpuBackend;
+import dev.twophase.backend.cpu.Parallel;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
 import org.openjdk.jmh.annotations.Fork;
@@ -20,7 +21,7 @@ import java.util.concurrent.TimeUnit;
  * The frame every CPU op benchmark shares (JMH inherits parameters, setup and the benchmark
  * method): sizes {@code n}, {@code threads}, and {@code variant} = {@code op} (the CpuBackend
  * operation) or {@code baseline} (a loop moving the same bytes with only additions, on the same
- * threading). {@code variant} is the last parameter, so an op and its baseline run back to back.
+ * threading, the backend's own {@link Parallel}). {@code variant} is the last parameter, so an op and its baseline run back to back.
  */
 @BenchmarkMode(Mode.AverageTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -39,7 +40,7 @@ public abstract class CpuOpBench {
     public String variant;
 
     protected CpuBackend backend;
-    protected CpuBenchSupport.Chunked chunked;
+    protected Parallel chunked;
     private boolean op;
 
     @Setup
@@ -53,7 +54,7 @@ public abstract class CpuOpBench {
             backend = CpuBenchSupport.backend(threads);
             setupOp();
         } else {
-            chunked = new CpuBenchSupport.Chunked(threads);
+            chunked = new Parallel(threads);
             setupBaseline();
         }
     }

@@ -6,18 +6,19 @@ import java.util.stream.IntStream;
 /**
  * Runs loops over fixed-size chunks on a private pool. The chunk size does not depend on the
  * thread count, and reductions combine per-chunk partials in chunk order, so results are
- * bit-identical for any number of threads.
+ * bit-identical for any number of threads. Public so that the benchmarks' baselines run on exactly
+ * this threading.
  */
-final class Parallel implements AutoCloseable {
+public final class Parallel implements AutoCloseable {
     /** Elements per chunk: large enough to amortize scheduling, small enough to balance 2..64 threads. */
-    static final int CHUNK = 1 << 15;
+    public static final int CHUNK = 1 << 15;
 
-    interface ChunkBody { void run(int chunk, int lo, int hi); }
+    public interface ChunkBody { void run(int chunk, int lo, int hi); }
 
     private final int threads;
     private final ForkJoinPool pool;
 
-    Parallel(int threads) {
+    public Parallel(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads = " + threads + "; expected at least 1");
         this.threads = threads;
         this.pool = threads > 1 ? new ForkJoinPool(threads) : null;
@@ -25,10 +26,10 @@ final class Parallel implements AutoCloseable {
 
     int threads() { return threads; }
 
-    static int chunkCount(int n) { return (n + CHUNK - 1) / CHUNK; }
+    public static int chunkCount(int n) { return (n + CHUNK - 1) / CHUNK; }
 
     /** Calls {@code body} once per chunk of {@code [0, n)}, in parallel when there is more than one chunk. */
-    void forEachChunk(int n, ChunkBody body) {
+    public void forEachChunk(int n, ChunkBody body) {
         int chunks = chunkCount(n);
         if (pool == null || chunks <= 1) {
             for (int c = 0; c < chunks; c++) body.run(c, c * CHUNK, Math.min(n, (c + 1) * CHUNK));
