@@ -55,6 +55,7 @@ public final class Comparison {
         });
         Runtime.getRuntime().addShutdownHook(hook);
         List<RunResult> results = new ArrayList<>();
+        boolean interrupted;
         try {
             for (Run r : runs) {
                 if (trainer.stopRequested()) break;
@@ -62,15 +63,29 @@ public final class Comparison {
                 Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
             }
             Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
-            // The norm-vs-loss figure shows the first run that swapped, else the first run.
-            RunResult shown = results.stream().filter(r -> r.switchEpoch() != null).findFirst().orElse(results.isEmpty() ? null : results.get(0));
-            if (shown != null) Plots.gradientNormVersusLoss(out.resolve("gradnorm-vs-loss.png"), shown);
-            Plots.lossVersusCompute(out.resolve("loss-vs-compute.png"), results);
+            interrupted = trainer.stopRequested();
+            // Java2D registers shutdown hooks of its own, so no figures once Ctrl-C has started the shutdown.
+            if (!interrupted) {
+                // The norm-vs-loss figure shows the first run that swapped, else the first run.
+                RunResult shown = results.stream().filter(r -> r.switchEpoch() != null).findFirst().orElse(results.isEmpty() ? null : results.get(0));
+                if (shown != null) Plots.gradientNormVersusLoss(out.resolve("gradnorm-vs-loss.png"), shown);
+                Plots.lossVersusCompute(out.resolve("loss-vs-compute.png"), results);
+            }
+            printSummary(console, out, results, interrupted);
         } finally {
             finished.countDown();
         }
-        boolean interrupted = trainer.stopRequested();
-        if (!interrupted) Runtime.getRuntime().removeShutdownHook(hook);
+        if (!interrupted) {
+            try {
+                Runtime.getRuntime().removeShutdownHook(hook);
+            } catch (IllegalStateException shuttingDown) {
+                // Ctrl-C after the last epoch: the hook finds the latch open and returns at once.
+            }
+        }
+        return new Outcome(results, interrupted);
+    }
+
+    private void printSummary(PrintStream console, Path out, List<RunResult> results, boolean interrupted) {
         console.println();
         console.print(Report.table(results));
         for (RunResult r : results) {
@@ -81,8 +96,11 @@ public final class Comparison {
             }
             if (r.skippedAdamSteps() > 0) console.println(r.name() + ": skipped " + r.skippedAdamSteps() + " Adam steps with non-finite gradients");
         }
-        console.println("wrote " + out.resolve("report.json") + ", history.csv, gradnorm-vs-loss.png, loss-vs-compute.png");
-        if (interrupted) console.println("interrupted: the report holds the epochs finished so far");
-        return new Outcome(results, interrupted);
+        if (interrupted) {
+            console.println("interrupted: " + out.resolve("report.json") + " and history.csv hold the epochs finished so far (no figures)");
+        } else {
+            console.println("wrote " + out.resolve("report.json") + ", history.csv, gradnorm-vs-loss.png, loss-vs-compute.png");
+        }
+        console.flush();
     }
 }

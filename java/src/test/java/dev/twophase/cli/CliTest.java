@@ -56,6 +56,29 @@ class CliTest {
     }
 
     @Test
+    void terminatingARunKeepsTheEpochsFinishedSoFar(@TempDir Path dir) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "compare", "--epochs", "100000", "--hidden", "8", "--backend", "cpu", "--out", dir.toString());
+        pb.redirectErrorStream(true);
+        Process p = pb.start();
+        java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
+        String line;
+        while ((line = lines.readLine()) != null && !line.contains(" epoch ")) { } // training has started
+        assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(p.pid())).start().waitFor(), "Ctrl-C is SIGINT");
+        StringBuilder rest = new StringBuilder();
+        while ((line = lines.readLine()) != null) rest.append(line).append('\n');
+        assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the run stops after its current epoch");
+        assertTrue(rest.toString().contains("interrupted"), rest.toString());
+        JsonNode report = new ObjectMapper().readTree(dir.resolve("report.json").toFile());
+        JsonNode adam = report.get("runs").get(0);
+        int epochs = adam.get("epochs").size();
+        assertTrue(epochs >= 1 && epochs < 100000, "epochs recorded: " + epochs);
+        assertEquals(epochs, adam.get("final").get("epoch").asInt());
+        assertEquals(epochs + 1, Files.readAllLines(dir.resolve("history.csv")).size());
+    }
+
+    @Test
     void badInputExitsNonZeroWithOneLine() {
         for (String[] args : new String[][]{
                 {"compare", "--epochs", "0", "--quiet"},
