@@ -22,20 +22,19 @@ public final class HostKernels {
         loop.forEach(s.batch() * oh, row -> {
             int b = row / oh, oy = row % oh;
             for (int ox = 0; ox < ow; ox++) {
-                int dst = co + ((b * oh + oy) * ow + ox) * pc;
+                int dst = co + ((b * oh + oy) * ow + ox) * pc, ix0 = ox * s.stride() - s.pad();
+                // The kx cells of one kernel row are adjacent in a channels-last image: copy the part inside as one run.
+                int kxFrom = Math.max(0, -ix0), kxTo = Math.min(k, s.width() - ix0);
                 for (int ky = 0; ky < k; ky++) {
-                    int iy = oy * s.stride() - s.pad() + ky;
-                    for (int kx = 0; kx < k; kx++) {
-                        int ix = ox * s.stride() - s.pad() + kx, d = dst + (ky * k + kx) * c;
-                        if (iy < 0 || iy >= s.height() || ix < 0 || ix >= s.width()) {
-                            for (int ch = 0; ch < c; ch++) cols[d + ch] = 0f;
-                        } else {
-                            int src = xo + ((b * s.height() + iy) * s.width() + ix) * c;
-                            // A few channels (the first layer) copy faster by hand than through arraycopy's call.
-                            if (c < 16) for (int ch = 0; ch < c; ch++) cols[d + ch] = x[src + ch];
-                            else System.arraycopy(x, src, cols, d, c);
-                        }
+                    int iy = oy * s.stride() - s.pad() + ky, d = dst + ky * k * c;
+                    if (iy < 0 || iy >= s.height() || kxFrom >= kxTo) {
+                        java.util.Arrays.fill(cols, d, d + k * c, 0f);
+                        continue;
                     }
+                    if (kxFrom > 0) java.util.Arrays.fill(cols, d, d + kxFrom * c, 0f);
+                    int src = xo + ((b * s.height() + iy) * s.width() + ix0 + kxFrom) * c, run = (kxTo - kxFrom) * c;
+                    System.arraycopy(x, src, cols, d + kxFrom * c, run);
+                    if (kxTo < k) java.util.Arrays.fill(cols, d + kxTo * c, d + k * c, 0f);
                 }
             }
         });
