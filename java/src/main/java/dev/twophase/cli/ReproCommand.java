@@ -24,7 +24,7 @@ import java.util.concurrent.Callable;
  * for reference; all from the same initial weights. Prints the paper's Table 1 row beside ours.
  */
 @Command(name = "repro", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Reproduces a row of the paper's Table 1: Adam vs. Adam+CG (fixed swap at 30% of the epochs) vs. CG alone.",
+        description = {"Reproduces a row of the paper's Table 1: Adam vs. Adam+CG (fixed swap at 30%% of the epochs) vs. CG alone.",
                 "--scale cpu (default): a reduced MNIST run that finishes in minutes on 2 cores;",
                 "--scale full: the paper's 60,000/10,000 samples and 1000 epochs (700 for vit-mlp), for a GPU.",
                 "Any shared option (--epochs, --train-size, --switch, ...) overrides the preset."})
