@@ -265,8 +265,12 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** GEMM block edge: a function of the dimension alone (never of the thread count), at least 64, about 16 blocks. */
-    private static int gemmBlock(int dim) { return Math.max(64, (dim + 15) / 16); }
+    /**
+     * GEMM block edge: a function of the dimension alone (never of the thread count): at most 8
+     * blocks, none under 128 rows or columns, so each block amortizes OpenBLAS's packing of the
+     * shared operand.
+     */
+    private static int gemmBlock(int dim) { return Math.max(128, (dim + 7) / 8); }
 
     /** The tail of a buffer from {@code offset}: OpenBLAS reads only what the leading dimensions reach. */
     private static CpuBuffer slice(CpuBuffer b, long offset) { return (CpuBuffer) b.slice(offset, b.length - offset); }
