@@ -104,7 +104,13 @@ public interface Backend extends AutoCloseable {
         return new HostArray(a, 0);
     }
 
-    /** Makes host writes to {@code h} (obtained from {@link #hostRead} of {@code b}) visible in {@code b}. */
+    /** Host memory for a buffer an op only writes: no copy of the old contents (the CPU backend returns the buffer itself). */
+    default HostArray hostWrite(Buffer b) {
+        if (b.length() > Integer.MAX_VALUE - 8) throw new IllegalArgumentException("buffer of " + b.length() + " floats is too large for a host copy");
+        return new HostArray(new float[(int) b.length()], 0);
+    }
+
+    /** Makes host writes to {@code h} (obtained from {@link #hostRead} or {@link #hostWrite} of {@code b}) visible in {@code b}. */
     default void hostWriteBack(HostArray h, Buffer b) { upload(h.array(), h.offset(), b); }
 
     /** How host loops run on this backend. */
@@ -112,49 +118,49 @@ public interface Backend extends AutoCloseable {
 
     /** im2col for a channels-last batch: cols is {@code s.patchRows() x s.patchColumns()}. */
     default void im2col(ConvShape s, Buffer x, Buffer cols) {
-        HostArray hx = hostRead(x), hc = hostRead(cols);
+        HostArray hx = hostRead(x), hc = hostWrite(cols);
         HostKernels.im2col(hostLoop(), s, hx.array(), hx.offset(), hc.array(), hc.offset());
         hostWriteBack(hc, cols);
     }
 
     /** The adjoint of im2col; dx is overwritten. */
     default void col2im(ConvShape s, Buffer cols, Buffer dx) {
-        HostArray hc = hostRead(cols), hd = hostRead(dx);
+        HostArray hc = hostRead(cols), hd = hostWrite(dx);
         HostKernels.col2im(hostLoop(), s, hc.array(), hc.offset(), hd.array(), hd.offset());
         hostWriteBack(hd, dx);
     }
 
     /** Max pooling of a channels-last batch. */
     default void maxPool(ConvShape s, Buffer x, Buffer y) {
-        HostArray hx = hostRead(x), hy = hostRead(y);
+        HostArray hx = hostRead(x), hy = hostWrite(y);
         HostKernels.maxPool(hostLoop(), s, hx.array(), hx.offset(), hy.array(), hy.offset());
         hostWriteBack(hy, y);
     }
 
     /** Max pooling backward: each window's gradient goes to its first maximum; dx is overwritten. */
     default void maxPoolBackward(ConvShape s, Buffer x, Buffer y, Buffer dy, Buffer dx) {
-        HostArray hx = hostRead(x), hy = hostRead(y), hdy = hostRead(dy), hdx = hostRead(dx);
+        HostArray hx = hostRead(x), hy = hostRead(y), hdy = hostRead(dy), hdx = hostWrite(dx);
         HostKernels.maxPoolBackward(hostLoop(), s, hx.array(), hx.offset(), hy.array(), hy.offset(), hdy.array(), hdy.offset(), hdx.array(), hdx.offset());
         hostWriteBack(hdx, dx);
     }
 
     /** {@code y[b] = x[b]^T} for {@code batch} row-major {@code rows x cols} matrices. */
     default void batchedTranspose(int batch, int rows, int cols, Buffer x, Buffer y) {
-        HostArray hx = hostRead(x), hy = hostRead(y);
+        HostArray hx = hostRead(x), hy = hostWrite(y);
         HostKernels.batchedTranspose(hostLoop(), batch, rows, cols, hx.array(), hx.offset(), hy.array(), hy.offset());
         hostWriteBack(hy, y);
     }
 
     /** Layer normalization of each row of {@code dim} values. */
     default void layerNorm(int rows, int dim, float eps, Buffer x, Buffer gamma, Buffer beta, Buffer y) {
-        HostArray hx = hostRead(x), hg = hostRead(gamma), hb = hostRead(beta), hy = hostRead(y);
+        HostArray hx = hostRead(x), hg = hostRead(gamma), hb = hostRead(beta), hy = hostWrite(y);
         HostKernels.layerNorm(hostLoop(), rows, dim, eps, hx.array(), hx.offset(), hg.array(), hg.offset(), hb.array(), hb.offset(), hy.array(), hy.offset());
         hostWriteBack(hy, y);
     }
 
     /** Layer normalization backward: dx overwritten, dGamma and dBeta accumulated. */
     default void layerNormBackward(int rows, int dim, float eps, Buffer x, Buffer gamma, Buffer dy, Buffer dx, Buffer dGamma, Buffer dBeta) {
-        HostArray hx = hostRead(x), hg = hostRead(gamma), hdy = hostRead(dy), hdx = hostRead(dx), hdg = hostRead(dGamma), hdb = hostRead(dBeta);
+        HostArray hx = hostRead(x), hg = hostRead(gamma), hdy = hostRead(dy), hdx = hostWrite(dx), hdg = hostRead(dGamma), hdb = hostRead(dBeta);
         HostKernels.layerNormBackward(hostLoop(), rows, dim, eps, hx.array(), hx.offset(), hg.array(), hg.offset(), hdy.array(), hdy.offset(),
                 hdx.array(), hdx.offset(), hdg.array(), hdg.offset(), hdb.array(), hdb.offset());
         hostWriteBack(hdx, dx);
@@ -164,7 +170,7 @@ public interface Backend extends AutoCloseable {
 
     /** Multi-head scaled dot-product attention; probs keeps the softmax for the backward pass. */
     default void attention(int batch, int tokens, int heads, int headDim, Buffer q, Buffer k, Buffer v, Buffer probs, Buffer out) {
-        HostArray hq = hostRead(q), hk = hostRead(k), hv = hostRead(v), hp = hostRead(probs), ho = hostRead(out);
+        HostArray hq = hostRead(q), hk = hostRead(k), hv = hostRead(v), hp = hostWrite(probs), ho = hostWrite(out);
         HostKernels.attention(hostLoop(), batch, tokens, heads, headDim, hq.array(), hq.offset(), hk.array(), hk.offset(), hv.array(), hv.offset(),
                 hp.array(), hp.offset(), ho.array(), ho.offset());
         hostWriteBack(hp, probs);
@@ -175,7 +181,7 @@ public interface Backend extends AutoCloseable {
     default void attentionBackward(int batch, int tokens, int heads, int headDim, Buffer q, Buffer k, Buffer v, Buffer probs, Buffer dOut,
                                    Buffer dq, Buffer dk, Buffer dv) {
         HostArray hq = hostRead(q), hk = hostRead(k), hv = hostRead(v), hp = hostRead(probs), hdo = hostRead(dOut);
-        HostArray hdq = hostRead(dq), hdk = hostRead(dk), hdv = hostRead(dv);
+        HostArray hdq = hostWrite(dq), hdk = hostWrite(dk), hdv = hostWrite(dv);
         HostKernels.attentionBackward(hostLoop(), batch, tokens, heads, headDim, hq.array(), hq.offset(), hk.array(), hk.offset(), hv.array(), hv.offset(),
                 hp.array(), hp.offset(), hdo.array(), hdo.offset(), hdq.array(), hdq.offset(), hdk.array(), hdk.offset(), hdv.array(), hdv.offset());
         hostWriteBack(hdq, dq);
@@ -185,14 +191,14 @@ public interface Backend extends AutoCloseable {
 
     /** Mean over the tokens of each sequence: x is batch x tokens x dim, y batch x dim. */
     default void tokenMean(int batch, int tokens, int dim, Buffer x, Buffer y) {
-        HostArray hx = hostRead(x), hy = hostRead(y);
+        HostArray hx = hostRead(x), hy = hostWrite(y);
         HostKernels.tokenMean(hostLoop(), batch, tokens, dim, hx.array(), hx.offset(), hy.array(), hy.offset());
         hostWriteBack(hy, y);
     }
 
     /** Backward of {@link #tokenMean}; dx overwritten. */
     default void tokenMeanBackward(int batch, int tokens, int dim, Buffer dy, Buffer dx) {
-        HostArray hdy = hostRead(dy), hdx = hostRead(dx);
+        HostArray hdy = hostRead(dy), hdx = hostWrite(dx);
         HostKernels.tokenMeanBackward(hostLoop(), batch, tokens, dim, hdy.array(), hdy.offset(), hdx.array(), hdx.offset());
         hostWriteBack(hdx, dx);
     }

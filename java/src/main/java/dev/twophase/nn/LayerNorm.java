@@ -41,7 +41,7 @@ public final class LayerNorm implements Layer {
     }
 
     @Override public void backward(Backend be, Buffer params, Buffer grads, Buffer in, Buffer out, Buffer dOut, Buffer dIn, Buffer ws, int batch) {
-        // dx is always computed (it shares the pass with dGamma/dBeta); the runner passes null only for the first layer.
+        // dx is always computed (it shares the pass with dGamma/dBeta); the runner passes null when no earlier layer has parameters.
         Buffer dx = dIn != null ? dIn : ws.slice(0, (long) batch * tokens * dim);
         be.layerNormBackward(batch * tokens, dim, EPS, in, Views.slice(params, gamma), dOut, dx, Views.slice(grads, gamma), Views.slice(grads, beta));
     }

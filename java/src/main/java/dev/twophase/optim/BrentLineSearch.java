@@ -28,6 +28,7 @@ final class BrentLineSearch extends LineSearch {
             fb = value(b);
         }
         // 2. Expand until the loss rises: bracket a < b < c with f(b) below both ends.
+        if (!budgetLeft()) return finish(b, fb);
         double a = 0, c = b + GOLD * b, fc = value(c);
         while (fc < fb) {
             if (!budgetLeft()) return finish(c, fc);

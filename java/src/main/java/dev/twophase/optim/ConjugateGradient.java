@@ -140,7 +140,8 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /**
      * First trial step: the minimizer of the quadratic through the last decrease (Nocedal and Wright
-     * eq. 3.60, 2 (f_prev - f) / -slope, times 1.01), else the step of unit length along d.
+     * eq. 3.60, 2 (f_prev - f) / -slope, times 1.01), else the previous accepted step, else
+     * 1/|g| (a step of unit length along steepest descent).
      */
     private double initialStep() {
         double guess = Double.isNaN(fPrevious) ? Double.NaN : 1.01 * 2 * (fPrevious - f) / -slope;

@@ -62,7 +62,6 @@ public final class Comparison {
                 results.add(trainer.run(r.name(), SwitchRule.parse(r.rule()), net, data.train(), data.validation(), progress));
                 Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
             }
-            Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
             interrupted = trainer.stopRequested();
             // Java2D registers shutdown hooks of its own, so no figures once Ctrl-C has started the shutdown.
             if (!interrupted) {
@@ -74,12 +73,10 @@ public final class Comparison {
             printSummary(console, out, results, interrupted);
         } finally {
             finished.countDown();
-        }
-        if (!interrupted) {
             try {
                 Runtime.getRuntime().removeShutdownHook(hook);
             } catch (IllegalStateException shuttingDown) {
-                // Ctrl-C after the last epoch: the hook finds the latch open and returns at once.
+                // Ctrl-C: the hook is running and finds the latch open.
             }
         }
         return new Outcome(results, interrupted);

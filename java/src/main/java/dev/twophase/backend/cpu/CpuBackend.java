@@ -40,11 +40,6 @@ public final class CpuBackend implements Backend {
         this.gemmDescription = gemm;
     }
 
-    /** Threads from the machine's processor count. */
-    public static CpuBackend withAvailableProcessors() {
-        return new CpuBackend(Runtime.getRuntime().availableProcessors());
-    }
-
     @Override public String name() { return "cpu"; }
 
     @Override public String description() {
@@ -404,6 +399,8 @@ public final class CpuBackend implements Backend {
         CpuBuffer c = own(b);
         return new HostArray(c.array, c.offset);
     }
+
+    @Override public HostArray hostWrite(Buffer b) { return hostRead(b); }
 
     @Override public void hostWriteBack(HostArray h, Buffer b) { }
 

@@ -15,7 +15,7 @@ import java.util.Set;
 
 /**
  * What the two GPU backends (JCuda and FFM) share: the {@link Backend} contract's argument checks
- * (the same ones, with the same messages, as the CPU backend), the bookkeeping of device
+ * (the same checks as the CPU backend), the bookkeeping of device
  * allocations, and the host-side semantics of each op (empty work, multi-dot in groups of
  * {@link CudaGeometry#MAX_DOTS}, overlapping copies, doubles rounded to float for the kernels).
  * A subclass only moves bytes and launches kernels through its binding: the {@code device*}

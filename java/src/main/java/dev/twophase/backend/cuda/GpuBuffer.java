@@ -37,8 +37,6 @@ public abstract class GpuBuffer implements Buffer {
     /** Offset of this buffer in floats from the start of its root allocation. */
     public final long offset() { return offset; }
 
-    /** Offset of this buffer in bytes from the start of its root allocation. */
-    public final long byteOffset() { return offset * Float.BYTES; }
 
     public final GpuBuffer root() { return root; }
 

@@ -41,6 +41,4 @@ public abstract class GpuProvider implements BackendProvider {
         return new BackendUnavailableException(first != null ? first : reason, cause);
     }
 
-    /** The cached reason why {@code name} cannot run here, or null when none was recorded. */
-    public static String cachedReason(String name) { return UNAVAILABLE.get(name); }
 }

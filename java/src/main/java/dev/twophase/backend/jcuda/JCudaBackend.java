@@ -257,7 +257,6 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         private final String what;
         private CUdeviceptr ptr;
         private long bytes;
-        private long generation;
 
         Scratch(String what) { this.what = what; }
 
@@ -270,7 +269,6 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
             check("cuMemAlloc(" + grown + " bytes, " + what + ")", cuMemAlloc(p, grown));
             ptr = p;
             bytes = grown;
-            generation++;
             return p;
         }
 
@@ -281,7 +279,6 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
             CUdeviceptr p = ptr;
             ptr = null;
             bytes = 0;
-            generation++;
             check("cuMemFree(" + what + ")", cuMemFree(p));
         }
     }
