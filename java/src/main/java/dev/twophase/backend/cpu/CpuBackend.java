@@ -4,6 +4,7 @@ import dev.twophase.backend.Activation;
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
+import static dev.twophase.backend.BufferChecks.*;
 import dev.twophase.backend.GradientNorms;
 import dev.twophase.backend.HostKernels;
 
@@ -196,15 +197,11 @@ public final class CpuBackend implements Backend {
     @Override public GradientNorms segmentedNorms(Buffer g, long[] offsets) {
         CpuBuffer gb = own(g);
         int tensors = offsets.length - 1;
-        if (tensors < 1 || offsets[0] != 0 || offsets[tensors] != gb.length) {
-            throw new IllegalArgumentException("segmentedNorms: offsets must start at 0 and end at the buffer length " + gb.length
-                    + "; got " + java.util.Arrays.toString(offsets));
-        }
+        checkSegments(offsets, gb.length);
         // One work item per (tensor, chunk) so the chunk partials, and their sums, do not depend on threads.
         int[] firstChunk = new int[tensors + 1];
         for (int t = 0; t < tensors; t++) {
             long len = offsets[t + 1] - offsets[t];
-            if (len < 0) throw new IllegalArgumentException("segmentedNorms: offsets decrease at tensor " + t);
             firstChunk[t + 1] = firstChunk[t] + Parallel.chunkCount((int) len);
         }
         int chunks = firstChunk[tensors];
@@ -278,7 +275,7 @@ public final class CpuBackend implements Backend {
 
     @Override public void addBias(Buffer y, Buffer bias) {
         CpuBuffer yb = own(y), bb = own(bias);
-        int cols = bb.length, rows = rowsOf("addBias", yb, cols);
+        int cols = bb.length, rows = (int) rowsOf("addBias", yb, cols);
         par.forEachIndex(rowBlocks(rows, cols), blk -> {
             int r0 = blk * rowsPerBlock(cols), r1 = Math.min(rows, r0 + rowsPerBlock(cols));
             for (int r = r0; r < r1; r++) {
@@ -290,7 +287,7 @@ public final class CpuBackend implements Backend {
 
     @Override public void accumulateBiasGradient(Buffer dy, Buffer dBias) {
         CpuBuffer yb = own(dy), db = own(dBias);
-        int cols = db.length, rows = rowsOf("accumulateBiasGradient", yb, cols);
+        int cols = db.length, rows = (int) rowsOf("accumulateBiasGradient", yb, cols);
         double[] acc = new double[cols];
         for (int r = 0; r < rows; r++) {
             int base = yb.offset + r * cols;
@@ -368,7 +365,7 @@ public final class CpuBackend implements Backend {
         sameLength("softmaxCrossEntropy", lb, tb);
         CpuBuffer gb = dOut == null ? null : own(dOut);
         if (gb != null) sameLength("softmaxCrossEntropy", lb, gb);
-        int rows = rowsOf("softmaxCrossEntropy", lb, cols);
+        int rows = (int) rowsOf("softmaxCrossEntropy", lb, cols);
         double[] perRow = new double[rows];
         par.forEachIndex(rowBlocks(rows, cols), blk -> {
             int r0 = blk * rowsPerBlock(cols), r1 = Math.min(rows, r0 + rowsPerBlock(cols));
@@ -439,27 +436,6 @@ public final class CpuBackend implements Backend {
     private CpuBuffer own(Buffer b) {
         if (b instanceof CpuBuffer c && c.backend() == this) return c;
         throw new IllegalArgumentException("buffer " + b + " does not belong to this cpu backend");
-    }
-
-    private static void sameLength(String op, CpuBuffer first, CpuBuffer... others) {
-        for (CpuBuffer o : others) {
-            if (o.length != first.length) throw new IllegalArgumentException(op + ": buffer lengths differ: " + first.length + " and " + o.length);
-        }
-    }
-
-    private static int rowsOf(String op, CpuBuffer m, int cols) {
-        if (cols <= 0 || m.length % cols != 0) {
-            throw new IllegalArgumentException(op + ": a buffer of " + m.length + " floats is not a matrix with " + cols + " columns");
-        }
-        return m.length / cols;
-    }
-
-    private static void checkMatrix(String what, CpuBuffer x, int rows, int cols, int ld) {
-        if (rows < 0 || cols < 0 || ld < Math.max(1, cols)) {
-            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " with leading dimension " + ld);
-        }
-        long need = rows == 0 ? 0 : (long) (rows - 1) * ld + cols;
-        if (need > x.length) throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " (ld " + ld + ") needs " + need + " floats, buffer has " + x.length);
     }
 
     private static int rowsPerBlock(int cols) { return Math.max(1, Parallel.CHUNK / Math.max(1, cols)); }

@@ -1,5 +1,7 @@
 package dev.twophase.backend.cuda;
 
+import static dev.twophase.backend.BufferChecks.*;
+
 import dev.twophase.backend.Activation;
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.Backend;
@@ -237,13 +239,7 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     @Override public final GradientNorms segmentedNorms(Buffer g, long[] offsets) {
         B gb = own(g, "segmentedNorms");
         int tensors = offsets.length - 1;
-        if (tensors < 1 || offsets[0] != 0 || offsets[tensors] != gb.length()) {
-            throw new IllegalArgumentException("segmentedNorms: offsets must start at 0 and end at the buffer length " + gb.length()
-                    + "; got " + Arrays.toString(offsets));
-        }
-        for (int t = 0; t < tensors; t++) {
-            if (offsets[t + 1] < offsets[t]) throw new IllegalArgumentException("segmentedNorms: offsets decrease at tensor " + t);
-        }
+        checkSegments(offsets, gb.length());
         double[] sums = new double[tensors + 1];
         boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets.clone(), sums);
         return new GradientNorms(Arrays.copyOf(sums, tensors), sums[tensors], nonFinite);
@@ -358,33 +354,8 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         return bufferType.cast(b);
     }
 
-    private static void sameLength(String op, GpuBuffer first, GpuBuffer... others) {
-        for (GpuBuffer o : others) {
-            if (o.length() != first.length()) {
-                throw new IllegalArgumentException(op + ": buffer lengths differ: " + first.length() + " and " + o.length());
-            }
-        }
-    }
-
     private static int columns(String op, GpuBuffer bias) {
         if (bias.length() > Integer.MAX_VALUE) throw new IllegalArgumentException(op + ": " + bias.length() + " columns; at most " + Integer.MAX_VALUE);
         return (int) bias.length();
-    }
-
-    private static long rowsOf(String op, GpuBuffer m, int cols) {
-        if (cols <= 0 || m.length() % cols != 0) {
-            throw new IllegalArgumentException(op + ": a buffer of " + m.length() + " floats is not a matrix with " + cols + " columns");
-        }
-        return m.length() / cols;
-    }
-
-    private static void checkMatrix(String what, GpuBuffer x, int rows, int cols, int ld) {
-        if (rows < 0 || cols < 0 || ld < Math.max(1, cols)) {
-            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " with leading dimension " + ld);
-        }
-        long need = rows == 0 ? 0 : (long) (rows - 1) * ld + cols;
-        if (need > x.length()) {
-            throw new IllegalArgumentException(what + ": " + rows + "x" + cols + " (ld " + ld + ") needs " + need + " floats, buffer has " + x.length());
-        }
     }
 }
