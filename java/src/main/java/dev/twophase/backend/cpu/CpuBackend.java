@@ -30,6 +30,8 @@ public final class CpuBackend implements Backend {
         if (useOpenBlas) {
             try {
                 loaded = OpenBlas.load();
+                // The pool's threads, plus the caller, which may help while it waits.
+                loaded.prefault(threads + 1);
                 gemm = "OpenBLAS " + loaded.version() + " via FFM";
             } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
                 gemm = "plain Java (OpenBLAS unavailable: " + e + ")";

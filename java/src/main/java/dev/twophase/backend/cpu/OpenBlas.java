@@ -19,15 +19,29 @@ import java.nio.file.Path;
  * thread count, which changes the last bits. {@link CpuBackend#gemm} instead splits C into
  * blocks of a size that does not depend on the thread count and runs one single-threaded
  * sgemm per block on the backend's pool, so results are bit-identical for any thread count.
+ *
+ * <p>Each concurrent call takes one of OpenBLAS's work buffers (128 MiB of lazily mapped memory
+ * per slot). The Zen SGEMM kernel prefetches past the packed panels into pages of that buffer
+ * that were never touched, and every such prefetch costs a failed page walk: on this project's
+ * AMD EPYC machines single-threaded SGEMM ran at 12 instead of 33 GFLOP/s until the pages had
+ * been written once. {@link #prefault} writes the start of as many slots as the backend can use
+ * at once.
  */
 final class OpenBlas {
     private static final int ROW_MAJOR = 101, NO_TRANS = 111, TRANS = 112;
 
-    private final MethodHandle sgemm;
+    /** Bytes written at the start of each work buffer: packed A and B panels of every GEMM block this backend runs. */
+    private static final long PREFAULT_BYTES = 16L << 20;
+    /** Work buffers already prefaulted in this process (OpenBLAS hands out the lowest free slots first). */
+    private static int prefaultedSlots;
+
+    private final MethodHandle sgemm, memoryAlloc, memoryFree;
     private final String version;
 
-    private OpenBlas(MethodHandle sgemm, String version) {
+    private OpenBlas(MethodHandle sgemm, MethodHandle memoryAlloc, MethodHandle memoryFree, String version) {
         this.sgemm = sgemm;
+        this.memoryAlloc = memoryAlloc;
+        this.memoryFree = memoryFree;
         this.version = version;
     }
 
@@ -47,17 +61,50 @@ final class OpenBlas {
                 Linker.Option.critical(true));
         MethodHandle setThreads = linker.downcallHandle(lookup.findOrThrow("openblas_set_num_threads"), FunctionDescriptor.ofVoid(i));
         MethodHandle config = linker.downcallHandle(lookup.findOrThrow("openblas_get_config"), FunctionDescriptor.of(ValueLayout.ADDRESS));
+        MethodHandle memoryAlloc = linker.downcallHandle(lookup.findOrThrow("blas_memory_alloc"), FunctionDescriptor.of(ValueLayout.ADDRESS, i));
+        MethodHandle memoryFree = linker.downcallHandle(lookup.findOrThrow("blas_memory_free"), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
         try {
             setThreads.invokeExact(1);
             MemorySegment cfg = (MemorySegment) config.invokeExact();
             String version = cfg.reinterpret(256).getString(0);
-            return new OpenBlas(sgemm, version);
+            return new OpenBlas(sgemm, memoryAlloc, memoryFree, version);
         } catch (Throwable t) {
             throw new IllegalStateException("OpenBLAS initialisation failed: " + t, t);
         }
     }
 
     String version() { return version; }
+
+    /**
+     * Writes the first {@link #PREFAULT_BYTES} of {@code slots} work buffers, holding them all at
+     * once so that each is a different slot. Later single-threaded calls from up to that many
+     * threads at a time then reuse these slots (OpenBLAS keeps them mapped).
+     */
+    void prefault(int slots) {
+        synchronized (OpenBlas.class) {
+            if (slots <= prefaultedSlots) return;
+            MemorySegment[] held = new MemorySegment[slots];
+            try {
+                for (int s = 0; s < slots; s++) {
+                    held[s] = (MemorySegment) memoryAlloc.invokeExact(0);
+                    if (held[s].address() == 0) throw new IllegalStateException("blas_memory_alloc returned NULL");
+                    held[s].reinterpret(PREFAULT_BYTES).fill((byte) 0);
+                }
+                prefaultedSlots = slots;
+            } catch (Throwable t) {
+                throw new IllegalStateException("prefaulting OpenBLAS work buffers failed: " + t, t);
+            } finally {
+                for (MemorySegment m : held) {
+                    if (m == null || m.address() == 0) continue;
+                    try {
+                        memoryFree.invokeExact(m);
+                    } catch (Throwable t) {
+                        throw new IllegalStateException("blas_memory_free failed: " + t, t);
+                    }
+                }
+            }
+        }
+    }
 
     void sgemm(boolean transA, boolean transB, int m, int n, int k, float alpha, CpuBuffer a, int lda,
                CpuBuffer b, int ldb, float beta, CpuBuffer c, int ldc) {
