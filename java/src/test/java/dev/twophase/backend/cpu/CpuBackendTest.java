@@ -148,23 +148,38 @@ class CpuBackendTest {
     void gemmWithOpenBlasMatchesJavaReferenceInAllTransposes() {
         assertTrue(cpu.usesOpenBlas(), "OpenBLAS should load from the bundled jar: " + cpu.description());
         Random r = new Random(13);
-        int m = 37, n = 23, k = 51;
-        for (boolean ta : new boolean[]{false, true}) {
-            for (boolean tb : new boolean[]{false, true}) {
-                int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
-                float[] a = random(r, (ta ? k : m) * lda), b = random(r, (tb ? n : k) * ldb), c = random(r, m * ldc);
-                Buffer C1 = up(cpu, c), C2 = up(cpu, c);
-                cpu.gemm(ta, tb, m, n, k, 0.7f, up(cpu, a), lda, up(cpu, b), ldb, 0.3f, C1, ldc);
-                cpu.javaGemm(ta, tb, m, n, k, 0.7f, up(cpu, a), lda, up(cpu, b), ldb, 0.3f, C2, ldc);
-                assertClose(down(C2), down(C1), 1e-4, 1e-4);
-                float[] plain = c.clone();
-                for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
-                    double s = 0;
-                    for (int p = 0; p < k; p++) s += (double) (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
-                    plain[i * ldc + j] = (float) (0.7 * s + 0.3 * c[i * ldc + j]);
-                }
-                assertClose(plain, down(C2), 1e-4, 1e-4);
+        // One product small enough for a single call, two split into blocks of rows / of columns,
+        // one split along the reduction.
+        for (int[] shape : new int[][]{{37, 23, 51}, {301, 150, 67}, {67, 301, 150}, {37, 23, 5003}}) {
+            for (boolean ta : new boolean[]{false, true}) {
+                for (boolean tb : new boolean[]{false, true}) checkGemm(r, shape[0], shape[1], shape[2], ta, tb);
             }
+        }
+    }
+
+    /**
+     * OpenBLAS path and Java GEMM, each against a double-precision triple loop, with padded
+     * leading dimensions; the tolerance is the float summation bound k * 2^-24 * sum |terms|.
+     */
+    private void checkGemm(Random r, int m, int n, int k, boolean ta, boolean tb) {
+        int lda = (ta ? m : k) + 3, ldb = (tb ? k : n) + 2, ldc = n + 1;
+        float[] a = random(r, (ta ? k : m) * lda), b = random(r, (tb ? n : k) * ldb), c = random(r, m * ldc);
+        Buffer C1 = up(cpu, c), C2 = up(cpu, c);
+        cpu.gemm(ta, tb, m, n, k, 0.7f, up(cpu, a), lda, up(cpu, b), ldb, 0.3f, C1, ldc);
+        cpu.javaGemm(ta, tb, m, n, k, 0.7f, up(cpu, a), lda, up(cpu, b), ldb, 0.3f, C2, ldc);
+        float[] blas = down(C1), java = down(C2);
+        for (int i = 0; i < m; i++) for (int j = 0; j < n; j++) {
+            double s = 0, abs = 0;
+            for (int p = 0; p < k; p++) {
+                double t = (double) (ta ? a[p * lda + i] : a[i * lda + p]) * (tb ? b[j * ldb + p] : b[p * ldb + j]);
+                s += t;
+                abs += Math.abs(t);
+            }
+            int at = i * ldc + j;
+            double exact = 0.7 * s + 0.3 * c[at], tol = (k + 2) * 0x1p-24 * (0.7 * abs + 0.3 * Math.abs(c[at])) + 1e-6;
+            String where = m + "x" + n + "x" + k + (ta ? " A^T" : "") + (tb ? " B^T" : "") + " at (" + i + "," + j + ")";
+            assertEquals(exact, blas[at], tol, "OpenBLAS " + where);
+            assertEquals(exact, java[at], tol, "Java " + where);
         }
     }
 
@@ -203,7 +218,7 @@ class CpuBackendTest {
     @Test
     void gemmIsBitIdenticalForAnyThreadCount() {
         Random r = new Random(31);
-        int[][] shapes = {{1030, 70, 300}, {40, 900, 1200}, {5, 7, 3}};
+        int[][] shapes = {{1030, 70, 300}, {40, 900, 1200}, {5, 7, 3}, {20, 30, 9001}};
         for (int[] sh : shapes) {
             int m = sh[0], n = sh[1], k = sh[2];
             for (boolean ta : new boolean[]{false, true}) {
@@ -220,6 +235,19 @@ class CpuBackendTest {
                 assertArrayEquals(results[0], results[1], m + "x" + n + "x" + k);
                 assertArrayEquals(results[0], results[2], m + "x" + n + "x" + k);
             }
+        }
+    }
+
+    @Test
+    void gemmWithBetaZeroIgnoresNaNInC() {
+        Random r = new Random(19);
+        for (int[] sh : new int[][]{{37, 23, 51}, {301, 150, 67}, {37, 23, 5003}}) {
+            int m = sh[0], n = sh[1], k = sh[2];
+            float[] nan = new float[m * n];
+            java.util.Arrays.fill(nan, Float.NaN);
+            Buffer c = up(cpu, nan);
+            cpu.gemm(false, false, m, n, k, 1f, up(cpu, random(r, m * k)), k, up(cpu, random(r, k * n)), n, 0f, c, n);
+            for (float v : down(c)) assertTrue(Float.isFinite(v), m + "x" + n + "x" + k + ": " + v);
         }
     }
 
