@@ -104,9 +104,10 @@ class LayerGradientTest {
         check(conv, 2, h * 31L + k, (net, p, x, b) -> ReferenceLayers.conv(p, net.layout(), "layer0.", x, b, h, w, cin, cout, k, stride, pad));
     }
 
-    @Test
-    void maxPool() {
-        check(new MaxPool2d(6, 4, 3, 2), 3, 5, (net, p, x, b) -> ReferenceLayers.maxPool(x, b, 6, 4, 3, 2));
+    @ParameterizedTest
+    @CsvSource({"6,4,3,2", "7,5,3,2", "5,8,2,3"})
+    void maxPool(int h, int w, int c, int size) {
+        check(new MaxPool2d(h, w, c, size), 3, h * 7L + w, (net, p, x, b) -> ReferenceLayers.maxPool(x, b, h, w, c, size));
     }
 
     @Test
