@@ -280,6 +280,25 @@ class CpuBackendTest {
     }
 
     @Test
+    void reluBackwardMatchesTheSelectBitForBitOnEdgeValues() {
+        float[] edges = {0f, -0f, Float.MIN_VALUE, -Float.MIN_VALUE, Float.MIN_NORMAL, Float.MAX_VALUE, -Float.MAX_VALUE,
+                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, Float.intBitsToFloat(0xffc00001), 1f, -1f};
+        int n = edges.length * edges.length;
+        float[] x = new float[n], dy = new float[n];
+        for (int i = 0; i < n; i++) {
+            x[i] = edges[i / edges.length];
+            dy[i] = edges[i % edges.length];
+        }
+        Buffer DX = cpu.allocate(n);
+        cpu.activationBackward(Activation.RELU, up(cpu, x), cpu.allocate(n), up(cpu, dy), DX);
+        float[] dx = down(DX);
+        for (int i = 0; i < n; i++) {
+            float expected = x[i] > 0f ? dy[i] : 0f;
+            assertEquals(Float.floatToRawIntBits(expected), Float.floatToRawIntBits(dx[i]), "x = " + x[i] + ", dy = " + dy[i]);
+        }
+    }
+
+    @Test
     void biasOpsMatchPlainLoops() {
         Random r = new Random(19);
         int rows = 33, cols = 7;
