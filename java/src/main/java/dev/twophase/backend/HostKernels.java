@@ -93,6 +93,7 @@ public final class HostKernels {
         loop.forEach(s.batch(), b -> {
             int img = dxo + b * s.height() * s.width() * c;
             java.util.Arrays.fill(dx, img, img + s.height() * s.width() * c, 0f);
+            // Per channel, the offset in the image of the window's first maximal cell (-1: none).
             int[] first = new int[c];
             for (int oy = 0; oy < oh; oy++) {
                 for (int ox = 0; ox < ow; ox++) {
@@ -102,14 +103,11 @@ public final class HostKernels {
                     for (int cell = k * k - 1; cell >= 0; cell--) {
                         int iy = oy * s.stride() - s.pad() + cell / k, ix = ox * s.stride() - s.pad() + cell % k;
                         if (iy < 0 || iy >= s.height() || ix < 0 || ix >= s.width()) continue;
-                        int in = xo + ((b * s.height() + iy) * s.width() + ix) * c, o = yo + out;
-                        for (int ch = 0; ch < c; ch++) first[ch] = x[in + ch] == y[o + ch] ? cell : first[ch];
+                        int pixel = (iy * s.width() + ix) * c, in = xo + b * s.height() * s.width() * c + pixel, o = yo + out;
+                        for (int ch = 0; ch < c; ch++) first[ch] = x[in + ch] == y[o + ch] ? pixel : first[ch];
                     }
                     for (int ch = 0; ch < c; ch++) {
-                        int cell = first[ch];
-                        if (cell < 0) continue;
-                        int iy = oy * s.stride() - s.pad() + cell / k, ix = ox * s.stride() - s.pad() + cell % k;
-                        dx[img + (iy * s.width() + ix) * c + ch] += dy[dyo + out + ch];
+                        if (first[ch] >= 0) dx[img + first[ch] + ch] += dy[dyo + out + ch];
                     }
                 }
             }
