@@ -19,6 +19,10 @@ public final class HostKernels {
     /** cols[(b, oy, ox)][(ky, kx, c)] = x[b][oy*s - p + ky][ox*s - p + kx][c], zero outside. */
     public static void im2col(Loop loop, ConvShape s, float[] x, int xo, float[] cols, int co) {
         int oh = s.outHeight(), ow = s.outWidth(), k = s.kernel(), c = s.channels(), pc = s.patchColumns();
+        if (c == 1) {
+            im2colSingleChannel(loop, s, x, xo, cols, co);
+            return;
+        }
         loop.forEach(s.batch() * oh, row -> {
             int b = row / oh, oy = row % oh;
             for (int ox = 0; ox < ow; ox++) {
@@ -35,6 +39,29 @@ public final class HostKernels {
                     int src = xo + ((b * s.height() + iy) * s.width() + ix0 + kxFrom) * c, run = (kxTo - kxFrom) * c;
                     System.arraycopy(x, src, cols, d + kxFrom * c, run);
                     if (kxTo < k) java.util.Arrays.fill(cols, d + kxTo * c, d + k * c, 0f);
+                }
+            }
+        });
+    }
+
+    /**
+     * {@link #im2col} for one channel (MNIST-like inputs), where the runs it copies are a few
+     * floats long: element by element, since calls to arraycopy and fill cost more than the copy
+     * (1.5 against 2.5 ms for 64 images of 28x28 with 3x3 kernels).
+     */
+    private static void im2colSingleChannel(Loop loop, ConvShape s, float[] x, int xo, float[] cols, int co) {
+        int oh = s.outHeight(), ow = s.outWidth(), k = s.kernel(), pc = s.patchColumns(), h = s.height(), w = s.width();
+        loop.forEach(s.batch() * oh, row -> {
+            int b = row / oh, oy = row % oh;
+            for (int ky = 0; ky < k; ky++) {
+                int iy = oy * s.stride() - s.pad() + ky, line = xo + (b * h + iy) * w;
+                boolean inside = iy >= 0 && iy < h;
+                for (int ox = 0; ox < ow; ox++) {
+                    int d = co + ((b * oh + oy) * ow + ox) * pc + ky * k, ix0 = ox * s.stride() - s.pad();
+                    for (int kx = 0; kx < k; kx++) {
+                        int ix = ix0 + kx;
+                        cols[d + kx] = inside && ix >= 0 && ix < w ? x[line + ix] : 0f;
+                    }
                 }
             }
         });

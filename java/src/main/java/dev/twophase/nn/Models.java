@@ -9,7 +9,8 @@ import java.util.List;
  * The paper's models for images of {@code channels x height x width} (channel-major input):
  * <ul>
  *   <li>{@code vgg5-max-relu}: conv3x3(32) ReLU maxpool2, conv3x3(64) ReLU maxpool2,
- *       conv3x3(64) ReLU maxpool2 (padding 1), dense(128) ReLU, dense(classes): five weight layers;</li>
+ *       conv3x3(64) ReLU maxpool2 (padding 1), dense(128) ReLU, dense(classes): five weight layers
+ *       (computed as conv, pool, ReLU: the same values and gradients);</li>
  *   <li>{@code vit-mlp}: patches of (height/4)^2 pixels (16 tokens: 7x7 on MNIST, 8x8 on CIFAR)
  *       embedded to 64, learned position embedding, 3 pre-norm encoder blocks with 4 heads and a
  *       GELU MLP of 256, final layer norm, mean over tokens, dense(classes);</li>
@@ -46,9 +47,11 @@ public final class Models {
         for (int out : widths) {
             Conv2d conv = new Conv2d(h, w, c, out, 3, 1, 1);
             layers.add(conv);
-            layers.add(new ActivationLayer(Activation.RELU, conv.outputSize()));
+            // ReLU after the pooling: max commutes with the monotone ReLU, so values and
+            // gradients are those of ReLU-then-pool bit for bit, on a quarter of the elements.
             MaxPool2d pool = new MaxPool2d(conv.outHeight(), conv.outWidth(), out, 2);
             layers.add(pool);
+            layers.add(new ActivationLayer(Activation.RELU, pool.outputSize()));
             h = pool.outHeight();
             w = pool.outWidth();
             c = out;

@@ -98,7 +98,7 @@ class LayerGradientTest {
     }
 
     @ParameterizedTest
-    @CsvSource({"5,6,3,4,3,1,1", "7,5,2,3,3,2,0", "8,8,3,4,4,4,0", "6,6,1,2,1,1,0"})
+    @CsvSource({"5,6,3,4,3,1,1", "7,5,2,3,3,2,0", "8,8,3,4,4,4,0", "6,6,1,2,1,1,0", "9,8,1,2,3,1,1", "7,6,1,3,3,2,1"})
     void conv2d(int h, int w, int cin, int cout, int k, int stride, int pad) {
         Conv2d conv = new Conv2d(h, w, cin, cout, k, stride, pad);
         check(conv, 2, h * 31L + k, (net, p, x, b) -> ReferenceLayers.conv(p, net.layout(), "layer0.", x, b, h, w, cin, cout, k, stride, pad));
