@@ -30,10 +30,11 @@ public final class CpuBackend implements Backend {
         if (useOpenBlas) {
             try {
                 loaded = OpenBlas.load();
-                // The pool's threads, plus the caller, which may help while it waits.
-                loaded.prefault(threads + 1);
-                gemm = "OpenBLAS " + loaded.version() + " via FFM";
+                // One buffer per thread that can call sgemm at once: the workers and the caller.
+                String notPrefaulted = loaded.prefault(threads);
+                gemm = "OpenBLAS " + loaded.version() + " via FFM" + (notPrefaulted == null ? "" : " (slower: " + notPrefaulted + ")");
             } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
+                loaded = null;
                 gemm = "plain Java (OpenBLAS unavailable: " + e + ")";
             }
         } else {

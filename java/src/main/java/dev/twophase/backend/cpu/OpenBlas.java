@@ -61,8 +61,11 @@ final class OpenBlas {
                 Linker.Option.critical(true));
         MethodHandle setThreads = linker.downcallHandle(lookup.findOrThrow("openblas_set_num_threads"), FunctionDescriptor.ofVoid(i));
         MethodHandle config = linker.downcallHandle(lookup.findOrThrow("openblas_get_config"), FunctionDescriptor.of(ValueLayout.ADDRESS));
-        MethodHandle memoryAlloc = linker.downcallHandle(lookup.findOrThrow("blas_memory_alloc"), FunctionDescriptor.of(ValueLayout.ADDRESS, i));
-        MethodHandle memoryFree = linker.downcallHandle(lookup.findOrThrow("blas_memory_free"), FunctionDescriptor.ofVoid(ValueLayout.ADDRESS));
+        // OpenBLAS internals, used only to prefault its buffers: a build without them still runs.
+        MethodHandle memoryAlloc = lookup.find("blas_memory_alloc")
+                .map(a -> linker.downcallHandle(a, FunctionDescriptor.of(ValueLayout.ADDRESS, i))).orElse(null);
+        MethodHandle memoryFree = lookup.find("blas_memory_free")
+                .map(a -> linker.downcallHandle(a, FunctionDescriptor.ofVoid(ValueLayout.ADDRESS))).orElse(null);
         try {
             setThreads.invokeExact(1);
             MemorySegment cfg = (MemorySegment) config.invokeExact();
@@ -78,31 +81,37 @@ final class OpenBlas {
     /**
      * Writes the first {@link #PREFAULT_BYTES} of {@code slots} work buffers, holding them all at
      * once so that each is a different slot. Later single-threaded calls from up to that many
-     * threads at a time then reuse these slots (OpenBLAS keeps them mapped).
+     * threads at a time then reuse these slots (OpenBLAS keeps them mapped). Best effort: on
+     * failure GEMM still works, only slower; returns why, or null when the buffers are ready.
      */
-    void prefault(int slots) {
+    String prefault(int slots) {
+        if (memoryAlloc == null || memoryFree == null) return "this OpenBLAS does not export blas_memory_alloc/free";
         synchronized (OpenBlas.class) {
-            if (slots <= prefaultedSlots) return;
+            if (slots <= prefaultedSlots) return null;
             MemorySegment[] held = new MemorySegment[slots];
+            Throwable failure = null;
             try {
                 for (int s = 0; s < slots; s++) {
-                    held[s] = (MemorySegment) memoryAlloc.invokeExact(0);
-                    if (held[s].address() == 0) throw new IllegalStateException("blas_memory_alloc returned NULL");
-                    held[s].reinterpret(PREFAULT_BYTES).fill((byte) 0);
+                    MemorySegment buffer = (MemorySegment) memoryAlloc.invokeExact(0);
+                    if (buffer.address() == 0) throw new IllegalStateException("blas_memory_alloc returned NULL for slot " + s);
+                    held[s] = buffer;
+                    buffer.reinterpret(PREFAULT_BYTES).fill((byte) 0);
                 }
-                prefaultedSlots = slots;
             } catch (Throwable t) {
-                throw new IllegalStateException("prefaulting OpenBLAS work buffers failed: " + t, t);
-            } finally {
-                for (MemorySegment m : held) {
-                    if (m == null || m.address() == 0) continue;
-                    try {
-                        memoryFree.invokeExact(m);
-                    } catch (Throwable t) {
-                        throw new IllegalStateException("blas_memory_free failed: " + t, t);
-                    }
+                failure = t;
+            }
+            // Every slot taken goes back, whatever failed.
+            for (MemorySegment m : held) {
+                if (m == null) continue;
+                try {
+                    memoryFree.invokeExact(m);
+                } catch (Throwable t) {
+                    if (failure == null) failure = t; else failure.addSuppressed(t);
                 }
             }
+            if (failure != null) return "prefaulting OpenBLAS work buffers failed: " + failure;
+            prefaultedSlots = slots;
+            return null;
         }
     }
 

@@ -2,6 +2,7 @@ package dev.twophase.backend.cpu;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.IntConsumer;
@@ -31,12 +32,14 @@ public final class Parallel implements AutoCloseable {
 
     /** One parallel loop: indices are claimed from {@code next}; {@code done} counts finished ones. */
     private static final class Job {
+        final long id;
         final int count;
         final IntConsumer body;
         final AtomicInteger next = new AtomicInteger(), done = new AtomicInteger();
-        volatile Throwable failure;
+        final AtomicReference<Throwable> failure = new AtomicReference<>();
 
-        Job(int count, IntConsumer body) {
+        Job(long id, int count, IntConsumer body) {
+            this.id = id;
             this.count = count;
             this.body = body;
         }
@@ -47,7 +50,7 @@ public final class Parallel implements AutoCloseable {
                 try {
                     body.accept(i);
                 } catch (Throwable t) {
-                    if (failure == null) failure = t;
+                    failure.compareAndSet(null, t);
                 } finally {
                     done.incrementAndGet();
                 }
@@ -60,6 +63,7 @@ public final class Parallel implements AutoCloseable {
     private final ReentrantLock dispatch = new ReentrantLock();
     private volatile Job current;
     private volatile boolean closed;
+    private long jobs;  // guarded by dispatch
 
     private final long idleExitNanos;
 
@@ -95,21 +99,38 @@ public final class Parallel implements AutoCloseable {
             return;
         }
         if (closed) throw new IllegalStateException("this thread pool is closed");
+        Job job;
         dispatch.lock();
         try {
-            Job job = new Job(count, body);
-            current = job;
-            wakeWorkers();
+            job = new Job(++jobs, count, body);
+            try {
+                current = job;
+                wakeWorkers();
+            } catch (Throwable t) {
+                // No thread could be started: the caller still runs every index, then reports it.
+                job.failure.compareAndSet(null, t);
+            }
             job.work();
-            while (job.done.get() < count) Thread.onSpinWait();
-            current = null;
-            Throwable failure = job.failure;
-            if (failure instanceof RuntimeException e) throw e;
-            if (failure instanceof Error e) throw e;
-            if (failure != null) throw new IllegalStateException(failure);
+            // Spin while workers finish their last indices; yield once that takes long (a
+            // preempted worker on a loaded machine).
+            for (int spins = 0; job.done.get() < count; spins++) {
+                if (spins < 10_000) Thread.onSpinWait(); else Thread.yield();
+            }
         } finally {
+            current = null;
             dispatch.unlock();
         }
+        Throwable failure = job.failure.get();
+        if (failure instanceof RuntimeException e) throw e;
+        if (failure instanceof Error e) throw e;
+        if (failure != null) throw new IllegalStateException(failure);
+    }
+
+    /** Worker threads alive now (for tests of the idle exit). */
+    int liveWorkers() {
+        int live = 0;
+        for (Thread w : workers) if (w != null && w.isAlive()) live++;
+        return live;
     }
 
     private boolean isWorker() {
@@ -138,12 +159,12 @@ public final class Parallel implements AutoCloseable {
 
     /** Polls {@code current}: spinning for a while after each job, then parked. */
     private void workerLoop() {
-        Job last = null;
+        long lastJob = 0;  // an id, not the job: a finished job's body (and what it holds) can go
         long idleSince = System.nanoTime();
         while (!closed) {
             Job job = current;
-            if (job != null && job != last) {
-                last = job;
+            if (job != null && job.id != lastJob) {
+                lastJob = job.id;
                 job.work();
                 idleSince = System.nanoTime();
                 continue;

@@ -180,6 +180,10 @@ class CpuBackendTest {
             String where = m + "x" + n + "x" + k + (ta ? " A^T" : "") + (tb ? " B^T" : "") + " at (" + i + "," + j + ")";
             assertEquals(exact, blas[at], tol, "OpenBLAS " + where);
             assertEquals(exact, java[at], tol, "Java " + where);
+            if (j == n - 1) {
+                assertEquals(c[at + 1], blas[at + 1], "OpenBLAS wrote C's padding column at row " + i);
+                assertEquals(c[at + 1], java[at + 1], "Java wrote C's padding column at row " + i);
+            }
         }
     }
 
@@ -241,7 +245,7 @@ class CpuBackendTest {
     @Test
     void gemmWithBetaZeroIgnoresNaNInC() {
         Random r = new Random(19);
-        for (int[] sh : new int[][]{{37, 23, 51}, {301, 150, 67}, {37, 23, 5003}}) {
+        for (int[] sh : new int[][]{{37, 23, 51}, {301, 150, 67}, {67, 301, 150}, {37, 23, 5003}}) {
             int m = sh[0], n = sh[1], k = sh[2];
             float[] nan = new float[m * n];
             java.util.Arrays.fill(nan, Float.NaN);
@@ -263,6 +267,29 @@ class CpuBackendTest {
         assertEquals(big[3] * big[10] + big[4] * big[12] + big[5] * big[14], out[50], 1e-5);
     }
 
+    @Test
+    void splitGemmsOnSlicesMatchWholeBuffersAndLeaveTheRestAlone() {
+        Random r = new Random(23);
+        // Blocks of rows, blocks of columns, slices of the reduction.
+        for (int[] sh : new int[][]{{301, 150, 67}, {67, 301, 150}, {37, 23, 5003}}) {
+            int m = sh[0], n = sh[1], k = sh[2];
+            float[] a = random(r, m * k), b = random(r, k * n), c = random(r, m * n);
+            Buffer whole = up(cpu, c);
+            cpu.gemm(false, false, m, n, k, 0.5f, up(cpu, a), k, up(cpu, b), n, 0.25f, whole, n);
+            int aAt = 5, bAt = aAt + a.length + 3, cAt = bAt + b.length + 7;
+            float[] big = random(r, cAt + c.length + 11);
+            System.arraycopy(a, 0, big, aAt, a.length);
+            System.arraycopy(b, 0, big, bAt, b.length);
+            System.arraycopy(c, 0, big, cAt, c.length);
+            Buffer all = up(cpu, big);
+            cpu.gemm(false, false, m, n, k, 0.5f, all.slice(aAt, a.length), k, all.slice(bAt, b.length), n, 0.25f,
+                    all.slice(cAt, c.length), n);
+            float[] out = down(all), expected = big.clone();
+            System.arraycopy(down(whole), 0, expected, cAt, c.length);
+            assertArrayEquals(expected, out, m + "x" + n + "x" + k);
+        }
+    }
+
     @ParameterizedTest @ValueSource(strings = {"identity", "relu", "tanh", "sigmoid", "gelu"})
     void activationsMatchTheirScalarDefinition(String name) {
         Activation f = Activation.parse(name);
@@ -282,7 +309,9 @@ class CpuBackendTest {
     @Test
     void reluBackwardMatchesTheSelectBitForBitOnEdgeValues() {
         float[] edges = {0f, -0f, Float.MIN_VALUE, -Float.MIN_VALUE, Float.MIN_NORMAL, Float.MAX_VALUE, -Float.MAX_VALUE,
-                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, Float.intBitsToFloat(0xffc00001), 1f, -1f};
+                Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, Float.NaN, Float.intBitsToFloat(0xffc00001), 1f, -1f,
+                // the mask's boundaries: the first NaN above +Inf, the largest positive NaN, the smallest negative
+                Float.intBitsToFloat(0x7f800001), Float.intBitsToFloat(0x7fffffff), Float.intBitsToFloat(0x80000001)};
         int n = edges.length * edges.length;
         float[] x = new float[n], dy = new float[n];
         for (int i = 0; i < n; i++) {

@@ -7,13 +7,17 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicIntegerArray;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+/** A scheduling bug shows as a hang, so every test has a time limit. */
+@Timeout(value = 60, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
 class ParallelTest {
     @ParameterizedTest @ValueSource(ints = {1, 2, 4})
     void everyIndexRunsExactlyOnce(int threads) {
@@ -59,11 +63,25 @@ class ParallelTest {
     }
 
     @Test
-    void aLoopInsideABodyRunsOnTheCallingThread() {
+    void aLoopInsideABodyRunsOnTheThreadRunningThatBody() {
         try (Parallel par = new Parallel(2)) {
-            AtomicInteger inner = new AtomicInteger();
-            par.forEachIndex(6, i -> par.forEachIndex(7, j -> inner.incrementAndGet()));
-            assertEquals(42, inner.get());
+            // Both outer indices wait for each other, so the worker must run one of them.
+            CountDownLatch bothIn = new CountDownLatch(2);
+            Set<Thread> outer = ConcurrentHashMap.newKeySet();
+            AtomicInteger inner = new AtomicInteger(), elsewhere = new AtomicInteger();
+            par.forEachIndex(2, i -> {
+                Thread me = Thread.currentThread();
+                outer.add(me);
+                bothIn.countDown();
+                await(bothIn);
+                par.forEachIndex(7, j -> {
+                    inner.incrementAndGet();
+                    if (Thread.currentThread() != me) elsewhere.incrementAndGet();
+                });
+            });
+            assertEquals(2, outer.size(), "the outer indices ran on " + outer);
+            assertEquals(14, inner.get());
+            assertEquals(0, elsewhere.get(), "inner indices that left their outer body's thread");
         }
     }
 
@@ -86,14 +104,17 @@ class ParallelTest {
     @Test
     void workersThatExitedWhenIdleAreStartedAgain() throws Exception {
         try (Parallel par = new Parallel(2, TimeUnit.MILLISECONDS.toNanos(1))) {
-            par.forEachIndex(4, i -> { });
-            Thread.sleep(100);  // well past the idle exit
-            Set<Thread> ranOn = ConcurrentHashMap.newKeySet();
-            par.forEachIndex(8, i -> {
-                ranOn.add(Thread.currentThread());
-                sleep(3);
+            par.forEachIndex(2, i -> { });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (par.liveWorkers() > 0 && System.nanoTime() < deadline) Thread.sleep(5);
+            assertEquals(0, par.liveWorkers(), "the idle worker should have exited");
+            // Two indices that wait for each other complete only if a worker runs one of them.
+            CountDownLatch bothIn = new CountDownLatch(2);
+            par.forEachIndex(2, i -> {
+                bothIn.countDown();
+                await(bothIn);
             });
-            assertTrue(ranOn.size() >= 2, "8 indices of 3 ms ran on " + ranOn);
+            assertEquals(0, bothIn.getCount());
         }
     }
 
@@ -104,11 +125,13 @@ class ParallelTest {
         assertThrows(IllegalStateException.class, () -> par.forEachIndex(4, i -> { }));
     }
 
-    private static void sleep(long ms) {
+    /** Waits for the latch, failing the body (and so the test) after 20 s. */
+    private static void await(CountDownLatch latch) {
         try {
-            Thread.sleep(ms);
+            if (!latch.await(20, TimeUnit.SECONDS)) throw new AssertionError("no second thread joined the loop");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+            throw new AssertionError(e);
         }
     }
 }
