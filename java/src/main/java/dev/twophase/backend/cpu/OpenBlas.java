@@ -35,11 +35,12 @@ final class OpenBlas {
     /** Work buffers already prefaulted in this process (OpenBLAS hands out the lowest free slots first). */
     private static int prefaultedSlots;
 
-    private final MethodHandle sgemm, memoryAlloc, memoryFree;
+    private final MethodHandle sgemm, setThreads, memoryAlloc, memoryFree;
     private final String version;
 
-    private OpenBlas(MethodHandle sgemm, MethodHandle memoryAlloc, MethodHandle memoryFree, String version) {
+    private OpenBlas(MethodHandle sgemm, MethodHandle setThreads, MethodHandle memoryAlloc, MethodHandle memoryFree, String version) {
         this.sgemm = sgemm;
+        this.setThreads = setThreads;
         this.memoryAlloc = memoryAlloc;
         this.memoryFree = memoryFree;
         this.version = version;
@@ -70,13 +71,25 @@ final class OpenBlas {
             setThreads.invokeExact(1);
             MemorySegment cfg = (MemorySegment) config.invokeExact();
             String version = cfg.reinterpret(256).getString(0);
-            return new OpenBlas(sgemm, memoryAlloc, memoryFree, version);
+            return new OpenBlas(sgemm, setThreads, memoryAlloc, memoryFree, version);
         } catch (Throwable t) {
             throw new IllegalStateException("OpenBLAS initialisation failed: " + t, t);
         }
     }
 
     String version() { return version; }
+
+    /**
+     * Lets OpenBLAS split each call over its own {@code threads} threads, process-wide. Only for
+     * the GEMM benchmark's peer baseline: results then depend on the thread count.
+     */
+    void useOwnThreads(int threads) {
+        try {
+            setThreads.invokeExact(threads);
+        } catch (Throwable t) {
+            throw new IllegalStateException("openblas_set_num_threads failed: " + t, t);
+        }
+    }
 
     /**
      * Writes the first {@link #PREFAULT_BYTES} of {@code slots} work buffers, holding them all at
