@@ -34,8 +34,8 @@ final class OpenBlas {
      * Bytes written at the start of each work buffer, so 16 MiB resident per backend thread. The
      * packed panels of a block fill the buffer from its start (a panel of op(A), then one of
      * op(B), which grows with n); the prefetches fall just past their end. 1 MiB sufficed for
-     * every product of the MLP and VGG5 (checked up to 12544x288x64); 16 MiB leaves room for n
-     * up to about 10,000.
+     * every product of the MLP and VGG5 (checked up to 12544x288x64); 16 MiB leaves room for
+     * much wider ones.
      */
     private static final long PREFAULT_BYTES = 16L << 20;
     /** Work buffers already prefaulted in this process (OpenBLAS hands out the lowest free slots first). */
