@@ -40,6 +40,8 @@ import time
 
 import torch
 
+from torch_adam_reference import cpu_capability  # same folder: Python puts it on sys.path
+
 ADAM_BYTES_PER_PARAM = 28   # read p, g, m, v; write p, m, v (4 bytes each)
 ADD_BYTES_PER_ELEM = 12     # read a, b; write c
 
@@ -156,16 +158,6 @@ def main():
             r["name"], r["bytes_per_elem"], r["ms_median"], r["ms_min"], r["gb_per_s"], r["gb_per_s_best"]))
     for s in skipped:
         print("skipped: " + s)
-
-
-def cpu_capability():
-    try:
-        return torch.backends.cpu.get_cpu_capability()  # torch >= 2.0
-    except AttributeError:
-        for line in torch.__config__.show().splitlines():
-            if "CPU capability usage:" in line:
-                return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 if __name__ == "__main__":

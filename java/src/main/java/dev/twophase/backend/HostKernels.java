@@ -155,11 +155,8 @@ public final class HostKernels {
     public static void layerNorm(Loop loop, int rows, int dim, float eps, float[] x, int xo, float[] gamma, int go, float[] beta, int bo, float[] y, int yo) {
         loop.forEach(rows, r -> {
             int base = r * dim;
-            double mean = 0, var = 0;
-            for (int i = 0; i < dim; i++) mean += x[xo + base + i];
-            mean /= dim;
-            for (int i = 0; i < dim; i++) { double d = x[xo + base + i] - mean; var += d * d; }
-            float rstd = (float) (1 / Math.sqrt(var / dim + eps)), mu = (float) mean;
+            double mean = rowMean(x, xo + base, dim);
+            float rstd = (float) (1 / Math.sqrt(rowSquaredDeviations(x, xo + base, dim, mean) / dim + eps)), mu = (float) mean;
             for (int i = 0; i < dim; i++) y[yo + base + i] = (x[xo + base + i] - mu) * rstd * gamma[go + i] + beta[bo + i];
         });
     }
@@ -170,34 +167,48 @@ public final class HostKernels {
      */
     public static void layerNormBackward(Loop loop, int rows, int dim, float eps, float[] x, int xo, float[] gamma, int go, float[] dy, int dyo,
                                          float[] dx, int dxo, float[] dGamma, int dgo, float[] dBeta, int dbo) {
-        double[] xhatAll = new double[rows * dim];
+        double[] means = new double[rows], rstds = new double[rows];
         loop.forEach(rows, r -> {
             int base = r * dim;
-            double mean = 0, var = 0;
-            for (int i = 0; i < dim; i++) mean += x[xo + base + i];
-            mean /= dim;
-            for (int i = 0; i < dim; i++) { double d = x[xo + base + i] - mean; var += d * d; }
-            double rstd = 1 / Math.sqrt(var / dim + eps), sumG = 0, sumGX = 0;
+            double mean = rowMean(x, xo + base, dim);
+            double rstd = 1 / Math.sqrt(rowSquaredDeviations(x, xo + base, dim, mean) / dim + eps), sumG = 0, sumGX = 0;
+            means[r] = mean;
+            rstds[r] = rstd;
             for (int i = 0; i < dim; i++) {
                 double xhat = (x[xo + base + i] - mean) * rstd, g = (double) dy[dyo + base + i] * gamma[go + i];
-                xhatAll[base + i] = xhat;
                 sumG += g;
                 sumGX += g * xhat;
             }
             for (int i = 0; i < dim; i++) {
-                double g = (double) dy[dyo + base + i] * gamma[go + i];
-                dx[dxo + base + i] = (float) (rstd * (g - sumG / dim - xhatAll[base + i] * sumGX / dim));
+                double xhat = (x[xo + base + i] - mean) * rstd, g = (double) dy[dyo + base + i] * gamma[go + i];
+                dx[dxo + base + i] = (float) (rstd * (g - sumG / dim - xhat * sumGX / dim));
             }
         });
-        for (int i = 0; i < dim; i++) {
-            double sg = 0, sb = 0;
-            for (int r = 0; r < rows; r++) {
-                sg += dy[dyo + r * dim + i] * xhatAll[r * dim + i];
-                sb += dy[dyo + r * dim + i];
+        // Row by row, so that memory is read in order; each column still sums its rows in row order.
+        double[] sg = new double[dim], sb = new double[dim];
+        for (int r = 0; r < rows; r++) {
+            int base = r * dim;
+            for (int i = 0; i < dim; i++) {
+                sg[i] += dy[dyo + base + i] * ((x[xo + base + i] - means[r]) * rstds[r]);
+                sb[i] += dy[dyo + base + i];
             }
-            dGamma[dgo + i] += (float) sg;
-            dBeta[dbo + i] += (float) sb;
         }
+        for (int i = 0; i < dim; i++) {
+            dGamma[dgo + i] += (float) sg[i];
+            dBeta[dbo + i] += (float) sb[i];
+        }
+    }
+
+    private static double rowMean(float[] x, int from, int dim) {
+        double sum = 0;
+        for (int i = 0; i < dim; i++) sum += x[from + i];
+        return sum / dim;
+    }
+
+    private static double rowSquaredDeviations(float[] x, int from, int dim, double mean) {
+        double sum = 0;
+        for (int i = 0; i < dim; i++) { double d = x[from + i] - mean; sum += d * d; }
+        return sum;
     }
 
     /**

@@ -70,9 +70,8 @@ public final class ReproCommand implements Callable<Integer> {
         Network net = opt.network(model, data.train());
         TrainSettings settings = opt.settings(p.epochs());
         String rule = ExperimentOptions.or(opt.switchRule, "epoch:" + Math.round(0.3 * settings.epochs()));
-        List<Comparison.Run> plan = noCgOnly
-                ? List.of(CompareCommand.run("adam", rule), CompareCommand.run("two-phase", rule))
-                : List.of(CompareCommand.run("adam", rule), CompareCommand.run("two-phase", rule), CompareCommand.run("cg-only", rule));
+        List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
+                .stream().map(name -> CompareCommand.run(name, rule)).toList();
         Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
         try (Backend be = sel.backend()) {
             Map<String, Object> described = opt.describe(net, data, settings, be, rule);

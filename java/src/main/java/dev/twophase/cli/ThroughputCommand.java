@@ -10,6 +10,7 @@ import dev.twophase.nn.Network;
 import dev.twophase.nn.NetworkRunner;
 import dev.twophase.optim.Adam;
 import dev.twophase.optim.AdamConfig;
+import dev.twophase.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -88,10 +89,7 @@ public final class ThroughputCommand implements Callable<Integer> {
                 for (int done = 0; done < samples; done += batchSize) {
                     int rows = Math.min(batchSize, samples - done);
                     Buffer xb = x.slice(0, (long) rows * net.inputSize()), yb = y.slice(0, (long) rows * classes);
-                    be.fill(grads, 0f);
-                    Buffer out = runner.forward(params, xb, rows);
-                    Loss.MSE.sum(be, out, yb, classes, (float) (1 / Loss.MSE.normalizer(rows, classes)), runner.outputGradient(rows));
-                    runner.backward(params, grads, xb, rows);
+                    Trainer.batchGradient(be, runner, Loss.MSE, params, grads, xb, yb, rows, classes);
                     adam.step(params, grads);
                 }
                 be.synchronize();

@@ -48,18 +48,20 @@ public record DatasetSource(String name, String title, URI base, List<RemoteFile
     /** The URL of {@code file}. */
     public URI uri(RemoteFile file) { return base.resolve(file.name()); }
 
-    public static final DatasetSource MNIST = new DatasetSource("mnist", "MNIST", URI.create("https://ossci-datasets.s3.amazonaws.com/mnist/"), List.of(
-            new RemoteFile("train-images-idx3-ubyte.gz", "f68b3c2dcbeaaa9fbdd348bbdeb94873", false),
-            new RemoteFile("train-labels-idx1-ubyte.gz", "d53e105ee54ea40749a09fcbcd1e9432", false),
-            new RemoteFile("t10k-images-idx3-ubyte.gz", "9fb629c4189551a2d022fa330f9573f3", false),
-            new RemoteFile("t10k-labels-idx1-ubyte.gz", "ec29112dd5afa0611ce80d1b7f02629c", false)));
+    public static final DatasetSource MNIST = new DatasetSource("mnist", "MNIST", URI.create("https://ossci-datasets.s3.amazonaws.com/mnist/"),
+            idxGz("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432", "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"));
 
     public static final DatasetSource FASHION_MNIST = new DatasetSource("fashion-mnist", "Fashion-MNIST",
-            URI.create("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"), List.of(
-            new RemoteFile("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d", false),
-            new RemoteFile("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe", false),
-            new RemoteFile("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79", false),
-            new RemoteFile("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310", false)));
+            URI.create("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"),
+            idxGz("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe", "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"));
+
+    /** The four gzipped IDX files of MNIST and Fashion-MNIST (the same names), with their MD5s. */
+    private static List<RemoteFile> idxGz(String trainImages, String trainLabels, String testImages, String testLabels) {
+        return List.of(new RemoteFile("train-images-idx3-ubyte.gz", trainImages, false),
+                new RemoteFile("train-labels-idx1-ubyte.gz", trainLabels, false),
+                new RemoteFile("t10k-images-idx3-ubyte.gz", testImages, false),
+                new RemoteFile("t10k-labels-idx1-ubyte.gz", testLabels, false));
+    }
 
     public static final DatasetSource CIFAR10 = new DatasetSource("cifar10", "CIFAR-10 (binary version)",
             URI.create("https://www.cs.toronto.edu/~kriz/"), List.of(

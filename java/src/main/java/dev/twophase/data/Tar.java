@@ -232,13 +232,7 @@ public final class Tar {
     }
 
     private static void skip(InputStream in, long n, String source, long offset, String name) throws IOException {
-        long left = n;
-        byte[] buf = new byte[BLOCK * 16];
-        while (left > 0) {
-            int r = in.read(buf, 0, (int) Math.min(buf.length, left));
-            if (r < 0) throw truncated(source, name, offset, n, offset + n - left);
-            left -= r;
-        }
+        copy(in, OutputStream.nullOutputStream(), n, source, offset, name);
     }
 
     private static IOException truncated(String source, String name, long offset, long size, long end) {

@@ -29,7 +29,7 @@ public final class Conv2d implements Layer {
 
     public int outWidth() { return shape.outWidth(); }
 
-    @Override public int inputSize() { return shape.height() * shape.width() * shape.channels(); }
+    @Override public int inputSize() { return (int) shape.inputSize(); }
 
     @Override public int outputSize() { return shape.outHeight() * shape.outWidth() * outChannels; }
 

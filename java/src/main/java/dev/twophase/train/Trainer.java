@@ -4,6 +4,7 @@ import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.data.Dataset;
 import dev.twophase.data.Shuffle;
+import dev.twophase.nn.Loss;
 import dev.twophase.nn.Network;
 import dev.twophase.nn.NetworkRunner;
 import dev.twophase.optim.ConjugateGradient;
@@ -92,14 +93,22 @@ public final class Trainer {
             Buffer x = batchX.slice(0, (long) rows * f), y = batchY.slice(0, (long) rows * c);
             be.upload(hostX, 0, x);
             be.upload(hostY, 0, y);
-            be.fill(grads, 0f);
-            Buffer out = runner.forward(params, x, rows);
-            float scale = (float) (1 / settings.loss().normalizer(rows, c));
-            settings.loss().sum(be, out, y, c, scale, runner.outputGradient(rows));
-            runner.backward(params, grads, x, rows);
+            batchGradient(be, runner, settings.loss(), params, grads, x, y, rows, c);
             opt.adamStep(params, grads);
             objective.addCompute((double) rows / n);
         }
+    }
+
+    /**
+     * The gradient of the mean loss over one mini-batch of {@code rows} rows into {@code grads}
+     * (overwritten): the step every Adam iteration takes, and what {@code throughput} times.
+     */
+    public static void batchGradient(Backend be, NetworkRunner runner, Loss loss, Buffer params, Buffer grads,
+                                     Buffer x, Buffer y, int rows, int classes) {
+        be.fill(grads, 0f);
+        Buffer out = runner.forward(params, x, rows);
+        loss.sum(be, out, y, classes, (float) (1 / loss.normalizer(rows, classes)), runner.outputGradient(rows));
+        runner.backward(params, grads, x, rows);
     }
 
     /** Mean loss and accuracy over a data set (forward passes only; not counted as training compute). */

@@ -93,7 +93,7 @@ public final class Parallel implements AutoCloseable {
      * A loop started from inside another loop's body runs on the calling thread. The first
      * exception a body throws is rethrown here after all indices have run.
      */
-    public void forEachIndex(int count, IntConsumer body) {
+    void forEachIndex(int count, IntConsumer body) {
         if (workers.length == 0 || count <= 1 || isWorker() || dispatch.isHeldByCurrentThread()) {
             for (int i = 0; i < count; i++) body.accept(i);
             return;

@@ -241,7 +241,7 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         int tensors = offsets.length - 1;
         checkSegments(offsets, gb.length());
         double[] sums = new double[tensors + 1];
-        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets.clone(), sums);
+        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets, sums);
         return new GradientNorms(Arrays.copyOf(sums, tensors), sums[tensors], nonFinite);
     }
 

@@ -197,24 +197,23 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     }
 
     @Override protected void deviceUpload(float[] src, int srcOffset, FBuffer dst, long n) {
-        MemorySegment heap = MemorySegment.ofArray(src);
-        MethodHandle h = lib.h(TpFunction.MEMCPY_HTOD);
-        for (long done = 0; done < n; done += COPY_CHUNK) {
-            long count = Math.min(COPY_CHUNK, n - done);
-            MemorySegment from = heap.asSlice((srcOffset + done) * Float.BYTES, count * Float.BYTES);
-            MemorySegment to = MemorySegment.ofAddress(dst.address + done * Float.BYTES);
-            lib.check("tp_memcpy_htod(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
-        }
+        copyChunks(TpFunction.MEMCPY_HTOD, "tp_memcpy_htod", src, srcOffset, dst.address, n, true);
     }
 
     @Override protected void deviceDownload(FBuffer src, float[] dst, int dstOffset, long n) {
-        MemorySegment heap = MemorySegment.ofArray(dst);
-        MethodHandle h = lib.h(TpFunction.MEMCPY_DTOH);
+        copyChunks(TpFunction.MEMCPY_DTOH, "tp_memcpy_dtoh", dst, dstOffset, src.address, n, false);
+    }
+
+    /** Host array <-> device memory in {@link #COPY_CHUNK}-float pieces; both tp_memcpy functions take (to, from, bytes). */
+    private void copyChunks(TpFunction f, String name, float[] array, int arrayOffset, long deviceAddress, long n, boolean toDevice) {
+        MemorySegment heap = MemorySegment.ofArray(array);
+        MethodHandle h = lib.h(f);
         for (long done = 0; done < n; done += COPY_CHUNK) {
             long count = Math.min(COPY_CHUNK, n - done);
-            MemorySegment to = heap.asSlice((dstOffset + done) * Float.BYTES, count * Float.BYTES);
-            MemorySegment from = MemorySegment.ofAddress(src.address + done * Float.BYTES);
-            lib.check("tp_memcpy_dtoh(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
+            MemorySegment host = heap.asSlice((arrayOffset + done) * Float.BYTES, count * Float.BYTES);
+            MemorySegment device = MemorySegment.ofAddress(deviceAddress + done * Float.BYTES);
+            MemorySegment to = toDevice ? device : host, from = toDevice ? host : device;
+            lib.check(name + "(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
         }
     }
 

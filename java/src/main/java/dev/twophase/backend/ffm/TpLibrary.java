@@ -27,11 +27,9 @@ final class TpLibrary {
     private static TpLibrary instance;
     private static BackendUnavailableException failure;
 
-    private final Path path;
     private final MethodHandle[] handles = new MethodHandle[TpFunction.values().length];
 
     private TpLibrary(Path path, SymbolLookup lookup) throws BackendUnavailableException {
-        this.path = path;
         Linker linker = Linker.nativeLinker();
         for (TpFunction f : TpFunction.values()) {
             MemorySegment symbol = lookup.find(f.symbol()).orElseThrow(() -> new BackendUnavailableException(
@@ -83,8 +81,6 @@ final class TpLibrary {
         }
         return lib;
     }
-
-    Path path() { return path; }
 
     MethodHandle h(TpFunction f) { return handles[f.ordinal()]; }
 

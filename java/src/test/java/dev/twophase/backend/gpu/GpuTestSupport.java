@@ -64,12 +64,6 @@ final class GpuTestSupport implements AutoCloseable {
         return a;
     }
 
-    static float[] positive(SplittableRandom rng, int n, float scale) {
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = scale * (0.001f + (float) rng.nextDouble());
-        return a;
-    }
-
     static Buffer upload(Backend b, float[] data) {
         Buffer buf = b.allocate(data.length);
         b.upload(data, 0, buf);
