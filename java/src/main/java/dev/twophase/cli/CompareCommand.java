@@ -12,9 +12,11 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 
 /**
@@ -41,13 +43,25 @@ public final class CompareCommand implements Callable<Integer> {
         TrainSettings settings = opt.settings(400);
         String rule = ExperimentOptions.or(opt.switchRule, "peak:0.9");
         List<Comparison.Run> plan = runs.stream().map(r -> run(r.trim(), rule)).toList();
+        execute(opt, net, data, settings, plan, rule, Map.of(), Path.of("out"), 8);
+        return 0;
+    }
+
+    /**
+     * Opens the backend, prints the header, runs the plan with progress ({@code progressLines}
+     * lines per run) and writes the report to {@code --out} or {@code defaultOut}; {@code extra}
+     * entries join the report's description.
+     */
+    static void execute(ExperimentOptions opt, Network net, Dataset.Split data, TrainSettings settings, List<Comparison.Run> plan,
+                        String rule, Map<String, Object> extra, Path defaultOut, int progressLines) throws IOException {
         Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
         try (Backend be = sel.backend()) {
-            Comparison c = new Comparison(be, sel.reasons(), net, data, settings, plan, opt.describe(net, data, settings, be, rule));
+            Map<String, Object> described = opt.describe(net, data, settings, be, rule);
+            described.putAll(extra);
+            Comparison c = new Comparison(be, sel.reasons(), net, data, settings, plan, described);
             printHeader(net, data, settings, be, plan);
-            c.execute(ExperimentOptions.or(opt.out, Path.of("out")), opt.quiet ? Progress.none() : Progress.console(System.out, 8), System.out);
+            c.execute(ExperimentOptions.or(opt.out, defaultOut), opt.quiet ? Progress.none() : Progress.console(System.out, progressLines), System.out);
         }
-        return 0;
     }
 
     static Comparison.Run run(String r, String twoPhaseRule) {

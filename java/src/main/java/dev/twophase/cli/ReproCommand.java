@@ -1,11 +1,8 @@
 package dev.twophase.cli;
 
-import dev.twophase.backend.Backend;
-import dev.twophase.backend.Backends;
 import dev.twophase.data.Dataset;
 import dev.twophase.nn.Network;
 import dev.twophase.train.Comparison;
-import dev.twophase.train.Progress;
 import dev.twophase.train.TrainSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -72,20 +69,13 @@ public final class ReproCommand implements Callable<Integer> {
         String rule = ExperimentOptions.or(opt.switchRule, "epoch:" + Math.round(0.3 * settings.epochs()));
         List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
                 .stream().map(name -> CompareCommand.run(name, rule)).toList();
-        Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
-        try (Backend be = sel.backend()) {
-            Map<String, Object> described = opt.describe(net, data, settings, be, rule);
-            described.put("repro", Map.of("model", model, "scale", scale));
-            Comparison c = new Comparison(be, sel.reasons(), net, data, settings, plan, described);
-            CompareCommand.printHeader(net, data, settings, be, plan);
-            Path out = ExperimentOptions.or(opt.out, Path.of("runs", "repro-" + model + "-" + scale));
-            c.execute(out, opt.quiet ? Progress.none() : Progress.console(System.out, 10), System.out);
-            double[][] paper = PAPER_MNIST.get(model);
-            System.out.println();
-            System.out.println("paper, Table 1, MNIST " + model + " (60,000 samples, 1000 epochs; 700 with the MLP):");
-            System.out.printf(Locale.ROOT, "  Adam     train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[0][0], paper[0][1], paper[0][2], paper[0][3]);
-            System.out.printf(Locale.ROOT, "  Adam+CG  train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[1][0], paper[1][1], paper[1][2], paper[1][3]);
-        }
+        CompareCommand.execute(opt, net, data, settings, plan, rule, Map.of("repro", Map.of("model", model, "scale", scale)),
+                Path.of("runs", "repro-" + model + "-" + scale), 10);
+        double[][] paper = PAPER_MNIST.get(model);
+        System.out.println();
+        System.out.println("paper, Table 1, MNIST " + model + " (60,000 samples, 1000 epochs; 700 with the MLP):");
+        System.out.printf(Locale.ROOT, "  Adam     train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[0][0], paper[0][1], paper[0][2], paper[0][3]);
+        System.out.printf(Locale.ROOT, "  Adam+CG  train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[1][0], paper[1][1], paper[1][2], paper[1][3]);
         return 0;
     }
 }

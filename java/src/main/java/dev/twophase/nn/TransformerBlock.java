@@ -65,8 +65,12 @@ public final class TransformerBlock implements Layer {
         for (Layer l : parts()) if (l != null) l.initialize(params, rng);
     }
 
-    /** The regions of the workspace for one batch; saved activations first, then backward scratch. */
+    /**
+     * The regions of the workspace for one batch: saved activations first, then backward scratch.
+     * With ws = null the buffers are null and only {@code size} counts (what workspaceSize asks).
+     */
     private final class Regions {
+        final long size;
         final Buffer a, q, k, v, probs, att, proj, x1, b, h, g, dA, dQ, dK, dV, dAtt, dX1, dB, dTmp, dG, dH;
 
         Regions(Buffer ws, int batch) {
@@ -77,13 +81,11 @@ public final class TransformerBlock implements Layer {
             att = c.take(r); proj = c.take(r); x1 = c.take(r); b = c.take(r); h = c.take(m); g = c.take(m);
             dA = c.take(r); dQ = c.take(r); dK = c.take(r); dV = c.take(r); dAtt = c.take(r); dX1 = c.take(r); dB = c.take(r); dTmp = c.take(r);
             dG = c.take(m); dH = c.take(m);
+            size = c.used();
         }
     }
 
-    @Override public long workspaceSize(int batch) {
-        long r = (long) batch * tokens * dim, m = (long) batch * tokens * Math.max(mlpHidden, 1);
-        return 16 * r + 4 * m + (long) batch * heads * tokens * tokens;
-    }
+    @Override public long workspaceSize(int batch) { return new Regions(null, batch).size; }
 
     @Override public void forward(Backend be, Buffer params, Buffer x, Buffer y, Buffer ws, int batch) {
         Regions w = new Regions(ws, batch);

@@ -25,12 +25,15 @@ final class Views {
         private final Buffer ws;
         private long next;
 
+        /** Carves {@code ws}; with null it only counts, to size a workspace from the same layout. */
         Carver(Buffer ws) { this.ws = ws; }
 
         Buffer take(long n) {
-            Buffer b = ws.slice(next, n);
+            Buffer b = ws == null ? null : ws.slice(next, n);
             next += n;
             return b;
         }
+
+        long used() { return next; }
     }
 }

@@ -57,7 +57,7 @@ public final class ConjugateGradient implements AutoCloseable {
         boolean restarted = false;
         if (!started || x != xBound) {
             xBound = x;
-            lineSearch = LineSearch.create(config, backend, x, x0, d, g);
+            lineSearch = LineSearch.create(config, backend, x, x0, d, g, gPrev);
             f = objective.valueAndGradient(x, g);
             gradients++;
             backend.multiDot(g, new Buffer[]{g}, dots);
@@ -75,14 +75,12 @@ public final class ConjugateGradient implements AutoCloseable {
         int evals = r.evaluations();
         if (!r.decreased() && !restarted) {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
-            restoreGradient();
             steepestDescent();
             restarted = true;
             r = lineSearch.search(objective, f, slope, initialStep());
             evals += r.evaluations();
         }
         if (!r.decreased()) {
-            restoreGradient();
             iterations++;
             return new Iteration(Status.STALLED, f, Math.sqrt(gg), 0, evals, gradients, 0, restarted);
         }
@@ -131,11 +129,6 @@ public final class ConjugateGradient implements AutoCloseable {
         backend.cgDirection(d, g, gPrev, 0);
         slope = -gg;
         sinceRestart = 0;
-    }
-
-    /** After a failed Wolfe search the trial gradients overwrote g; gPrev still holds the gradient at x0. */
-    private void restoreGradient() {
-        if (config.lineSearch() == LineSearchKind.STRONG_WOLFE) backend.copy(gPrev, g);
     }
 
     /**

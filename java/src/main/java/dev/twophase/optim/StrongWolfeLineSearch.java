@@ -12,10 +12,16 @@ final class StrongWolfeLineSearch extends LineSearch {
     static final double C1 = 1e-4, C2 = 0.1;
     private final double[] slopeOut = new double[1];
     private double lastAlpha = Double.NaN;
+    /** The gradient at x0 (CG's previous gradient), to put back in g after a failed search. */
+    private final Buffer gAtX0;
 
-    StrongWolfeLineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations) {
+    StrongWolfeLineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0, int maxEvaluations) {
         super(backend, x, x0, d, g, maxEvaluations);
+        this.gAtX0 = gAtX0;
     }
+
+    /** Every trial overwrote g; a failed search leaves it as it found it. */
+    @Override protected void undoFailure() { backend.copy(gAtX0, g); }
 
     @Override Result run(double f0, double slope0, double alpha0) {
         double prev = 0, fPrev = f0, sPrev = slope0, alpha = alpha0;
