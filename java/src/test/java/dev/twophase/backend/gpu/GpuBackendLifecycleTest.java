@@ -9,7 +9,7 @@ import dev.twophase.backend.cuda.CudaException;
 import dev.twophase.backend.cuda.GpuBackend;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -33,7 +33,7 @@ class GpuBackendLifecycleTest {
         }
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void closingFreesDeviceMemory(String name) {
         long before;
         long bytes = 1L << 30;
@@ -58,7 +58,7 @@ class GpuBackendLifecycleTest {
         }
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void outOfMemoryIsAnExceptionAndTheBackendStaysUsable(String name) {
         try (GpuBackend<?> b = open(name)) {
             CudaException e = assertThrows(CudaException.class, () -> b.allocate(1L << 40));
@@ -74,7 +74,7 @@ class GpuBackendLifecycleTest {
         }
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void useAfterCloseAndForeignBuffersAreRejected(String name) {
         GpuBackend<?> b = open(name);
         Buffer x = b.allocate(16), y = b.allocate(17);
@@ -101,7 +101,7 @@ class GpuBackendLifecycleTest {
                 () -> b.adamStep(AdamScalars.forStep(1, 1e-3, 0.9, 0.999, 1e-8, 0, false, 1), y, y, y, y));
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void emptyBuffersAndZeroSizedWork(String name) {
         try (GpuBackend<?> b = open(name); Buffer e = b.allocate(0); Buffer one = b.allocate(1)) {
             b.fill(e, 1f);

@@ -8,7 +8,6 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -42,11 +41,7 @@ class GpuModelOpsParityTest {
     private static final Shape[] SHAPES = {new Shape(1, 1), new Shape(7, 3), new Shape(4097, 10), new Shape(333, 1000),
             new Shape(37, 4097), new Shape(300_007, 5), new Shape(1_000_003, 1)};
 
-    static Stream<Arguments> backendsAndShapes() {
-        List<Arguments> a = new ArrayList<>();
-        for (String b : GpuTestSupport.GPU_BACKENDS) for (Shape s : SHAPES) a.add(Arguments.of(b, s));
-        return a.stream();
-    }
+    static Stream<Arguments> backendsAndShapes() { return GpuTestSupport.perBackend((Object[]) SHAPES); }
 
     @ParameterizedTest(name = "{0} {1}") @MethodSource("backendsAndShapes")
     void biasAddAndGradient(String name, Shape s) {
@@ -76,7 +71,7 @@ class GpuModelOpsParityTest {
         assertBits(name + " bias gradient repeats", dbOut[1], dbAgain[1]);
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void biasGradientOfNoRowsAddsPlusZero(String name) {
         Backend gpu = env.gpu(name);
         try (Buffer dy = gpu.allocate(0); Buffer db = upload(gpu, new float[] {-0f, 2f})) {
@@ -141,7 +136,7 @@ class GpuModelOpsParityTest {
         return Math.abs((double) got - want) <= 2 * bound;
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void squaredError(String name) {
         Backend gpu = env.gpu(name);
         for (int n : new int[] {1, 7, 4097, 1_000_003}) {
@@ -162,7 +157,7 @@ class GpuModelOpsParityTest {
         }
     }
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void softmaxCrossEntropy(String name) {
         Backend gpu = env.gpu(name);
         Shape[] shapes = {new Shape(1, 1), new Shape(7, 10), new Shape(4097, 10), new Shape(100, 1000), new Shape(3, 40000), new Shape(100_003, 3)};
@@ -204,9 +199,7 @@ class GpuModelOpsParityTest {
     static Stream<Arguments> gemmCases() {
         GemmCase[] cases = {new GemmCase(1, 1, 1), new GemmCase(7, 5, 3), new GemmCase(64, 64, 16), new GemmCase(65, 63, 17),
                 new GemmCase(128, 256, 300), new GemmCase(1000, 10, 784), new GemmCase(10, 1000, 784), new GemmCase(3, 4, 0)};
-        List<Arguments> a = new ArrayList<>();
-        for (String b : GpuTestSupport.GPU_BACKENDS) for (GemmCase c : cases) a.add(Arguments.of(b, c));
-        return a.stream();
+        return GpuTestSupport.perBackend((Object[]) cases);
     }
 
     /** All four transpose combinations, alpha/beta with and without padding of the leading dimensions. */

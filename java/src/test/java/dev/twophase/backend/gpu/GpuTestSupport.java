@@ -7,11 +7,14 @@ import dev.twophase.backend.Backends;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.cpu.CpuBackend;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.params.provider.Arguments;
 
+import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
@@ -23,6 +26,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 final class GpuTestSupport implements AutoCloseable {
     static final List<String> GPU_BACKENDS = List.of("jcuda", "ffm");
+
+    /** The GPU backends' names, for {@code @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")}. */
+    static Stream<String> gpuBackends() { return GPU_BACKENDS.stream(); }
+
+    /** Every case once per GPU backend: the arguments (backend name, case). */
+    static Stream<Arguments> perBackend(Object... cases) {
+        return GPU_BACKENDS.stream().flatMap(b -> Arrays.stream(cases).map(c -> Arguments.of(b, c)));
+    }
 
     private final Map<String, Backend> open = new LinkedHashMap<>();
     private final Map<String, String> reasons = new LinkedHashMap<>();

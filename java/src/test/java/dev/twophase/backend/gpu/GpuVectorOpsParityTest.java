@@ -9,9 +9,9 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
@@ -39,11 +39,7 @@ class GpuVectorOpsParityTest {
 
     @AfterAll void close() { env.close(); }
 
-    static Stream<Arguments> backendsAndSizes() {
-        List<Arguments> a = new ArrayList<>();
-        for (String b : GpuTestSupport.GPU_BACKENDS) for (int n : SIZES) a.add(Arguments.of(b, n));
-        return a.stream();
-    }
+    static Stream<Arguments> backendsAndSizes() { return GpuTestSupport.perBackend(Arrays.stream(SIZES).boxed().toArray()); }
 
     // ---------------------------------------------------------------- Adam
 
@@ -77,7 +73,7 @@ class GpuVectorOpsParityTest {
     }
 
     /** Slices at odd float offsets take the kernels' scalar (unaligned) path; same bits. */
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void adamOnMisalignedSlices(String name) {
         Backend gpu = env.gpu(name);
         int n = 4097;
@@ -143,7 +139,7 @@ class GpuVectorOpsParityTest {
     }
 
     /** More than MAX_DOTS vectors in one call (the backends split them), and zero-length vectors. */
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void multiDotManyAndEmpty(String name) {
         Backend gpu = env.gpu(name);
         int n = 4097, k = 9;
@@ -231,7 +227,7 @@ class GpuVectorOpsParityTest {
     }
 
     /** The same buffer with alternating layouts: the cached chunk table must follow the offsets. */
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void normLayoutCacheFollowsTheOffsets(String name) {
         Backend gpu = env.gpu(name);
         float[] g = random(new SplittableRandom(3), 5100, 1f);
@@ -243,7 +239,7 @@ class GpuVectorOpsParityTest {
 
     // ---------------------------------------------------------------- memory ops
 
-    @ParameterizedTest @ValueSource(strings = {"jcuda", "ffm"})
+    @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void uploadsDownloadsCopiesFillsAndSlices(String name) {
         Backend gpu = env.gpu(name);
         int n = 1_000_003;
