@@ -1,0 +1,112 @@
+package dev.twophase.experiment;
+
+import dev.twophase.train.RunResult;
+import dev.twophase.train.EpochRecord;
+import org.jfree.chart.ChartUtils;
+import org.jfree.chart.JFreeChart;
+import org.jfree.chart.annotations.XYPointerAnnotation;
+import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.axis.NumberAxis;
+import org.jfree.chart.plot.XYPlot;
+import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
+import org.jfree.data.xy.XYSeries;
+import org.jfree.data.xy.XYSeriesCollection;
+
+import java.awt.BasicStroke;
+import java.awt.Color;
+import java.awt.Font;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+
+/**
+ * The two figures of the paper, as PNG: the gradient norm against the training loss (one curve
+ * per phase, the swap point marked), and the training loss against compute for every run.
+ */
+public final class Plots {
+    private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0x9467bd), new Color(0xff7f0e)};
+
+    static { System.setProperty("java.awt.headless", "true"); }
+
+    private Plots() { }
+
+    /** Gradient norm against loss for one run; the loss axis is reversed so that time runs left to right. */
+    public static void gradientNormVersusLoss(Path png, RunResult run) throws IOException {
+        XYSeriesCollection data = new XYSeriesCollection();
+        XYSeries current = null;
+        String phase = null;
+        EpochRecord prev = null;
+        for (EpochRecord e : run.epochs()) {
+            if (!(e.trainLoss() > 0) || !(e.gradNorm() > 0)) continue;
+            if (!e.phase().equals(phase)) {
+                phase = e.phase();
+                current = new XYSeries(phaseLabel(phase) + " (from epoch " + e.epoch() + ")", false, true);
+                data.addSeries(current);
+                if (prev != null) current.add(prev.trainLoss(), prev.gradNorm()); // join the curves at the swap
+            }
+            current.add(e.trainLoss(), e.gradNorm());
+            prev = e;
+        }
+        LogAxis x = logAxis("training loss (log, decreasing to the right)");
+        x.setInverted(true);
+        LogAxis y = logAxis("gradient norm (log)");
+        XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), true));
+        if (run.switchEpoch() != null && run.switchEpoch() > 0 && run.switchEpoch() <= run.epochs().size()) {
+            EpochRecord s = run.epochs().get(run.switchEpoch() - 1);
+            XYPointerAnnotation a = new XYPointerAnnotation("swap after epoch " + run.switchEpoch(), s.trainLoss(), s.gradNorm(), -Math.PI / 4);
+            a.setFont(new Font("SansSerif", Font.BOLD, 12));
+            plot.addAnnotation(a);
+        }
+        save(png, new JFreeChart("Gradient norm vs. loss: " + run.name(), JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+    }
+
+    /** Training loss against compute (forward+backward-pass equivalents) for all runs. */
+    public static void lossVersusCompute(Path png, List<RunResult> runs) throws IOException {
+        XYSeriesCollection data = new XYSeriesCollection();
+        for (RunResult r : runs) {
+            XYSeries s = new XYSeries(r.name() + (r.switchEpoch() != null ? " (swap after epoch " + r.switchEpoch() + ")" : ""), false, true);
+            for (EpochRecord e : r.epochs()) if (e.trainLoss() > 0) s.add(e.evaluations(), e.trainLoss());
+            data.addSeries(s);
+        }
+        NumberAxis x = new NumberAxis("compute (forward+backward passes over the training set)");
+        LogAxis y = logAxis("training loss (log)");
+        XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), false));
+        save(png, new JFreeChart("Training loss vs. compute", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+    }
+
+    private static LogAxis logAxis(String label) {
+        LogAxis a = new LogAxis(label);
+        a.setNumberFormatOverride(new java.text.DecimalFormat("0.##E0"));
+        return a;
+    }
+
+    private static String phaseLabel(String phase) {
+        return switch (phase) {
+            case "adam" -> "Adam";
+            case "cg" -> "CG";
+            case "adam*" -> "Adam (after CG stalled)";
+            default -> phase;
+        };
+    }
+
+    private static XYLineAndShapeRenderer renderer(int series, boolean shapes) {
+        XYLineAndShapeRenderer r = new XYLineAndShapeRenderer(true, shapes);
+        for (int i = 0; i < series; i++) {
+            r.setSeriesPaint(i, COLORS[i % COLORS.length]);
+            r.setSeriesStroke(i, new BasicStroke(2f));
+            r.setSeriesShape(i, new java.awt.geom.Ellipse2D.Double(-2, -2, 4, 4));
+        }
+        return r;
+    }
+
+    /** Renders to a temporary file, then moves it into place. */
+    private static void save(Path png, JFreeChart chart) throws IOException {
+        chart.setBackgroundPaint(Color.WHITE);
+        Files.createDirectories(png.toAbsolutePath().getParent());
+        Path tmp = png.resolveSibling(png.getFileName() + ".tmp");
+        ChartUtils.saveChartAsPNG(tmp.toFile(), chart, 1000, 650);
+        Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING);
+    }
+}

@@ -1,0 +1,361 @@
+package dev.twophase.backend.cuda;
+
+import static dev.twophase.backend.BufferChecks.*;
+
+import dev.twophase.backend.Activation;
+import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.Backend;
+import dev.twophase.backend.Buffer;
+import dev.twophase.backend.GradientNorms;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * What the two GPU backends (JCuda and FFM) share: the {@link Backend} contract's argument checks
+ * (the same checks as the CPU backend), the bookkeeping of device
+ * allocations, and the host-side semantics of each op (empty work, multi-dot in groups of
+ * {@link CudaGeometry#MAX_DOTS}, overlapping copies, doubles rounded to float for the kernels).
+ * A subclass only moves bytes and launches kernels through its binding: the {@code device*}
+ * methods below, which are called with validated, non-empty arguments of its own buffer type.
+ *
+ * <p>Memory: {@link #allocate} registers each root allocation; closing it frees it once; {@link
+ * #close()} frees every allocation still live (in reverse order), then the subclass's resources.
+ * Using a buffer after its memory is gone throws {@link IllegalStateException} (never a device
+ * fault). Any CUDA failure, device out-of-memory included, is a {@link CudaException} naming the
+ * call. Not thread-safe (like a CUDA stream): one thread at a time per backend.
+ *
+ * @param <B> the subclass's buffer type
+ */
+public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
+    private final Class<B> bufferType;
+    /** Live root allocations in allocation order (GpuBuffer keeps identity equality). */
+    private final Set<GpuBuffer> live = new LinkedHashSet<>();
+    private volatile boolean closed;
+
+    protected GpuBackend(Class<B> bufferType) {
+        this.bufferType = bufferType;
+    }
+
+    // ---------------------------------------------------------------- what a binding implements
+
+    /** Allocates {@code length} floats (length > 0) of device memory, zero-filled. */
+    protected abstract B deviceAllocate(long length);
+
+    /** A slice of {@code root} (already range-checked). */
+    protected abstract B deviceSlice(B root, long offset, long length);
+
+    /** Frees a root allocation (called once per root, also during close). */
+    protected abstract void deviceFree(B root);
+
+    /** Releases everything else the binding holds (scratch, modules, handles, context). */
+    protected abstract void deviceClose();
+
+    protected abstract void deviceUpload(float[] src, int srcOffset, B dst, long n);
+
+    protected abstract void deviceDownload(B src, float[] dst, int dstOffset, long n);
+
+    /** Copies n floats; src and dst do not overlap. */
+    protected abstract void deviceCopy(B src, B dst, long n);
+
+    protected abstract void deviceFill(B dst, float value, long n);
+
+    protected abstract void deviceSynchronize();
+
+    protected abstract void deviceAdam(AdamScalars s, B p, B g, B m, B v, long n);
+
+    /** {@code out[outOffset + j] = x . ys[j]} for {@code 1 <= ys.length <= MAX_DOTS}. */
+    protected abstract void deviceMultiDot(B x, B[] ys, long n, double[] out, int outOffset);
+
+    protected abstract void deviceCgDirection(B d, B g, B gPrev, long n, float beta);
+
+    protected abstract void deviceTrialPoint(B x, B x0, B d, long n, float alpha);
+
+    protected abstract void deviceAxpy(float a, B x, B y, long n);
+
+    /**
+     * Segmented sums of squares: {@code sumsq[t]} per tensor and {@code sumsq[tensors]} the total;
+     * returns the non-finite flag. Offsets are validated, g is not empty.
+     */
+    protected abstract boolean deviceSegmentedNorms(B g, long[] offsets, double[] sumsq);
+
+    protected abstract void deviceGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, B a, int lda,
+                                       B b, int ldb, float beta, B c, int ldc);
+
+    protected abstract void deviceAddBias(B y, B bias, long rows, int cols);
+
+    /** dBias += column sums of dy; rows may be 0 (then dBias += 0). */
+    protected abstract void deviceBiasGradient(B dy, B dBias, long rows, int cols);
+
+    protected abstract void deviceActivation(int act, B x, B y, long n);
+
+    protected abstract void deviceActivationBackward(int act, B x, B y, B dy, B dx, long n);
+
+    /** dOut may be null. */
+    protected abstract double deviceSquaredError(B out, B target, float gradScale, B dOut, long n);
+
+    /** dOut may be null; {@code 1 <= rows <= Integer.MAX_VALUE}. */
+    protected abstract double deviceSoftmaxCrossEntropy(B logits, B target, long rows, int cols, float gradScale, B dOut);
+
+    // ---------------------------------------------------------------- memory
+
+    @Override public final Buffer allocate(long length) {
+        checkOpen("allocate");
+        if (length < 0) throw new IllegalArgumentException("allocate: negative length " + length);
+        if (length > Long.MAX_VALUE / Float.BYTES) throw new IllegalArgumentException("allocate: " + length + " floats do not fit in 64-bit bytes");
+        B b = length == 0 ? deviceEmpty() : deviceAllocate(length);
+        synchronized (live) {
+            live.add(b);
+        }
+        return b;
+    }
+
+    /** Free and total memory of the device, in bytes. */
+    public abstract long[] memoryInfo();
+
+    /** A root of length 0 that owns no device memory (its pointer is null). */
+    protected abstract B deviceEmpty();
+
+    /** Called by {@link GpuBuffer#close()} on a root. */
+    final void release(GpuBuffer root) {
+        if (!root.markFreed()) return;
+        synchronized (live) {
+            if (!live.remove(root)) return;
+        }
+        if (!closed && root.length() > 0) deviceFree(bufferType.cast(root));
+    }
+
+    final B newSlice(GpuBuffer root, long offset, long length) {
+        return deviceSlice(bufferType.cast(root), offset, length);
+    }
+
+    /** Number of root allocations not yet freed. */
+    public final int liveAllocations() {
+        synchronized (live) {
+            return live.size();
+        }
+    }
+
+    /** Floats in the root allocations not yet freed. */
+    public final long liveFloats() {
+        synchronized (live) {
+            long s = 0;
+            for (GpuBuffer b : live) s += b.length();
+            return s;
+        }
+    }
+
+    public final boolean isClosed() { return closed; }
+
+    @Override public final void upload(float[] src, int srcOffset, Buffer dst) {
+        B d = own(dst, "upload");
+        Objects.checkFromIndexSize(srcOffset, d.length() > Integer.MAX_VALUE ? -1 : (int) d.length(), src.length);
+        if (d.length() > 0) deviceUpload(src, srcOffset, d, d.length());
+    }
+
+    @Override public final void download(Buffer src, float[] dst, int dstOffset) {
+        B s = own(src, "download");
+        Objects.checkFromIndexSize(dstOffset, s.length() > Integer.MAX_VALUE ? -1 : (int) s.length(), dst.length);
+        if (s.length() > 0) deviceDownload(s, dst, dstOffset, s.length());
+    }
+
+    @Override public final void copy(Buffer src, Buffer dst) {
+        B s = own(src, "copy"), d = own(dst, "copy");
+        sameLength("copy", s, d);
+        long n = s.length();
+        if (n == 0 || (s.root() == d.root() && s.offset() == d.offset())) return;
+        if (!s.overlaps(d)) {
+            deviceCopy(s, d, n);
+            return;
+        }
+        // overlapping ranges of one allocation: through a temporary, as System.arraycopy behaves
+        try (Buffer tmp = allocate(n)) {
+            B t = bufferType.cast(tmp);
+            deviceCopy(s, t, n);
+            deviceCopy(t, d, n);
+        }
+    }
+
+    @Override public final void fill(Buffer dst, float value) {
+        B d = own(dst, "fill");
+        if (d.length() > 0) deviceFill(d, value, d.length());
+    }
+
+    @Override public final void synchronize() {
+        checkOpen("synchronize");
+        deviceSynchronize();
+    }
+
+    // ---------------------------------------------------------------- optimizer vector ops
+
+    @Override public final void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
+        Objects.requireNonNull(s, "adamStep: scalars");
+        B p = own(param, "adamStep"), g = own(grad, "adamStep"), m = own(expAvg, "adamStep"), v = own(expAvgSq, "adamStep");
+        sameLength("adamStep", p, g, m, v);
+        if (p.length() > 0) deviceAdam(s, p, g, m, v, p.length());
+    }
+
+    @Override public final void multiDot(Buffer x, Buffer[] ys, double[] out) {
+        B xb = own(x, "multiDot");
+        int k = ys.length;
+        if (out.length < k) throw new IllegalArgumentException("multiDot: out has " + out.length + " slots for " + k + " dots");
+        @SuppressWarnings("unchecked") B[] yb = (B[]) java.lang.reflect.Array.newInstance(bufferType, k);
+        for (int j = 0; j < k; j++) {
+            yb[j] = own(ys[j], "multiDot");
+            sameLength("multiDot", xb, yb[j]);
+        }
+        long n = xb.length();
+        if (n == 0) {
+            Arrays.fill(out, 0, k, 0.0);
+            return;
+        }
+        for (int j0 = 0; j0 < k; j0 += CudaGeometry.MAX_DOTS) {
+            deviceMultiDot(xb, Arrays.copyOfRange(yb, j0, Math.min(k, j0 + CudaGeometry.MAX_DOTS)), n, out, j0);
+        }
+    }
+
+    @Override public final void cgDirection(Buffer d, Buffer g, Buffer gPrev, double beta) {
+        B db = own(d, "cgDirection"), gb = own(g, "cgDirection"), pb = own(gPrev, "cgDirection");
+        sameLength("cgDirection", db, gb, pb);
+        if (db.length() > 0) deviceCgDirection(db, gb, pb, db.length(), (float) beta);
+    }
+
+    @Override public final void trialPoint(Buffer x, Buffer x0, Buffer d, double alpha) {
+        B xb = own(x, "trialPoint"), x0b = own(x0, "trialPoint"), db = own(d, "trialPoint");
+        sameLength("trialPoint", xb, x0b, db);
+        if (xb.length() > 0) deviceTrialPoint(xb, x0b, db, xb.length(), (float) alpha);
+    }
+
+    @Override public final void axpy(float a, Buffer x, Buffer y) {
+        B xb = own(x, "axpy"), yb = own(y, "axpy");
+        sameLength("axpy", xb, yb);
+        if (xb.length() > 0) deviceAxpy(a, xb, yb, xb.length());
+    }
+
+    @Override public final GradientNorms segmentedNorms(Buffer g, long[] offsets) {
+        B gb = own(g, "segmentedNorms");
+        int tensors = offsets.length - 1;
+        checkSegments(offsets, gb.length());
+        double[] sums = new double[tensors + 1];
+        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets, sums);
+        return new GradientNorms(Arrays.copyOf(sums, tensors), sums[tensors], nonFinite);
+    }
+
+    // ---------------------------------------------------------------- model ops
+
+    @Override public final void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,
+                                     Buffer b, int ldb, float beta, Buffer c, int ldc) {
+        B ab = own(a, "gemm"), bb = own(b, "gemm"), cb = own(c, "gemm");
+        checkMatrix("gemm A", ab, transA ? k : m, transA ? m : k, lda);
+        checkMatrix("gemm B", bb, transB ? n : k, transB ? k : n, ldb);
+        checkMatrix("gemm C", cb, m, n, ldc);
+        if (m == 0 || n == 0) return;
+        deviceGemm(transA, transB, m, n, k, alpha, ab, lda, bb, ldb, beta, cb, ldc);
+    }
+
+    @Override public final void addBias(Buffer y, Buffer bias) {
+        B yb = own(y, "addBias"), bb = own(bias, "addBias");
+        int cols = columns("addBias", bb);
+        long rows = rowsOf("addBias", yb, cols);
+        if (rows > 0) deviceAddBias(yb, bb, rows, cols);
+    }
+
+    @Override public final void accumulateBiasGradient(Buffer dy, Buffer dBias) {
+        B yb = own(dy, "accumulateBiasGradient"), db = own(dBias, "accumulateBiasGradient");
+        int cols = columns("accumulateBiasGradient", db);
+        long rows = rowsOf("accumulateBiasGradient", yb, cols);
+        deviceBiasGradient(yb, db, rows, cols);
+    }
+
+    @Override public final void activation(Activation f, Buffer x, Buffer y) {
+        Objects.requireNonNull(f, "activation");
+        B xb = own(x, "activation"), yb = own(y, "activation");
+        sameLength("activation", xb, yb);
+        if (xb.length() > 0) deviceActivation(CudaAbi.activationCode(f), xb, yb, xb.length());
+    }
+
+    @Override public final void activationBackward(Activation f, Buffer x, Buffer y, Buffer dy, Buffer dx) {
+        Objects.requireNonNull(f, "activationBackward");
+        B xb = own(x, "activationBackward"), yb = own(y, "activationBackward");
+        B gyb = own(dy, "activationBackward"), gxb = own(dx, "activationBackward");
+        sameLength("activationBackward", xb, yb, gyb, gxb);
+        if (xb.length() > 0) deviceActivationBackward(CudaAbi.activationCode(f), xb, yb, gyb, gxb, xb.length());
+    }
+
+    @Override public final double squaredError(Buffer out, Buffer target, float gradScale, Buffer dOut) {
+        B ob = own(out, "squaredError"), tb = own(target, "squaredError");
+        sameLength("squaredError", ob, tb);
+        B gb = dOut == null ? null : own(dOut, "squaredError");
+        if (gb != null) sameLength("squaredError", ob, gb);
+        return ob.length() == 0 ? 0.0 : deviceSquaredError(ob, tb, gradScale, gb, ob.length());
+    }
+
+    @Override public final double softmaxCrossEntropy(Buffer logits, Buffer target, int cols, float gradScale, Buffer dOut) {
+        B lb = own(logits, "softmaxCrossEntropy"), tb = own(target, "softmaxCrossEntropy");
+        sameLength("softmaxCrossEntropy", lb, tb);
+        B gb = dOut == null ? null : own(dOut, "softmaxCrossEntropy");
+        if (gb != null) sameLength("softmaxCrossEntropy", lb, gb);
+        long rows = rowsOf("softmaxCrossEntropy", lb, cols);
+        if (rows > Integer.MAX_VALUE) throw new IllegalArgumentException("softmaxCrossEntropy: " + rows + " rows; at most " + Integer.MAX_VALUE);
+        return rows == 0 ? 0.0 : deviceSoftmaxCrossEntropy(lb, tb, rows, cols, gradScale, gb);
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    /** Frees every live allocation (newest first), then the binding's resources; idempotent. */
+    @Override public final void close() {
+        if (closed) return;
+        List<GpuBuffer> roots;
+        synchronized (live) {
+            roots = new ArrayList<>(live);
+            live.clear();
+        }
+        RuntimeException first = null;
+        for (int i = roots.size() - 1; i >= 0; i--) {
+            GpuBuffer r = roots.get(i);
+            if (!r.markFreed() || r.length() == 0) continue;
+            try {
+                deviceFree(bufferType.cast(r));
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+        }
+        closed = true;
+        try {
+            deviceClose();
+        } catch (RuntimeException e) {
+            if (first == null) first = e;
+        }
+        if (first != null) throw first;
+    }
+
+    // ---------------------------------------------------------------- checks
+
+    protected final void checkOpen(String op) {
+        if (closed) throw new IllegalStateException(op + ": the " + name() + " backend is closed");
+    }
+
+    final void checkLive(GpuBuffer b, String op) {
+        checkOpen(op);
+        if (!b.isLive()) throw new IllegalStateException(op + ": " + b + " was closed; its device memory is gone");
+    }
+
+    /** The buffer as this backend's type, live; otherwise an exception naming the op. */
+    protected final B own(Buffer b, String op) {
+        Objects.requireNonNull(b, op + ": buffer");
+        if (!(b instanceof GpuBuffer gb) || gb.backend() != this || !bufferType.isInstance(b)) {
+            throw new IllegalArgumentException("buffer " + b + " does not belong to this " + name() + " backend");
+        }
+        checkLive(gb, op);
+        return bufferType.cast(b);
+    }
+
+    private static int columns(String op, GpuBuffer bias) {
+        if (bias.length() > Integer.MAX_VALUE) throw new IllegalArgumentException(op + ": " + bias.length() + " columns; at most " + Integer.MAX_VALUE);
+        return (int) bias.length();
+    }
+}

@@ -1,0 +1,18 @@
+/**
+ * The GPU backends of twophase, found by {@link dev.twophase.backend.Backends} as services:
+ * {@code jcuda} (JCuda's driver API, the kernels from the fatbin in this jar) and {@code ffm}
+ * ({@code java.lang.foreign} calls into libtwophase_cuda.so from this jar). Both need an NVIDIA
+ * driver; run with {@code --enable-native-access=dev.twophase.cuda}.
+ */
+module dev.twophase.cuda {
+    requires transitive dev.twophase.core;
+    requires jcuda;
+    requires jcublas;
+
+    exports dev.twophase.backend.cuda;
+    exports dev.twophase.backend.ffm;
+    exports dev.twophase.backend.jcuda;
+
+    provides dev.twophase.backend.BackendProvider
+            with dev.twophase.backend.jcuda.JCudaProvider, dev.twophase.backend.ffm.FfmProvider;
+}
