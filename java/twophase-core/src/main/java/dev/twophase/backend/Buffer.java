@@ -1,7 +1,7 @@
 package dev.twophase.backend;
 
 /**
- * A float32 array owned by a {@link Backend}: host memory for the CPU backend, device memory for
+ * A float32 array owned by a {@link VectorBackend}: host memory for the CPU backend, device memory for
  * the GPU backends. {@link #slice} returns a view sharing the same memory, so layers can address
  * tensors inside the flat parameter buffer without copying. Closing the buffer that allocated the
  * memory frees it; closing a slice does nothing.
@@ -15,7 +15,7 @@ public interface Buffer extends AutoCloseable {
     Buffer slice(long offset, long length);
 
     /** The backend that owns the memory; ops only accept buffers of their own backend. */
-    Backend backend();
+    VectorBackend backend();
 
     @Override void close();
 

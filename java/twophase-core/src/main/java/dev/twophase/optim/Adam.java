@@ -1,7 +1,7 @@
 package dev.twophase.optim;
 
 import dev.twophase.backend.AdamScalars;
-import dev.twophase.backend.Backend;
+import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.GradientNorms;
 import dev.twophase.tensor.ParameterLayout;
@@ -14,7 +14,7 @@ import dev.twophase.tensor.ParameterLayout;
  * and the result says so.
  */
 public final class Adam implements AutoCloseable {
-    private final Backend backend;
+    private final VectorBackend backend;
     private final ParameterLayout layout;
     private final long[] offsets;
     private final AdamConfig config;
@@ -27,7 +27,7 @@ public final class Adam implements AutoCloseable {
         public double gradientNorm() { return gradientNorms.total(); }
     }
 
-    public Adam(Backend backend, ParameterLayout layout, AdamConfig config) {
+    public Adam(VectorBackend backend, ParameterLayout layout, AdamConfig config) {
         this.backend = backend;
         this.layout = layout;
         this.offsets = layout.offsets();

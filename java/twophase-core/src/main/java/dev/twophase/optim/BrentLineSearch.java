@@ -1,6 +1,6 @@
 package dev.twophase.optim;
 
-import dev.twophase.backend.Backend;
+import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 
 /**
@@ -13,7 +13,7 @@ final class BrentLineSearch extends LineSearch {
     private static final double GOLD = 1.618034, CGOLD = 0.3819660, TINY = 1e-30;
     private final double tolerance;
 
-    BrentLineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations, double tolerance) {
+    BrentLineSearch(VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations, double tolerance) {
         super(backend, x, x0, d, g, maxEvaluations);
         this.tolerance = tolerance;
     }

@@ -1,6 +1,6 @@
 package dev.twophase.optim;
 
-import dev.twophase.backend.Backend;
+import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 
 /**
@@ -26,7 +26,7 @@ public final class ConjugateGradient implements AutoCloseable {
     public record Iteration(Status status, double loss, double gradientNorm, double alpha, int lineSearchEvaluations,
                             int gradientEvaluations, double beta, boolean restarted) { }
 
-    private final Backend backend;
+    private final VectorBackend backend;
     private final CgConfig config;
     private final Buffer g, gPrev, d, x0;
     private final double[] dots = new double[3];
@@ -38,7 +38,7 @@ public final class ConjugateGradient implements AutoCloseable {
     private int sinceRestart;
     private long iterations;
 
-    public ConjugateGradient(Backend backend, long n, CgConfig config) {
+    public ConjugateGradient(VectorBackend backend, long n, CgConfig config) {
         this.backend = backend;
         this.config = config;
         this.g = backend.allocate(n);

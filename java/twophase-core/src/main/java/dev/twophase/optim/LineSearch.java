@@ -1,6 +1,6 @@
 package dev.twophase.optim;
 
-import dev.twophase.backend.Backend;
+import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 
 /**
@@ -12,13 +12,13 @@ abstract class LineSearch {
     /** The outcome: whether the loss decreased, the step, the loss there, and the evaluations spent. */
     record Result(boolean decreased, double alpha, double value, boolean gradientAtX, int evaluations) { }
 
-    protected final Backend backend;
+    protected final VectorBackend backend;
     protected final Buffer x, x0, d, g;
     protected final int maxEvaluations;
     protected Objective objective;
     protected int evaluations;
 
-    LineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations) {
+    LineSearch(VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations) {
         this.backend = backend;
         this.x = x;
         this.x0 = x0;
@@ -28,7 +28,7 @@ abstract class LineSearch {
     }
 
     /** {@code gAtX0} holds the gradient at x0 whenever a search starts (CG's previous gradient). */
-    static LineSearch create(CgConfig c, Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0) {
+    static LineSearch create(CgConfig c, VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0) {
         return switch (c.lineSearch()) {
             case BRENT -> new BrentLineSearch(backend, x, x0, d, g, c.maxLineSearchEvaluations(), c.lineSearchTolerance());
             case STRONG_WOLFE -> new StrongWolfeLineSearch(backend, x, x0, d, g, gAtX0, c.maxLineSearchEvaluations());

@@ -1,6 +1,6 @@
 package dev.twophase.optim;
 
-import dev.twophase.backend.Backend;
+import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 
 /**
@@ -15,7 +15,7 @@ final class StrongWolfeLineSearch extends LineSearch {
     /** The gradient at x0 (CG's previous gradient), to put back in g after a failed search. */
     private final Buffer gAtX0;
 
-    StrongWolfeLineSearch(Backend backend, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0, int maxEvaluations) {
+    StrongWolfeLineSearch(VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0, int maxEvaluations) {
         super(backend, x, x0, d, g, maxEvaluations);
         this.gAtX0 = gAtX0;
     }

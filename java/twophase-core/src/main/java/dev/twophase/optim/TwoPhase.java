@@ -1,6 +1,6 @@
 package dev.twophase.optim;
 
-import dev.twophase.backend.Backend;
+import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.tensor.ParameterLayout;
 
@@ -34,7 +34,7 @@ public final class TwoPhase implements AutoCloseable {
     /** The end of an Adam epoch: the norm the rule saw, and whether the next epoch runs CG. */
     public record AdamEpochEnd(int epoch, double gradientNorm, boolean switched) { }
 
-    private final Backend backend;
+    private final VectorBackend backend;
     private final ParameterLayout layout;
     private final Adam adam;
     private final ConjugateGradient cg;
@@ -48,7 +48,7 @@ public final class TwoPhase implements AutoCloseable {
     private double epochNormSum;
     private int epochSteps;
 
-    public TwoPhase(Backend backend, ParameterLayout layout, AdamConfig adamConfig, CgConfig cgConfig,
+    public TwoPhase(VectorBackend backend, ParameterLayout layout, AdamConfig adamConfig, CgConfig cgConfig,
                     SwitchRule rule, NormMeasure measure) {
         this.backend = backend;
         this.layout = layout;
