@@ -27,12 +27,15 @@ public final class ConjugateGradient implements AutoCloseable {
                             int gradientEvaluations, double beta, boolean restarted) { }
 
     private final VectorBackend backend;
+    private final long n;
     private final CgConfig config;
     private final Buffer g, gPrev, d, x0;
     private final double[] dots = new double[3];
     private Buffer xBound;
     private LineSearch lineSearch;
     private boolean started;
+    /** A state was just loaded: the next iterate continues it on whatever buffer x it is given. */
+    private boolean loaded;
     private double f, fPrevious, gg, slope;
     private double lastAlpha;
     private int sinceRestart;
@@ -40,6 +43,7 @@ public final class ConjugateGradient implements AutoCloseable {
 
     public ConjugateGradient(VectorBackend backend, long n, CgConfig config) {
         this.backend = backend;
+        this.n = n;
         this.config = config;
         this.g = backend.allocate(n);
         this.gPrev = backend.allocate(n);
@@ -55,9 +59,13 @@ public final class ConjugateGradient implements AutoCloseable {
         if (x.length() != g.length()) throw new IllegalArgumentException("CG: x has " + x.length() + " floats, CG was built for " + g.length());
         int gradients = 0;
         boolean restarted = false;
-        if (!started || x != xBound) {
+        if (x != xBound) {
             xBound = x;
             lineSearch = LineSearch.create(config, backend, x, x0, d, g, gPrev);
+            if (!loaded) started = false;
+        }
+        loaded = false;
+        if (!started) {
             f = objective.valueAndGradient(x, g);
             gradients++;
             backend.multiDot(g, new Buffer[]{g}, dots);
@@ -109,6 +117,60 @@ public final class ConjugateGradient implements AutoCloseable {
         }
         iterations++;
         return new Iteration(Status.STEPPED, f, Math.sqrt(gg), r.alpha(), evals, gradients, beta, restarted);
+    }
+
+    /**
+     * The state needed to continue this run elsewhere: direction, gradients, the cached loss and
+     * dots, the last step and the restart counter (not the scratch copy of x). The parameters
+     * themselves belong to the caller.
+     */
+    public OptimizerState state() {
+        OptimizerState s = new OptimizerState()
+                .putString("formula", config.formula().id())
+                .putLong("length", n)
+                .putBoolean("started", started)
+                .putLong("iterations", iterations)
+                .putLong("sinceRestart", sinceRestart);
+        if (started) {
+            s.putDouble("loss", f).putDouble("previousLoss", fPrevious).putDouble("gradientSquared", gg).putDouble("slope", slope)
+                    .putDouble("lastStep", lastAlpha)
+                    .putFloats("gradient", download(g)).putFloats("previousGradient", download(gPrev)).putFloats("direction", download(d));
+        }
+        return s;
+    }
+
+    /**
+     * Restores a state from {@link #state()}; the next {@link #iterate} continues from it at the
+     * parameters the caller passes (which must be those the state was saved with).
+     */
+    public void load(OptimizerState s) {
+        s.require("formula", config.formula().id());
+        if (s.getLong("length") != n) throw new IllegalArgumentException("CG state is for " + s.getLong("length") + " parameters; this CG has " + n);
+        started = s.getBoolean("started");
+        iterations = s.getLong("iterations");
+        sinceRestart = (int) s.getLong("sinceRestart");
+        if (started) {
+            f = s.getDouble("loss");
+            fPrevious = s.getDouble("previousLoss");
+            gg = s.getDouble("gradientSquared");
+            slope = s.getDouble("slope");
+            lastAlpha = s.getDouble("lastStep");
+            upload(s.floats("gradient"), g, "gradient");
+            upload(s.floats("previousGradient"), gPrev, "previousGradient");
+            upload(s.floats("direction"), d, "direction");
+        }
+        loaded = true;
+    }
+
+    private float[] download(Buffer b) {
+        float[] a = new float[Math.toIntExact(b.length())];
+        backend.download(b, a, 0);
+        return a;
+    }
+
+    private void upload(float[] a, Buffer b, String what) {
+        if (a.length != b.length()) throw new IllegalArgumentException("CG state: " + what + " has " + a.length + " floats; expected " + b.length());
+        backend.upload(a, 0, b);
     }
 
     /** The loss at the current point, as of the last iteration. */

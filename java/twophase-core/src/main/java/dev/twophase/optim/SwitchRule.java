@@ -35,6 +35,24 @@ public abstract sealed class SwitchRule {
     /** The rule in the form {@link #parse} reads. */
     public abstract String describe();
 
+    /** What the rule has seen so far (the peak rule's running peak, minimum and smoothed norm). */
+    public OptimizerState state() {
+        OptimizerState s = new OptimizerState().putString("rule", describe());
+        saveTo(s);
+        return s;
+    }
+
+    /** Restores a state from {@link #state()} of a rule with the same {@link #describe()}. */
+    public void load(OptimizerState s) {
+        s.require("rule", describe());
+        loadFrom(s);
+    }
+
+    /** Adds the rule's own fields (none for the stateless rules). */
+    void saveTo(OptimizerState s) { }
+
+    void loadFrom(OptimizerState s) { }
+
     public static SwitchRule peak(double tolerance, double smoothing) { return new Peak(tolerance, smoothing, false); }
 
     public static SwitchRule risePeak(double tolerance, double smoothing) { return new Peak(tolerance, smoothing, true); }
@@ -100,6 +118,17 @@ public abstract sealed class SwitchRule {
 
         @Override public String describe() {
             return (armOnRise ? "rise-peak:" : "peak:") + tolerance + (smoothing > 0 ? ":" + smoothing : "");
+        }
+
+        @Override void saveTo(OptimizerState s) {
+            s.putBoolean("armed", armed).putDouble("peak", peak).putDouble("minimum", minimum).putDouble("smoothed", smoothed);
+        }
+
+        @Override void loadFrom(OptimizerState s) {
+            armed = s.getBoolean("armed");
+            peak = s.getDouble("peak");
+            minimum = s.getDouble("minimum");
+            smoothed = s.getDouble("smoothed");
         }
     }
 

@@ -103,6 +103,25 @@ final class TestProblems {
         }
     }
 
+    /** The extended Rosenbrock function: sum over pairs of (1 - x_2i)^2 + 100 (x_2i+1 - x_2i^2)^2 (n even or odd; an odd last variable enters only as x_2i+1). */
+    static final class Rosenbrock2 extends Counting {
+        Rosenbrock2(Backend be, int n) { super(be, n); }
+
+        @Override double f(double[] p, double[] g) {
+            double v = 0;
+            if (g != null) java.util.Arrays.fill(g, 0);
+            for (int i = 0; i + 1 < n; i += 2) {
+                double x = p[i], y = p[i + 1], r = y - x * x;
+                v += (1 - x) * (1 - x) + 100 * r * r;
+                if (g != null) {
+                    g[i] += -2 * (1 - x) - 400 * x * r;
+                    g[i + 1] += 200 * r;
+                }
+            }
+            return v;
+        }
+    }
+
     static Buffer buffer(Backend be, float... values) {
         Buffer b = be.allocate(values.length);
         be.upload(values, 0, b);
