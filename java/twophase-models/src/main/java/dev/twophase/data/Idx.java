@@ -89,7 +89,8 @@ public final class Idx {
         try (Input in = Input.open(file)) {
             Header h = in.header(LABELS_MAGIC, 1, "a label file: count");
             int n = subset(h, limit);
-            int[] labels = new int[n];
+            // a raw file's size is checked; a gzip file's labels array grows with the labels present
+            int[] labels = new int[h.gzip() ? Math.min(n, 1 << 16) : n];
             byte[] block = new byte[(int) Math.min(h.count(), 1 << 16)];
             for (long first = 0; first < h.count(); first += block.length) {
                 int len = (int) Math.min(block.length, h.count() - first);
@@ -101,7 +102,10 @@ public final class Idx {
                         throw new DataFileException(file.toString(), at, in.where() + ": label " + v + " at byte offset " + at + " (sample " + sample
                                 + "); expected 0.." + (classes - 1));
                     }
-                    if (sample < n) labels[(int) sample] = v;
+                    if (sample < n) {
+                        if (sample == labels.length) labels = Arrays.copyOf(labels, (int) Math.min(n, 2L * labels.length));
+                        labels[(int) sample] = v;
+                    }
                 }
             }
             in.expectEnd(h, "labels");
