@@ -49,6 +49,8 @@ public final class Plots {
         LogAxis x = logAxis("training loss (log, decreasing to the right)");
         x.setInverted(true);
         LogAxis y = logAxis("gradient norm (log)");
+        widenIfFlat(x, data, true);
+        widenIfFlat(y, data, false);
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), true));
         EpochRecord s = run.switchEpoch() != null && run.switchEpoch() > 0 && run.switchEpoch() <= run.epochs().size()
                 ? run.epochs().get(run.switchEpoch() - 1) : null;
@@ -70,8 +72,26 @@ public final class Plots {
         }
         NumberAxis x = new NumberAxis("compute (forward+backward passes over the training set)");
         LogAxis y = logAxis("training loss (log)");
+        widenIfFlat(y, data, false);
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), false));
         save(out, png, new JFreeChart("Training loss vs. compute", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+    }
+
+    /**
+     * Gives a log axis a range of two decades around its data when the data span none (one epoch,
+     * or a constant): JFreeChart cannot auto-range a log axis over a single value.
+     */
+    private static void widenIfFlat(LogAxis axis, XYSeriesCollection data, boolean xValues) {
+        double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
+        for (int s = 0; s < data.getSeriesCount(); s++) {
+            for (int i = 0; i < data.getItemCount(s); i++) {
+                double v = xValues ? data.getXValue(s, i) : data.getYValue(s, i);
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+        }
+        if (min > max) axis.setRange(1e-3, 1);
+        else if (min == max) axis.setRange(min / 10, max * 10);
     }
 
     /** Whether a value can go on a log axis: positive and finite (a diverged run's last epoch is not). */

@@ -93,11 +93,16 @@ public final class Report {
                 sb.append(String.format(Locale.ROOT, "%-12s (no epoch finished)  %s%n", r.name(), outcome(r)));
                 continue;
             }
-            sb.append(String.format(Locale.ROOT, "%-12s %7s %10.5f %9.4f %10.5f %9.4f %10.1f %8.2f  %s%n", r.name(),
-                    r.switchEpoch() == null ? "-" : r.switchEpoch().toString(), e.trainLoss(), e.trainAccuracy(), e.valLoss(), e.valAccuracy(),
+            sb.append(String.format(Locale.ROOT, "%-12s %7s %10s %9.4f %10s %9.4f %10.1f %8.2f  %s%n", r.name(),
+                    r.switchEpoch() == null ? "-" : r.switchEpoch().toString(), loss(e.trainLoss()), e.trainAccuracy(), loss(e.valLoss()), e.valAccuracy(),
                     e.evaluations(), e.seconds(), outcome(r)));
         }
         return sb.toString();
+    }
+
+    /** A loss with five decimals, or in scientific notation when that would not fit (an exploding run). */
+    static String loss(double v) {
+        return String.format(Locale.ROOT, Double.isFinite(v) && Math.abs(v) >= 1e4 ? "%.4g" : "%.5f", v);
     }
 
     /** "completed", or the outcome with the epoch it ended at: "diverged at 3". */
