@@ -34,8 +34,12 @@ public final class Interrupts implements AutoCloseable {
         Interrupts i = new Interrupts(console);
         for (String name : SIGNALS) {
             Signal s = new Signal(name);
-            i.signals.add(s);
-            i.previous.add(Signal.handle(s, i::handle));
+            try {
+                i.previous.add(Signal.handle(s, i::handle));
+                i.signals.add(s);
+            } catch (IllegalArgumentException reserved) {
+                // the JVM keeps this signal (java -Xrs, say): it keeps its default meaning
+            }
         }
         return i;
     }

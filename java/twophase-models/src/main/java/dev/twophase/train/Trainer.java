@@ -79,23 +79,29 @@ public final class Trainer {
                 progress.epoch(name, r, settings.epochs());
                 diverged = divergence(tr.loss(), gradNorm, initialLoss, settings.divergenceFactor());
             }
-            RunResult.Outcome outcome;
-            String reason = null;
-            int done = records.size();
-            if (diverged != null) {
-                outcome = RunResult.Outcome.DIVERGED;
-                reason = diverged;
-            } else if (opt.phase() == TwoPhase.Phase.DONE && done < settings.epochs()) {
-                outcome = RunResult.Outcome.CONVERGED;
-                reason = "CG reached a gradient norm below " + settings.cg().gradientTolerance() + " after epoch " + done;
-            } else if (done < settings.epochs()) {
-                outcome = RunResult.Outcome.INTERRUPTED;
-                reason = "stopped on request after epoch " + done + " of " + settings.epochs();
-            } else {
-                outcome = RunResult.Outcome.COMPLETED;
-            }
-            return new RunResult(name, rule.describe(), opt.switchEpoch(), records, opt.adam().skippedCount(), opt.fellBackToAdam(), outcome, reason);
+            return result(name, rule, opt, records, diverged);
         }
+    }
+
+    /** The run's result: diverged, converged (CG done early), interrupted (stopped early) or completed. */
+    private RunResult result(String name, SwitchRule rule, TwoPhase opt, java.util.List<EpochRecord> records, String diverged) {
+        int done = records.size();
+        RunResult.Outcome outcome;
+        String reason;
+        if (diverged != null) {
+            outcome = RunResult.Outcome.DIVERGED;
+            reason = diverged;
+        } else if (opt.phase() == TwoPhase.Phase.DONE && done < settings.epochs()) {
+            outcome = RunResult.Outcome.CONVERGED;
+            reason = "CG reached a gradient norm below " + settings.cg().gradientTolerance() + " after epoch " + done;
+        } else if (done < settings.epochs()) {
+            outcome = RunResult.Outcome.INTERRUPTED;
+            reason = "stopped on request after epoch " + done + " of " + settings.epochs();
+        } else {
+            outcome = RunResult.Outcome.COMPLETED;
+            reason = null;
+        }
+        return new RunResult(name, rule.describe(), opt.switchEpoch(), records, opt.adam().skippedCount(), opt.fellBackToAdam(), outcome, reason);
     }
 
     /**
