@@ -3,16 +3,20 @@ package dev.twophase.cli;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Backends;
 import dev.twophase.data.Dataset;
+import dev.twophase.experiment.Comparison;
+import dev.twophase.experiment.Interrupts;
+import dev.twophase.experiment.OutputFolder;
 import dev.twophase.nn.Models;
 import dev.twophase.nn.Network;
-import dev.twophase.experiment.Comparison;
 import dev.twophase.train.Progress;
+import dev.twophase.train.RunResult;
 import dev.twophase.train.TrainSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
-import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -24,53 +28,65 @@ import java.util.concurrent.Callable;
  * switch rules (by default Adam alone, and the two-phase method with the paper's peak rule),
  * prints a Table-1-style comparison and writes report.json, history.csv and two PNG figures.
  * Defaults: the bundled digits, an MLP 64-64-64-10 with tanh, MSE, 400 epochs, batch 512.
+ * The default command ({@code twophase} without a command) is this one, with the same options.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Runs Adam alone and the two-phase method (Adam, then CG) side by side from the same initial weights",
                 "and with the same number of epochs; prints the paper's Table 1 columns and writes",
                 "OUT/report.json, OUT/history.csv, OUT/gradnorm-vs-loss.png and OUT/loss-vs-compute.png.",
-                "Defaults: --dataset digits --model mlp --hidden 64,64 --epochs 400 --switch peak:0.9 --out out."})
+                "Defaults: --dataset digits --model mlp --hidden 64,64 --epochs 400 --switch peak:0.9 --out out.",
+                "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."})
 public final class CompareCommand implements Callable<Integer> {
 
     @Mixin ExperimentOptions opt;
 
-    @Option(names = "--runs", split = ",", description = "Runs to compare: adam (=never), two-phase (=the --switch rule), cg-only, or any rule such as epoch:100. Default: adam,two-phase.")
-    List<String> runs = List.of("adam", "two-phase");
+    @Mixin RunsOption runs;
 
-    @Override public Integer call() throws Exception {
-        Dataset.Split data = opt.loadData("digits", 0, 0);
-        Network net = opt.network("mlp", data.train());
-        TrainSettings settings = opt.settings(400);
+    @Spec CommandSpec spec;
+
+    /** Where a command's defaults differ: data, model, epochs, output folder, progress lines per run. */
+    record Defaults(String dataset, int trainSize, int valSize, String model, int epochs, Path out, int progressLines) { }
+
+    static final Defaults COMPARE = new Defaults("digits", 0, 0, "mlp", 400, Path.of("out"), 8);
+
+    @Override public Integer call() throws Exception { return compare(opt, runs, spec.commandLine().getErr()); }
+
+    /** compare with these options; also the default command's body. */
+    static int compare(ExperimentOptions opt, RunsOption runs, PrintWriter err) throws Exception {
+        opt.validate(COMPARE.dataset(), COMPARE.model());
         String rule = ExperimentOptions.or(opt.switchRule, "peak:0.9");
-        List<Comparison.Run> plan = runs.stream().map(r -> run(r.trim(), rule)).toList();
-        execute(opt, net, data, settings, plan, rule, Map.of(), Path.of("out"), 8);
-        return 0;
+        return execute(opt, COMPARE, runs.plan(rule), rule, Map.of(), err);
     }
 
     /**
-     * Opens the backend, prints the header, runs the plan with progress ({@code progressLines}
-     * lines per run) and writes the report to {@code --out} or {@code defaultOut}; {@code extra}
-     * entries join the report's description.
+     * Runs a validated plan: takes the output folder (created, checked, locked), loads the data,
+     * builds the model, opens the backend, trains with progress and writes the report; returns the
+     * exit status ({@link ExitStatus}), with one line on {@code err} naming the runs that diverged.
      */
-    static void execute(ExperimentOptions opt, Network net, Dataset.Split data, TrainSettings settings, List<Comparison.Run> plan,
-                        String rule, Map<String, Object> extra, Path defaultOut, int progressLines) throws IOException {
-        Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
-        try (Backend be = sel.backend()) {
-            Map<String, Object> described = opt.describe(net, data, settings, be, rule);
-            described.putAll(extra);
-            Comparison c = new Comparison(be, sel.reasons(), net, data, settings, plan, described);
-            printHeader(net, data, settings, be, plan);
-            c.execute(ExperimentOptions.or(opt.out, defaultOut), opt.quiet ? Progress.none() : Progress.console(System.out, progressLines), System.out);
+    static int execute(ExperimentOptions opt, Defaults defaults, List<Comparison.Run> plan, String rule, Map<String, Object> extra,
+                       PrintWriter err) throws Exception {
+        TrainSettings settings = opt.settings(defaults.epochs());
+        try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(opt.out, defaults.out()), "--out");
+             Interrupts interrupts = Interrupts.install(System.out)) {
+            Dataset.Split data = opt.loadData(defaults.dataset(), defaults.trainSize(), defaults.valSize());
+            Network net = opt.network(defaults.model(), data.train());
+            Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
+            Comparison.Outcome outcome;
+            try (Backend be = sel.backend()) {
+                Map<String, Object> described = opt.describe(net, data, settings, be, rule);
+                described.putAll(extra);
+                Comparison c = new Comparison(be, sel.reasons(), net, data, settings, plan, described);
+                printHeader(net, data, settings, be, plan);
+                outcome = c.execute(out, interrupts, opt.quiet ? Progress.none() : Progress.console(System.out, defaults.progressLines()), System.out);
+            }
+            List<RunResult> diverged = outcome.diverged();
+            if (!diverged.isEmpty()) {
+                err.println("twophase: diverged: " + String.join("; ", diverged.stream()
+                        .map(r -> r.name() + " at epoch " + r.divergedEpoch() + " (" + r.reason() + ")").toList()));
+                err.flush();
+            }
+            return outcome.interrupted() ? ExitStatus.INTERRUPTED : diverged.isEmpty() ? ExitStatus.SUCCESS : ExitStatus.DIVERGED;
         }
-    }
-
-    static Comparison.Run run(String r, String twoPhaseRule) {
-        return switch (r) {
-            case "adam" -> new Comparison.Run("adam", "never");
-            case "two-phase" -> new Comparison.Run("two-phase", twoPhaseRule);
-            case "cg-only" -> new Comparison.Run("cg-only", "cg-only");
-            default -> new Comparison.Run(r, r);
-        };
     }
 
     static void printHeader(Network net, Dataset.Split data, TrainSettings s, Backend be, List<Comparison.Run> plan) {

@@ -23,6 +23,9 @@ public final class DownloadCommand implements Callable<Integer> {
 
     @Override public Integer call() throws Exception {
         DatasetSource source = DatasetSource.named(name);
+        if (dir != null && java.nio.file.Files.exists(dir) && !java.nio.file.Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("--dir " + dir + ": is a file; expected a folder (created if missing)");
+        }
         try (Downloader d = new Downloader(Downloader.Progress.to(System.err))) {
             d.download(source, dir != null ? dir : Path.of("data", source.name()));
         }

@@ -2,8 +2,10 @@ package dev.twophase.cli;
 
 import dev.twophase.backend.Activation;
 import dev.twophase.backend.Backend;
+import dev.twophase.backend.Backends;
 import dev.twophase.data.Dataset;
 import dev.twophase.data.Datasets;
+import dev.twophase.data.SubsetSizeException;
 import dev.twophase.nn.Loss;
 import dev.twophase.nn.Models;
 import dev.twophase.nn.Network;
@@ -12,12 +14,15 @@ import dev.twophase.optim.CgConfig;
 import dev.twophase.optim.CgFormula;
 import dev.twophase.optim.LineSearchKind;
 import dev.twophase.optim.NormMeasure;
+import dev.twophase.optim.SwitchRule;
 import dev.twophase.train.TrainSettings;
 import picocli.CommandLine.Option;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -30,19 +35,22 @@ final class ExperimentOptions {
     @Option(names = "--dataset", description = "digits (bundled), mnist, fashion-mnist, cifar10, cifar100.")
     String dataset;
 
-    @Option(names = "--data-dir", description = "Folder holding the data set's files (default: data/DATASET). See 'twophase download'.")
+    @Option(names = "--data-dir", description = "Folder holding the data set's files (default: data/DATASET; not for digits). See 'twophase download'.")
     Path dataDir;
 
-    @Option(names = "--train-size", description = "Use only the first N training samples (0: all).")
+    @Option(names = "--skip-checksums", description = "Do not verify canonical data files (MNIST, Fashion-MNIST) against their MD5 at load.")
+    boolean skipChecksums;
+
+    @Option(names = "--train-size", description = "Use only the first N training samples (0: all; at most 100,000,000).")
     Integer trainSize;
 
-    @Option(names = "--val-size", description = "Use only the first N validation samples (0: all).")
+    @Option(names = "--val-size", description = "Use only the first N validation samples (0: all; at most 100,000,000).")
     Integer valSize;
 
     @Option(names = "--model", description = "mlp, vgg5-max-relu, vit-mlp, vit-nomlp, vit-nomlp-wkewq, vit-nomlp-wkewq-wvwo1.")
     String model;
 
-    @Option(names = "--hidden", split = ",", description = "Hidden layer widths of the MLP, comma-separated (default 64,64).")
+    @Option(names = "--hidden", split = ",", description = "Hidden layer widths of the MLP, comma-separated (default 64,64; 1..32 layers of 1..100,000).")
     int[] hidden;
 
     @Option(names = "--activation", description = "Hidden activation of the MLP: relu, tanh, sigmoid, gelu (default tanh).")
@@ -54,13 +62,13 @@ final class ExperimentOptions {
     @Option(names = "--loss", description = "mse (the paper's, on one-hot targets) or cross-entropy (default mse).")
     String loss;
 
-    @Option(names = "--epochs", description = "Epochs per run: an Adam epoch is a pass of mini-batches, a CG epoch one full-batch iteration.")
+    @Option(names = "--epochs", description = "Epochs per run (1..10,000,000): an Adam epoch is a pass of mini-batches, a CG epoch one full-batch iteration.")
     Integer epochs;
 
-    @Option(names = "--batch-size", description = "Adam mini-batch size (default 512, the paper's).")
+    @Option(names = "--batch-size", description = "Adam mini-batch size (default 512, the paper's; 1..1,048,576).")
     Integer batchSize;
 
-    @Option(names = "--lr", description = "Adam learning rate (default 1e-3).")
+    @Option(names = "--lr", description = "Adam learning rate (default 1e-3; positive, finite).")
     Double lr;
 
     @Option(names = "--switch", description = "Switch rule of the two-phase run: peak[:TOLERANCE[:SMOOTHING]] (the paper's Algorithm 1), rise-peak[...], epoch:N, never, cg-only.")
@@ -75,11 +83,15 @@ final class ExperimentOptions {
     @Option(names = "--line-search", description = "brent (the paper's bracketing + Brent, default) or wolfe (strong Wolfe).")
     String lineSearch;
 
-    @Option(names = "--ls-tolerance", description = "Relative tolerance of the Brent line search (default 1e-3).")
+    @Option(names = "--ls-tolerance", description = "Relative tolerance of the Brent line search (default 1e-3; between 0 and 1).")
     Double lsTolerance;
 
-    @Option(names = "--restart-every", description = "Restart CG to steepest descent every N iterations (default 0: only on non-descent).")
+    @Option(names = "--restart-every", description = "Restart CG to steepest descent every N iterations (default 0: only on non-descent; at most 1,000,000,000).")
     Integer restartEvery;
+
+    @Option(names = "--divergence-factor", description = "A run has diverged when its training loss exceeds this multiple of the loss at the initial weights"
+            + " (default 1e3; above 1; inf keeps only the test for a non-finite loss or gradient).")
+    String divergenceFactor;
 
     @Option(names = "--seed", description = "Seed for initial weights and mini-batch order (default 1).")
     Long seed;
@@ -87,7 +99,7 @@ final class ExperimentOptions {
     @Option(names = "--backend", description = "auto (default), cpu, jcuda or ffm.")
     String backend;
 
-    @Option(names = "--threads", description = "CPU worker threads (default: all processors).")
+    @Option(names = "--threads", description = "CPU worker threads (default: all processors; at most 4 per processor).")
     Integer threads;
 
     @Option(names = "--out", description = "Output folder for report.json, history.csv and the PNG figures.")
@@ -98,22 +110,86 @@ final class ExperimentOptions {
 
     static <T> T or(T value, T fallback) { return value != null ? value : fallback; }
 
+    private static final List<String> HIDDEN_ACTIVATIONS = List.of("relu", "tanh", "sigmoid", "gelu"),
+            OUTPUT_ACTIVATIONS = List.of("identity", "sigmoid", "tanh");
+    static final int MAX_SAMPLES = 100_000_000, MAX_EPOCHS = 10_000_000, MAX_BATCH = 1 << 20, MAX_LAYERS = 32, MAX_WIDTH = 100_000;
+    /** Bytes per parameter a run holds: parameters, gradient, Adam's two moments, CG's vectors, host copies. */
+    static final long BYTES_PER_PARAMETER = 40;
+
+    /**
+     * Checks every option against its grammar and bounds, and against the data set and model it
+     * applies to, before any work: an {@link IllegalArgumentException} naming the option.
+     */
+    void validate(String defaultDataset, String defaultModel) {
+        String d = Datasets.canonicalName(dataset(defaultDataset));
+        String m = Bounds.choice("--model", or(model, defaultModel), Models.NAMES);
+        if (dataDir != null) {
+            if (d.equals("digits")) throw new IllegalArgumentException("--data-dir " + dataDir + ": the digits data set is bundled; --data-dir applies to the other data sets");
+            if (Files.exists(dataDir) && !Files.isDirectory(dataDir)) {
+                throw new IllegalArgumentException("--data-dir " + dataDir + ": is a regular file; expected the folder that holds the " + d + " files");
+            }
+        }
+        if (trainSize != null) Bounds.range("--train-size", trainSize, 0, MAX_SAMPLES);
+        if (valSize != null) Bounds.range("--val-size", valSize, 0, MAX_SAMPLES);
+        if (!m.equals("mlp")) {
+            for (Object[] o : new Object[][]{{"--hidden", hidden}, {"--activation", activation}, {"--output-activation", outputActivation}}) {
+                if (o[1] != null) throw new IllegalArgumentException(o[0] + " applies to --model mlp only, not " + m);
+            }
+        }
+        if (hidden != null) {
+            Bounds.range("--hidden (number of layers)", hidden.length, 1, MAX_LAYERS);
+            for (int h : hidden) Bounds.range("--hidden", h, 1, MAX_WIDTH);
+        }
+        if (activation != null) Bounds.choice("--activation", activation, HIDDEN_ACTIVATIONS);
+        if (outputActivation != null) Bounds.choice("--output-activation", outputActivation, OUTPUT_ACTIVATIONS);
+        if (loss != null) Loss.parse(loss);
+        if (epochs != null) Bounds.range("--epochs", epochs, 1, MAX_EPOCHS);
+        if (batchSize != null) Bounds.range("--batch-size", batchSize, 1, MAX_BATCH);
+        if (lr != null) Bounds.positive("--lr", lr);
+        if (switchRule != null) SwitchRule.parse(switchRule);
+        if (norm != null) NormMeasure.parse(norm);
+        if (cgFormula != null) CgFormula.parse(cgFormula);
+        if (lineSearch != null) LineSearchKind.parse(lineSearch);
+        if (lsTolerance != null) Bounds.between("--ls-tolerance", lsTolerance, 0, 1);
+        if (restartEvery != null) Bounds.range("--restart-every", restartEvery, 0, 1_000_000_000);
+        if (divergenceFactor != null && !(Bounds.number("--divergence-factor", divergenceFactor) > 1)) {
+            throw new IllegalArgumentException("--divergence-factor " + divergenceFactor + ": expected a number above 1, or inf");
+        }
+        if (backend != null) Bounds.choice("--backend", backend, Backends.names());
+        Bounds.threads("--threads", threads);
+    }
+
     String dataset(String fallback) { return or(dataset, fallback); }
 
+    /** The requested samples; a request the data cannot meet names --train-size or --val-size. */
     Dataset.Split loadData(String defaultDataset, int defaultTrain, int defaultVal) throws java.io.IOException {
         String name = dataset(defaultDataset);
         Path dir = or(dataDir, Path.of("data", name));
-        return Datasets.load(name, dir, or(trainSize, defaultTrain), or(valSize, defaultVal));
+        int train = or(trainSize, defaultTrain), val = or(valSize, defaultVal);
+        try {
+            return Datasets.load(name, dir, new Datasets.Request(train, val, !skipChecksums));
+        } catch (SubsetSizeException e) {
+            boolean training = e.part() == SubsetSizeException.Part.TRAINING;
+            String option = training ? "--train-size" : "--val-size";
+            int value = training ? train : val;
+            throw new IllegalArgumentException(option + " " + value + (value == 0 ? " (all)" : "") + ": " + e.getMessage(), e);
+        }
     }
 
-    /** The model for the data: an MLP from --hidden etc., or one of the paper's image models. */
+    /** The model for the data: an MLP from --hidden etc., or one of the paper's image models; refused when too large for the heap. */
     Network network(String defaultModel, Dataset d) {
         String m = or(model, defaultModel);
-        if (m.equals("mlp")) {
-            return Network.mlp(d.features(), or(hidden, new int[]{64, 64}), d.classes(), Activation.parse(or(activation, "tanh")),
-                    Activation.parse(or(outputActivation, "identity")));
+        Network net = m.equals("mlp")
+                ? Network.mlp(d.features(), or(hidden, new int[]{64, 64}), d.classes(), Activation.parse(or(activation, "tanh")),
+                        Activation.parse(or(outputActivation, "identity")))
+                : Models.create(m, d.channels(), d.height(), d.width(), d.classes());
+        long need = net.layout().size() * BYTES_PER_PARAMETER, max = Runtime.getRuntime().maxMemory();
+        if (need > max) {
+            throw new IllegalArgumentException(String.format(java.util.Locale.ROOT,
+                    "%s: the model has %,d parameters, about %,d MB in a run, but the Java heap may grow to %,d MB only", m.equals("mlp") ? "--hidden" : "--model " + m,
+                    net.layout().size(), need >> 20, max >> 20));
         }
-        return Models.create(m, d.channels(), d.height(), d.width(), d.classes());
+        return net;
     }
 
     TrainSettings settings(int defaultEpochs) {
@@ -123,10 +199,11 @@ final class ExperimentOptions {
                 .withLineSearchTolerance(or(lsTolerance, cg.lineSearchTolerance()))
                 .withRestartEvery(or(restartEvery, cg.restartEvery()));
         return new TrainSettings(or(epochs, defaultEpochs), or(batchSize, 512), or(seed, 1L), AdamConfig.adam().withLr(or(lr, 1e-3)), cg,
-                NormMeasure.parse(or(norm, "minibatch-mean")), Loss.parse(or(loss, "mse")));
+                NormMeasure.parse(or(norm, "minibatch-mean")), Loss.parse(or(loss, "mse")),
+                divergenceFactor == null ? TrainSettings.DEFAULT_DIVERGENCE_FACTOR : Bounds.number("--divergence-factor", divergenceFactor));
     }
 
-    int threads() { return or(threads, Runtime.getRuntime().availableProcessors()); }
+    int threads() { return Bounds.threads("--threads", threads); }
 
     /** Everything that shaped the runs, for report.json. */
     Map<String, Object> describe(Network net, Dataset.Split data, TrainSettings s, Backend be, String rule) {
@@ -147,6 +224,7 @@ final class ExperimentOptions {
                 "gradientTolerance", s.cg().gradientTolerance()));
         m.put("switchRule", rule);
         m.put("normMeasure", s.normMeasure().id());
+        m.put("divergenceFactor", s.divergenceFactor());
         m.put("backendDescription", be.description());
         return m;
     }

@@ -2,44 +2,80 @@ package dev.twophase.cli;
 
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.nio.file.FileSystemException;
+import java.util.concurrent.Callable;
 
 /**
- * The {@code twophase} command line. With no arguments it runs {@link CompareCommand} with its
- * defaults: Adam alone and the two-phase method on the bundled digits data.
+ * The {@code twophase} command line. With no command it runs {@link CompareCommand} and takes its
+ * options ({@code twophase --out DIR} is {@code twophase compare --out DIR}): Adam alone and the
+ * two-phase method on the bundled digits data by default. Exit statuses: {@link ExitStatus}.
  */
-@Command(name = "twophase", mixinStandardHelpOptions = true, version = "twophase 0.1.0",
+@Command(name = "twophase", mixinStandardHelpOptions = true, version = "twophase 0.1.0", sortOptions = false,
         description = {"Trains neural networks with the convexity-dependent two-phase method:",
                 "Adam while the loss is non-convex, then nonlinear conjugate gradient once the gradient norm has passed its peak.",
-                "With no command, runs 'compare' with its defaults on the bundled digits data."},
+                "With no command, runs 'compare' (its options below) on the bundled digits data.",
+                "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."},
         subcommands = {CompareCommand.class, ReproCommand.class, DownloadCommand.class, ThroughputCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
-public final class Main implements Runnable {
+public final class Main implements Callable<Integer> {
 
-    @Override public void run() {
-        // No subcommand: the main job.
-        System.exit(commandLine().execute("compare"));
-    }
+    @Mixin ExperimentOptions opt;
+
+    @Mixin RunsOption runs;
+
+    @Spec CommandSpec spec;
+
+    /** No command: the main job, compare with the options given. */
+    @Override public Integer call() throws Exception { return CompareCommand.compare(opt, runs, spec.commandLine().getErr()); }
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        int status;
+        try {
+            status = commandLine().execute(args);
+        } catch (OutOfMemoryError e) {
+            System.err.println("twophase: out of memory (the Java heap may grow to " + (Runtime.getRuntime().maxMemory() >> 20)
+                    + " MB); load fewer samples (--train-size, --val-size), use a smaller model, or raise the limit (JAVA_TOOL_OPTIONS=-Xmx8g)");
+            status = ExitStatus.FAILURE;
+        }
+        System.exit(status);
     }
 
-    /** Parses with one-line errors on stderr: exit 2 for bad usage, 1 for a failure while running. */
+    /** Parses with one-line errors on stderr: exit 2 for bad input, 1 for a failure while running (see {@link ExitStatus}). */
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
             err.println("twophase: " + ex.getMessage() + " (see 'twophase " + commandName(ex.getCommandLine()) + "--help')");
-            return 2;
+            return ExitStatus.BAD_INPUT;
+        });
+        cl.setExecutionStrategy(parsed -> {
+            // options before a command belong to the default command: refuse rather than ignore them
+            if (parsed.hasSubcommand() && !parsed.matchedOptions().isEmpty()) {
+                throw new CommandLine.ParameterException(parsed.commandSpec().commandLine(), "the options before '" + parsed.subcommand().commandSpec().name()
+                        + "' (" + parsed.matchedOptions().getFirst().longestName() + ") apply only when no command is given; put them after the command");
+            }
+            return new CommandLine.RunLast().execute(parsed);
         });
         cl.setExecutionExceptionHandler((ex, cmd, parsed) -> {
             Throwable t = ex;
             while (t.getCause() != null && (t.getMessage() == null || t instanceof java.lang.reflect.InvocationTargetException)) t = t.getCause();
-            cmd.getErr().println("twophase: " + (t.getMessage() == null ? t.toString() : t.getMessage()));
-            return t instanceof IllegalArgumentException ? 2 : 1;
+            cmd.getErr().println("twophase: " + describe(t));
+            return t instanceof IllegalArgumentException ? ExitStatus.BAD_INPUT : ExitStatus.FAILURE;
         });
         return cl;
+    }
+
+    /** The message, with the reason for file-system errors (whose message is often just the path). */
+    static String describe(Throwable t) {
+        if (t instanceof FileSystemException fe) {
+            return (fe.getFile() != null ? fe.getFile() : "") + (fe.getOtherFile() != null ? " -> " + fe.getOtherFile() : "") + ": "
+                    + (fe.getReason() != null ? fe.getReason() : fe.getClass().getSimpleName());
+        }
+        return t.getMessage() == null ? t.toString() : t.getMessage();
     }
 
     private static String commandName(CommandLine cl) {

@@ -1,13 +1,13 @@
 package dev.twophase.cli;
 
-import dev.twophase.data.Dataset;
-import dev.twophase.nn.Network;
 import dev.twophase.experiment.Comparison;
 import dev.twophase.train.TrainSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 import java.nio.file.Path;
 import java.util.List;
@@ -24,7 +24,8 @@ import java.util.concurrent.Callable;
         description = {"Reproduces a row of the paper's Table 1: Adam vs. Adam+CG (fixed swap at 30%% of the epochs) vs. CG alone.",
                 "--scale cpu (default): a reduced MNIST run that finishes in minutes on 2 cores;",
                 "--scale full: the paper's 60,000/10,000 samples and 1000 epochs (700 for vit-mlp), for a GPU.",
-                "Any shared option (--epochs, --train-size, --switch, ...) overrides the preset."})
+                "Any shared option (--epochs, --train-size, --switch, ...) overrides the preset.",
+                "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."})
 public final class ReproCommand implements Callable<Integer> {
 
     @Parameters(index = "0", description = "vgg5-max-relu, vit-mlp, vit-nomlp, vit-nomlp-wkewq or vit-nomlp-wkewq-wvwo1")
@@ -47,7 +48,7 @@ public final class ReproCommand implements Callable<Integer> {
             case "full" -> new Preset(0, 0, mlpBlock ? 700 : 1000);
             // 1,000 + 1,000 MNIST samples, 40 epochs (Adam 12, then CG 28): each model's three runs fit in ~15 minutes on 2 cores.
             case "cpu" -> new Preset(1000, 1000, 40);
-            default -> throw new IllegalArgumentException("unknown scale '" + scale + "'; expected cpu or full");
+            default -> throw new IllegalArgumentException("--scale '" + scale + "': expected cpu or full");
         };
     }
 
@@ -59,23 +60,26 @@ public final class ReproCommand implements Callable<Integer> {
             "vit-nomlp-wkewq-wvwo1", new double[][]{{.0016, .990, .0073, .955}, {.0006, .996, .0063, .962}},
             "vgg5-max-relu", new double[][]{{.0001, 1.000, .0014, .993}, {.0001, 1.000, .0011, .994}});
 
+    @Spec CommandSpec spec;
+
     @Override public Integer call() throws Exception {
         if (!PAPER_MNIST.containsKey(model)) throw new IllegalArgumentException("unknown model '" + model + "'; expected one of " + PAPER_MNIST.keySet());
         Preset p = preset(model, scale);
-        Dataset.Split data = opt.loadData("mnist", p.trainSize(), p.valSize());
+        if (opt.model != null) throw new IllegalArgumentException("--model " + opt.model + ": repro takes the model as its argument (" + model + ")");
+        opt.validate("mnist", model);
         opt.model = model;
-        Network net = opt.network(model, data.train());
         TrainSettings settings = opt.settings(p.epochs());
         String rule = ExperimentOptions.or(opt.switchRule, "epoch:" + Math.round(0.3 * settings.epochs()));
         List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
-                .stream().map(name -> CompareCommand.run(name, rule)).toList();
-        CompareCommand.execute(opt, net, data, settings, plan, rule, Map.of("repro", Map.of("model", model, "scale", scale)),
+                .stream().map(name -> RunsOption.run(name, rule)).toList();
+        CompareCommand.Defaults defaults = new CompareCommand.Defaults("mnist", p.trainSize(), p.valSize(), model, p.epochs(),
                 Path.of("runs", "repro-" + model + "-" + scale), 10);
+        int status = CompareCommand.execute(opt, defaults, plan, rule, Map.of("repro", Map.of("model", model, "scale", scale)), spec.commandLine().getErr());
         double[][] paper = PAPER_MNIST.get(model);
         System.out.println();
         System.out.println("paper, Table 1, MNIST " + model + " (60,000 samples, 1000 epochs; 700 with the MLP):");
         System.out.printf(Locale.ROOT, "  Adam     train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[0][0], paper[0][1], paper[0][2], paper[0][3]);
         System.out.printf(Locale.ROOT, "  Adam+CG  train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[1][0], paper[1][1], paper[1][2], paper[1][3]);
-        return 0;
+        return status;
     }
 }

@@ -15,6 +15,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 import java.util.Arrays;
+import java.util.List;
 import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
@@ -58,17 +59,35 @@ public final class ThroughputCommand implements Callable<Integer> {
     @Option(names = "--backend", description = "Default: ${DEFAULT-VALUE}.")
     String backend = "cpu";
 
-    @Option(names = "--threads", description = "CPU threads. Default: all processors.")
-    int threads = Runtime.getRuntime().availableProcessors();
+    @Option(names = "--threads", description = "CPU threads (at most 4 per processor). Default: all processors.")
+    Integer threads;
+
+    /** "CxHxW" with each size in 1..4096. */
+    static int[] shape(String input) {
+        if (!input.matches("[0-9]{1,4}x[0-9]{1,4}x[0-9]{1,4}")) throw new IllegalArgumentException("--input '" + input + "': expected CxHxW, e.g. 1x28x28");
+        int[] d = java.util.Arrays.stream(input.split("x")).mapToInt(Integer::parseInt).toArray();
+        for (int v : d) Bounds.range("--input (each size)", v, 1, 4096);
+        return d;
+    }
 
     @Override public Integer call() {
-        String[] dims = input.split("x");
-        if (dims.length != 3) throw new IllegalArgumentException("--input '" + input + "': expected CxHxW, e.g. 1x28x28");
-        int c = Integer.parseInt(dims[0]), h = Integer.parseInt(dims[1]), w = Integer.parseInt(dims[2]);
+        Bounds.choice("--model", model, Models.NAMES);
+        int[] dims = shape(input);
+        int c = dims[0], h = dims[1], w = dims[2];
+        Bounds.range("--classes", classes, 2, 65_536);
+        Bounds.range("--samples", samples, 1, 1_000_000_000);
+        Bounds.range("--batch-size", batchSize, 1, ExperimentOptions.MAX_BATCH);
+        Bounds.range("--rounds", rounds, 1, 1_000);
+        Bounds.range("--warmup", warmup, 0, 1_000);
+        Bounds.range("--hidden (number of layers)", hidden.length, 1, ExperimentOptions.MAX_LAYERS);
+        for (int width : hidden) Bounds.range("--hidden", width, 1, ExperimentOptions.MAX_WIDTH);
+        Bounds.choice("--activation", activation, List.of("relu", "tanh", "sigmoid", "gelu"));
+        Bounds.choice("--backend", backend, Backends.names());
+        Bounds.threads("--threads", threads);
         Network net = model.equals("mlp")
                 ? Network.mlp(c * h * w, hidden, classes, Activation.parse(activation), Activation.IDENTITY)
                 : Models.create(model, c, h, w, classes);
-        Backends.Selection sel = Backends.select(backend, threads);
+        Backends.Selection sel = Backends.select(backend, Bounds.threads("--threads", threads));
         try (Backend be = sel.backend();
              NetworkRunner runner = new NetworkRunner(net, be, batchSize);
              Buffer params = be.allocate(net.layout().size());

@@ -11,19 +11,25 @@ import dev.twophase.optim.SwitchRule;
 
 import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
+import java.util.HashSet;
+import java.util.Set;
 
 /**
  * Trains one network several times, from the same initial weights and with the same budget,
- * once per switch rule, and writes report.json, history.csv and the two figures. The report is
- * rewritten after every run, and Ctrl-C stops the current run after its epoch and writes what
- * was finished, so an interruption loses at most one epoch.
+ * once per switch rule, and writes report.json, history.csv and the two figures into an
+ * {@link OutputFolder}. The report is rewritten after every run (the first write also removes an
+ * earlier run's figures, so the folder never shows figures of another report). A run that
+ * diverges stops and is reported as such; the others continue. A stop request ({@link Interrupts})
+ * ends the current run after its epoch; the report and the figures of what finished are still
+ * written and the summary printed, so an interruption loses at most one epoch.
  */
 public final class Comparison {
+    /** The figures, in the order they are drawn. */
+    public static final List<String> FIGURES = List.of("gradnorm-vs-loss.png", "loss-vs-compute.png");
+
     /** A run: its name in the report and its switch rule ({@link SwitchRule#parse} form). */
     public record Run(String name, String rule) { }
 
@@ -37,7 +43,11 @@ public final class Comparison {
 
     public Comparison(Backend backend, List<String> backendReasons, Network net, Dataset.Split data, TrainSettings settings,
                       List<Run> runs, Map<String, Object> reportSettings) {
-        for (Run r : runs) SwitchRule.parse(r.rule()); // reject a bad rule before any training
+        Set<String> names = new HashSet<>();
+        for (Run r : runs) {
+            if (!names.add(r.name())) throw new IllegalArgumentException("run '" + r.name() + "' appears twice; each run needs its own name");
+            SwitchRule.parse(r.rule()); // reject a bad rule before any training
+        }
         this.backend = backend;
         this.backendReasons = backendReasons;
         this.net = net;
@@ -47,60 +57,61 @@ public final class Comparison {
         this.reportSettings = reportSettings;
     }
 
-    /** The results, and whether Ctrl-C cut the comparison short. */
-    public record Outcome(List<RunResult> results, boolean interrupted) { }
+    /** The results, and whether a stop request cut the comparison short. */
+    public record Outcome(List<RunResult> results, boolean interrupted) {
+        /** The runs that diverged. */
+        public List<RunResult> diverged() { return results.stream().filter(r -> r.outcome() == RunResult.Outcome.DIVERGED).toList(); }
+    }
 
-    public Outcome execute(Path out, Progress progress, PrintStream console) throws IOException {
+    public Outcome execute(OutputFolder out, Interrupts interrupts, Progress progress, PrintStream console) throws IOException {
         Trainer trainer = new Trainer(backend, settings);
-        CountDownLatch finished = new CountDownLatch(1);
-        Thread hook = new Thread(() -> {
-            trainer.requestStop();
-            try { finished.await(); } catch (InterruptedException e) { Thread.currentThread().interrupt(); }
-        });
-        Runtime.getRuntime().addShutdownHook(hook);
+        interrupts.onStop(trainer::requestStop);
         List<RunResult> results = new ArrayList<>();
-        boolean interrupted;
         try {
             for (Run r : runs) {
                 if (trainer.stopRequested()) break;
-                results.add(trainer.run(r.name(), SwitchRule.parse(r.rule()), net, data.train(), data.validation(), progress));
+                RunResult result = trainer.run(r.name(), SwitchRule.parse(r.rule()), net, data.train(), data.validation(), progress);
+                results.add(result);
+                if (result.outcome() == RunResult.Outcome.DIVERGED) {
+                    console.println("  " + r.name() + ": diverged at epoch " + result.divergedEpoch() + ": " + result.reason() + "; stopped this run");
+                }
+                if (results.size() == 1) out.delete(FIGURES.toArray(String[]::new));
                 Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
             }
-            interrupted = trainer.stopRequested();
-            // Java2D registers shutdown hooks of its own, so no figures once Ctrl-C has started the shutdown.
-            if (!interrupted) {
+            if (!results.isEmpty()) {
                 // The norm-vs-loss figure shows the first run that swapped, else the first run.
-                RunResult shown = results.stream().filter(r -> r.switchEpoch() != null).findFirst().orElse(results.isEmpty() ? null : results.get(0));
-                if (shown != null) Plots.gradientNormVersusLoss(out.resolve("gradnorm-vs-loss.png"), shown);
-                Plots.lossVersusCompute(out.resolve("loss-vs-compute.png"), results);
+                RunResult shown = results.stream().filter(r -> r.switchEpoch() != null).findFirst().orElse(results.get(0));
+                console.println("drawing " + String.join(" and ", FIGURES));
+                console.flush();
+                Plots.gradientNormVersusLoss(out, FIGURES.get(0), shown);
+                Plots.lossVersusCompute(out, FIGURES.get(1), results);
             }
-            printSummary(console, out, results, interrupted);
         } finally {
-            finished.countDown();
-            try {
-                Runtime.getRuntime().removeShutdownHook(hook);
-            } catch (IllegalStateException shuttingDown) {
-                // Ctrl-C: the hook is running and finds the latch open.
-            }
+            printSummary(console, out, results, trainer.stopRequested(), interrupts.signal());
         }
-        return new Outcome(results, interrupted);
+        return new Outcome(results, trainer.stopRequested());
     }
 
-    private void printSummary(PrintStream console, Path out, List<RunResult> results, boolean interrupted) {
+    private void printSummary(PrintStream console, OutputFolder out, List<RunResult> results, boolean interrupted, String signal) {
         console.println();
         console.print(Report.table(results));
         for (RunResult r : results) {
             if (r.switchEpoch() != null) {
                 console.println(r.name() + ": swapped to CG after epoch " + r.switchEpoch() + (r.fellBackToAdam() ? " (CG stalled later; finished with Adam)" : ""));
-            } else if (!r.switchRule().equals("never")) {
+            } else if (!r.switchRule().equals("never") && r.outcome() == RunResult.Outcome.COMPLETED) {
                 console.println(r.name() + ": the rule " + r.switchRule() + " did not switch within " + settings.epochs() + " epochs");
             }
             if (r.skippedAdamSteps() > 0) console.println(r.name() + ": skipped " + r.skippedAdamSteps() + " Adam steps with non-finite gradients");
+            if (r.outcome() != RunResult.Outcome.COMPLETED) console.println(r.name() + ": " + Report.outcome(r) + ": " + r.reason());
         }
-        if (interrupted) {
-            console.println("interrupted: " + out.resolve("report.json") + " and history.csv hold the epochs finished so far (no figures)");
+        if (results.isEmpty()) {
+            console.println((interrupted ? "interrupted" + (signal != null ? " (" + signal + ")" : "") + " before" : "no") + " run finished an epoch; "
+                    + out.dir() + " is unchanged");
+        } else if (interrupted) {
+            console.println("interrupted" + (signal != null ? " (" + signal + ")" : "") + ": " + out.resolve("report.json")
+                    + ", history.csv and the figures hold the epochs finished so far");
         } else {
-            console.println("wrote " + out.resolve("report.json") + ", history.csv, gradnorm-vs-loss.png, loss-vs-compute.png");
+            console.println("wrote " + out.resolve("report.json") + ", history.csv, " + String.join(", ", FIGURES));
         }
         console.flush();
     }

@@ -16,9 +16,6 @@ import java.awt.BasicStroke;
 import java.awt.Color;
 import java.awt.Font;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.List;
 
 /**
@@ -33,13 +30,13 @@ public final class Plots {
     private Plots() { }
 
     /** Gradient norm against loss for one run; the loss axis is reversed so that time runs left to right. */
-    public static void gradientNormVersusLoss(Path png, RunResult run) throws IOException {
+    public static void gradientNormVersusLoss(OutputFolder out, String png, RunResult run) throws IOException {
         XYSeriesCollection data = new XYSeriesCollection();
         XYSeries current = null;
         String phase = null;
         EpochRecord prev = null;
         for (EpochRecord e : run.epochs()) {
-            if (!(e.trainLoss() > 0) || !(e.gradNorm() > 0)) continue;
+            if (!drawable(e.trainLoss()) || !drawable(e.gradNorm())) continue;
             if (!e.phase().equals(phase)) {
                 phase = e.phase();
                 current = new XYSeries(phaseLabel(phase) + " (from epoch " + e.epoch() + ")", false, true);
@@ -52,29 +49,53 @@ public final class Plots {
         LogAxis x = logAxis("training loss (log, decreasing to the right)");
         x.setInverted(true);
         LogAxis y = logAxis("gradient norm (log)");
+        widenIfFlat(x, data, true);
+        widenIfFlat(y, data, false);
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), true));
-        if (run.switchEpoch() != null && run.switchEpoch() > 0 && run.switchEpoch() <= run.epochs().size()) {
-            EpochRecord s = run.epochs().get(run.switchEpoch() - 1);
+        EpochRecord s = run.switchEpoch() != null && run.switchEpoch() > 0 && run.switchEpoch() <= run.epochs().size()
+                ? run.epochs().get(run.switchEpoch() - 1) : null;
+        if (s != null && drawable(s.trainLoss()) && drawable(s.gradNorm())) {
             XYPointerAnnotation a = new XYPointerAnnotation("swap after epoch " + run.switchEpoch(), s.trainLoss(), s.gradNorm(), -Math.PI / 4);
             a.setFont(new Font("SansSerif", Font.BOLD, 12));
             plot.addAnnotation(a);
         }
-        save(png, new JFreeChart("Gradient norm vs. loss: " + run.name(), JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+        save(out, png, new JFreeChart("Gradient norm vs. loss: " + run.name(), JFreeChart.DEFAULT_TITLE_FONT, plot, true));
     }
 
     /** Training loss against compute (forward+backward-pass equivalents) for all runs. */
-    public static void lossVersusCompute(Path png, List<RunResult> runs) throws IOException {
+    public static void lossVersusCompute(OutputFolder out, String png, List<RunResult> runs) throws IOException {
         XYSeriesCollection data = new XYSeriesCollection();
         for (RunResult r : runs) {
             XYSeries s = new XYSeries(r.name() + (r.switchEpoch() != null ? " (swap after epoch " + r.switchEpoch() + ")" : ""), false, true);
-            for (EpochRecord e : r.epochs()) if (e.trainLoss() > 0) s.add(e.evaluations(), e.trainLoss());
+            for (EpochRecord e : r.epochs()) if (drawable(e.trainLoss())) s.add(e.evaluations(), e.trainLoss());
             data.addSeries(s);
         }
         NumberAxis x = new NumberAxis("compute (forward+backward passes over the training set)");
         LogAxis y = logAxis("training loss (log)");
+        widenIfFlat(y, data, false);
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), false));
-        save(png, new JFreeChart("Training loss vs. compute", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
+        save(out, png, new JFreeChart("Training loss vs. compute", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
     }
+
+    /**
+     * Gives a log axis a range of two decades around its data when the data span none (one epoch,
+     * or a constant): JFreeChart cannot auto-range a log axis over a single value.
+     */
+    private static void widenIfFlat(LogAxis axis, XYSeriesCollection data, boolean xValues) {
+        double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
+        for (int s = 0; s < data.getSeriesCount(); s++) {
+            for (int i = 0; i < data.getItemCount(s); i++) {
+                double v = xValues ? data.getXValue(s, i) : data.getYValue(s, i);
+                min = Math.min(min, v);
+                max = Math.max(max, v);
+            }
+        }
+        if (min > max) axis.setRange(1e-3, 1);
+        else if (min == max) axis.setRange(min / 10, max * 10);
+    }
+
+    /** Whether a value can go on a log axis: positive and finite (a diverged run's last epoch is not). */
+    private static boolean drawable(double v) { return v > 0 && Double.isFinite(v); }
 
     private static LogAxis logAxis(String label) {
         LogAxis a = new LogAxis(label);
@@ -101,12 +122,9 @@ public final class Plots {
         return r;
     }
 
-    /** Renders to a temporary file, then moves it into place. */
-    private static void save(Path png, JFreeChart chart) throws IOException {
+    /** Renders to a temporary file of the folder, then moves it into place. */
+    private static void save(OutputFolder out, String png, JFreeChart chart) throws IOException {
         chart.setBackgroundPaint(Color.WHITE);
-        Files.createDirectories(png.toAbsolutePath().getParent());
-        Path tmp = png.resolveSibling(png.getFileName() + ".tmp");
-        ChartUtils.saveChartAsPNG(tmp.toFile(), chart, 1000, 650);
-        Files.move(tmp, png, StandardCopyOption.REPLACE_EXISTING);
+        out.write(png, tmp -> ChartUtils.saveChartAsPNG(tmp.toFile(), chart, 1000, 650));
     }
 }

@@ -22,7 +22,8 @@ import java.util.List;
  * image: exactly the 3x32x32 channel-major layout of {@link Dataset}. Pixels are scaled to [0, 1]
  * (value / 255). The files are looked for in the directory and in the folder the archive unpacks to
  * ({@code cifar-10-batches-bin/}, {@code cifar-100-binary/}). A file whose length is not a multiple of
- * the record size, or a label out of range, is an {@link IOException} naming the file and the offset.
+ * the record size, or a label out of range in any record of any file (also past a requested subset),
+ * is a {@link DataFileException} naming the file and the offset.
  * Nothing is downloaded here; see {@link Downloader}.
  */
 public final class Cifar {
@@ -63,82 +64,96 @@ public final class Cifar {
     }
 
     /** CIFAR-10: train = data_batch_1..5 (50,000), validation = test_batch (10,000). */
-    public static Dataset.Split load10(Path dir) throws IOException { return load(Format.CIFAR10, dir, 0, 0); }
+    public static Dataset.Split load10(Path dir) throws IOException { return load(Format.CIFAR10, dir, Datasets.Request.all()); }
 
     /** CIFAR-100 with the fine labels: train = train.bin (50,000), validation = test.bin (10,000). */
-    public static Dataset.Split load100(Path dir) throws IOException { return load(Format.CIFAR100, dir, 0, 0); }
+    public static Dataset.Split load100(Path dir) throws IOException { return load(Format.CIFAR100, dir, Datasets.Request.all()); }
+
+    /** The first {@code trainSize} training and {@code valSize} validation samples (0: all). */
+    public static Dataset.Split load(Format format, Path dir, int trainSize, int valSize) throws IOException {
+        return load(format, dir, new Datasets.Request(trainSize, valSize, true));
+    }
 
     /**
-     * The first {@code trainSize} training and {@code valSize} validation samples (0: all) of
-     * {@code format} from {@code dir}; asking for more than the files hold is an error.
+     * The requested samples of {@code format} from {@code dir}: every file's length is checked
+     * before anything is allocated, only the requested samples are decoded, and every label of every
+     * file is checked. No checksum is known for the unpacked files ({@link KnownFiles}).
      */
-    public static Dataset.Split load(Format format, Path dir, int trainSize, int valSize) throws IOException {
+    public static Dataset.Split load(Format format, Path dir, Datasets.Request request) throws IOException {
         String n = format.id();
         List<String> trainNames = format == Format.CIFAR10 ? CIFAR10_TRAIN : List.of(CIFAR100_TRAIN);
         String testName = format == Format.CIFAR10 ? CIFAR10_TEST : CIFAR100_TEST;
         Path folder = locate(format, dir, trainNames, testName);
-        Datasets.checkSizes(n, trainSize, valSize);
-        List<Path> train = trainNames.stream().map(folder::resolve).toList();
-        // read no more files than the requested head needs: a batch holds 10,000 records
-        Dataset tr = Datasets.head(read(n + "-train", format, train, trainSize), trainSize, n + " training");
-        Dataset va = Datasets.head(read(n + "-val", format, List.of(folder.resolve(testName)), valSize), valSize, n + " validation");
-        return new Dataset.Split(tr, va);
+        List<Path> train = trainNames.stream().map(folder::resolve).toList(), test = List.of(folder.resolve(testName));
+        long trainRecords = records(format, train), testRecords = records(format, test);
+        int tr = Datasets.count(request.trainSize(), trainRecords, SubsetSizeException.Part.TRAINING, n + " training");
+        int va = Datasets.count(request.valSize(), testRecords, SubsetSizeException.Part.VALIDATION, n + " validation");
+        Datasets.checkMemory(n, tr, va, PIXELS);
+        return new Dataset.Split(read(n + "-train", format, train, tr), read(n + "-val", format, test, va));
     }
 
     /** All records of {@code files}, in order. */
-    public static Dataset read(String name, Format format, List<Path> files) throws IOException { return read(name, format, files, 0); }
+    public static Dataset read(String name, Format format, List<Path> files) throws IOException {
+        long total = records(format, files);
+        return read(name, format, files, Datasets.count(0, total, SubsetSizeException.Part.TRAINING, name));
+    }
 
-    /**
-     * The records of {@code files} in order, stopping after {@code limit} records when limit is
-     * positive (every file's length is still checked).
-     */
-    static Dataset read(String name, Format format, List<Path> files, int limit) throws IOException {
+    /** The records in {@code files}, after checking that each file is a whole number of records. */
+    static long records(Format format, List<Path> files) throws IOException {
         int rs = format.recordSize();
         long total = 0;
-        long[] records = new long[files.size()];
-        for (int f = 0; f < files.size(); f++) {
-            Path p = files.get(f);
+        for (Path p : files) {
             long len = Files.size(p);
-            if (len == 0) throw new IOException(p + ": empty; expected records of " + rs + " bytes (" + describe(format) + ")");
+            if (len == 0) throw new DataFileException(p.toString(), 0, p + ": empty; expected records of " + rs + " bytes (" + describe(format) + ") from byte offset 0");
             if (len % rs != 0) {
                 long whole = len / rs;
-                throw new IOException(p + ": " + len + " bytes is not a multiple of the " + rs + "-byte record (" + describe(format)
-                        + "): a partial record of " + (len - whole * rs) + " bytes starts at byte offset " + whole * rs + " (record " + whole + ")");
+                throw new DataFileException(p.toString(), whole * rs, p + ": " + len + " bytes is not a multiple of the " + rs + "-byte record ("
+                        + describe(format) + "): a partial record of " + (len - whole * rs) + " bytes starts at byte offset " + whole * rs + " (record " + whole + ")");
             }
-            records[f] = len / rs;
-            total += records[f];
+            total += len / rs;
         }
-        long n = limit > 0 ? Math.min(limit, total) : total;
-        if (n * PIXELS > Idx.MAX_PAYLOAD) throw new IOException(name + ": " + n + " images are too many for one array; load a subset");
-        float[] x = new float[(int) n * PIXELS];
-        int[] y = new int[(int) n];
+        return total;
+    }
+
+    /**
+     * The first {@code n} records of {@code files} in order (their lengths checked by
+     * {@link #records}); every later record's labels are read and checked too, its pixels skipped.
+     */
+    static Dataset read(String name, Format format, List<Path> files, int n) throws IOException {
+        int rs = format.recordSize();
+        if ((long) n * PIXELS > Idx.MAX_PAYLOAD) throw new IllegalArgumentException(name + ": " + n + " images are too many for one array; load fewer");
+        float[] x = new float[n * PIXELS];
+        int[] y = new int[n];
         int i = 0;
-        byte[] buf = new byte[rs * 1024];
-        for (int f = 0; f < files.size() && i < n; f++) {
-            Path p = files.get(f);
+        byte[] buf = new byte[rs * 256];
+        for (Path p : files) {
+            long records = Files.size(p) / rs;
             try (InputStream in = Files.newInputStream(p)) {
-                long r = 0;
-                while (r < records[f] && i < n) {
-                    int batch = (int) Math.min(Math.min(1024, records[f] - r), n - i);
+                for (long r = 0; r < records; ) {
+                    int batch = (int) Math.min(256, records - r);
                     int got = in.readNBytes(buf, 0, batch * rs);
                     if (got != batch * rs) {
-                        throw new IOException(p + ": data ends at byte offset " + (r * rs + got) + "; expected " + records[f] * rs
-                                + " bytes (the file changed while being read?)");
+                        throw new DataFileException(p.toString(), r * rs + got, p + ": data ends at byte offset " + (r * rs + got) + "; expected "
+                                + records * rs + " bytes (the file changed while being read?)");
                     }
-                    for (int k = 0; k < batch; k++, r++, i++) {
+                    for (int k = 0; k < batch; k++, r++) {
                         int o = k * rs;
                         if (format.coarseClasses > 0 && (buf[o] & 0xff) >= format.coarseClasses) {
-                            throw new IOException(p + ": coarse label " + (buf[o] & 0xff) + " at byte offset " + r * rs + " (record " + r
-                                    + "); expected 0.." + (format.coarseClasses - 1));
+                            throw new DataFileException(p.toString(), r * rs, p + ": coarse label " + (buf[o] & 0xff) + " at byte offset " + r * rs
+                                    + " (record " + r + "); expected 0.." + (format.coarseClasses - 1));
                         }
                         int label = buf[o + format.labelIndex] & 0xff;
                         if (label >= format.classes) {
-                            throw new IOException(p + ": label " + label + " at byte offset " + (r * rs + format.labelIndex) + " (record " + r
+                            long at = r * rs + format.labelIndex;
+                            throw new DataFileException(p.toString(), at, p + ": label " + label + " at byte offset " + at + " (record " + r
                                     + "); expected 0.." + (format.classes - 1));
                         }
-                        y[i] = label;
-                        int px = o + format.labelBytes(), dst = i * PIXELS;
-                        for (int j = 0; j < PIXELS; j++) x[dst + j] = (buf[px + j] & 0xff) / 255f;
+                        if (i < n) {
+                            y[i] = label;
+                            int px = o + format.labelBytes(), dst = i * PIXELS;
+                            for (int j = 0; j < PIXELS; j++) x[dst + j] = (buf[px + j] & 0xff) / 255f;
+                            i++;
+                        }
                     }
                 }
             }
@@ -160,9 +175,7 @@ public final class Cifar {
             if (all.stream().allMatch(f -> Files.isRegularFile(d.resolve(f)))) return d;
         }
         String id = format.id();
-        if (!Files.isDirectory(dir)) {
-            throw new FileNotFoundException(id + ": directory " + dir + " does not exist; " + Downloader.hint(id, dir));
-        }
+        Datasets.requireDirectory(id, dir);
         StringBuilder msg = new StringBuilder(id + ": cannot find ");
         for (Path d : candidates) {
             List<String> missing = all.stream().filter(f -> !Files.isRegularFile(d.resolve(f))).toList();

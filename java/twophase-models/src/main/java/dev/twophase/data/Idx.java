@@ -1,14 +1,11 @@
 package dev.twophase.data;
 
 import java.io.BufferedInputStream;
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.zip.GZIPInputStream;
-import java.util.zip.ZipException;
+import java.util.Arrays;
 
 /**
  * Reader of the IDX files of MNIST and Fashion-MNIST (unsigned-byte data only): a big-endian
@@ -18,17 +15,25 @@ import java.util.zip.ZipException;
  *   <li>images: magic {@code 0x00000803}, sizes count, rows, columns, then count*rows*columns bytes;</li>
  *   <li>labels: magic {@code 0x00000801}, size count, then count bytes.</li>
  * </ul>
- * A file is read as gzip when it starts with the gzip magic bytes {@code 1f 8b}, whatever its name,
- * and as raw IDX otherwise. Everything is checked: the magic, the number of dimensions, positive
- * sizes, a payload of exactly the declared length (a truncated file and trailing bytes are both
- * errors) and, for labels, values below the number of classes. Errors are {@link IOException}s that
- * name the file, the byte offset (in the decompressed stream for gzip files) and what was expected.
+ * A file is read as gzip ({@link GzipInput}: strict, CRC-checked) when it starts with the gzip magic
+ * bytes {@code 1f 8b}, whatever its name, and as raw IDX otherwise. Everything is checked before
+ * anything large is allocated: the magic, the number of dimensions, positive sizes, and, for a raw
+ * file, that its real size is exactly header + payload (a truncated file and trailing bytes are both
+ * errors). A gzip file's decompressed size is unknown until it has been read, so its payload is read
+ * into an array that grows with the data actually present, and the end of the data is checked after
+ * it. Reading a subset ({@code limit}) decodes only those items; the rest of a raw image file is
+ * not read (its size was checked), the rest of a gzip file is decompressed and discarded (for its CRC
+ * and length), and every label of a label file is read and checked. Errors are
+ * {@link DataFileException}s that name the file, the byte offset (in the decompressed data for the
+ * content of gzip files) and what was expected.
  */
 public final class Idx {
     public static final int IMAGES_MAGIC = 0x00000803, LABELS_MAGIC = 0x00000801;
     static final int UNSIGNED_BYTE = 0x08;
     /** Largest payload held in one Java array. */
     static final long MAX_PAYLOAD = Integer.MAX_VALUE - 8;
+    /** First allocation for a gzip payload, grown as data arrives. */
+    private static final int GROWTH_START = 1 << 20;
 
     private Idx() { }
 
@@ -44,35 +49,83 @@ public final class Idx {
         public float[] scaled() { return unitScale(pixels); }
     }
 
+    /** A checked header: the item count, the sizes of one item, and the header's length in bytes. */
+    public record Header(String file, boolean gzip, int count, int[] itemShape, int length) {
+        /** Bytes per item (an image: rows x columns; a label: 1). */
+        public long itemBytes() {
+            long n = 1;
+            for (int s : itemShape) n *= s;
+            return n;
+        }
+
+        /** Header and payload: the length the (decompressed) file must have. */
+        public long expectedLength() { return length + count * itemBytes(); }
+    }
+
     /** Reads an image file (magic 0x00000803), gzip or raw. */
-    public static Images readImages(Path file) throws IOException {
+    public static Images readImages(Path file) throws IOException { return readImages(file, 0); }
+
+    /**
+     * The first {@code limit} images of an image file (all when limit is 0); the rest of the file is
+     * checked as described above. A limit above the file's count is an {@link IllegalArgumentException}.
+     */
+    public static Images readImages(Path file, int limit) throws IOException {
         try (Input in = Input.open(file)) {
-            int[] dims = in.header(IMAGES_MAGIC, 3, "an image file: count, rows, columns");
-            byte[] px = in.payload(dims, "images of " + dims[1] + "x" + dims[2]);
-            return new Images(file.toString(), dims[0], dims[1], dims[2], px);
+            Header h = in.header(IMAGES_MAGIC, 3, "an image file: count, rows, columns");
+            int n = subset(h, limit);
+            String what = "images of " + h.itemShape()[0] + "x" + h.itemShape()[1];
+            byte[] px = in.readPrefix(h, n, what);
+            in.skipRest(h, n, what);
+            return new Images(file.toString(), n, h.itemShape()[0], h.itemShape()[1], px);
         }
     }
 
-    /**
-     * Reads a label file (magic 0x00000801), gzip or raw; every label must be in
-     * {@code 0..classes-1}.
-     */
-    public static int[] readLabels(Path file, int classes) throws IOException {
+    /** Reads a label file (magic 0x00000801), gzip or raw; every label must be in {@code 0..classes-1}. */
+    public static int[] readLabels(Path file, int classes) throws IOException { return readLabels(file, classes, 0); }
+
+    /** The first {@code limit} labels (all when limit is 0); every label of the file is checked. */
+    public static int[] readLabels(Path file, int classes, int limit) throws IOException {
         if (classes < 2 || classes > 256) throw new IllegalArgumentException("classes " + classes + "; expected 2..256");
         try (Input in = Input.open(file)) {
-            int[] dims = in.header(LABELS_MAGIC, 1, "a label file: count");
-            byte[] raw = in.payload(dims, "labels");
-            int[] labels = new int[raw.length];
-            for (int i = 0; i < raw.length; i++) {
-                int v = raw[i] & 0xff;
-                if (v >= classes) {
-                    throw new IOException(in.where() + ": label " + v + " at byte offset " + (in.headerLength + i) + " (sample " + i
-                            + "); expected 0.." + (classes - 1));
+            Header h = in.header(LABELS_MAGIC, 1, "a label file: count");
+            int n = subset(h, limit);
+            // a raw file's size is checked; a gzip file's labels array grows with the labels present
+            int[] labels = new int[h.gzip() ? Math.min(n, 1 << 16) : n];
+            byte[] block = new byte[(int) Math.min(h.count(), 1 << 16)];
+            for (long first = 0; first < h.count(); first += block.length) {
+                int len = (int) Math.min(block.length, h.count() - first);
+                in.readFully(block, 0, len, "labels", h);
+                for (int i = 0; i < len; i++) {
+                    int v = block[i] & 0xff;
+                    long sample = first + i, at = h.length() + sample;
+                    if (v >= classes) {
+                        throw new DataFileException(file.toString(), at, in.where() + ": label " + v + " at byte offset " + at + " (sample " + sample
+                                + "); expected 0.." + (classes - 1));
+                    }
+                    if (sample < n) {
+                        if (sample == labels.length) labels = Arrays.copyOf(labels, (int) Math.min(n, 2L * labels.length));
+                        labels[(int) sample] = v;
+                    }
                 }
-                labels[i] = v;
             }
+            in.expectEnd(h, "labels");
             return labels;
         }
+    }
+
+    /** Reads and checks the header of a file with {@code magic} (images or labels), and its size for a raw file. */
+    public static Header readHeader(Path file, int magic) throws IOException {
+        try (Input in = Input.open(file)) {
+            return magic == IMAGES_MAGIC ? in.header(IMAGES_MAGIC, 3, "an image file: count, rows, columns")
+                    : in.header(LABELS_MAGIC, 1, "a label file: count");
+        }
+    }
+
+    private static int subset(Header h, int limit) {
+        if (limit < 0 || limit > h.count()) {
+            throw new IllegalArgumentException(h.file() + ": " + limit + " items asked for, but the header declares " + h.count());
+        }
+        return limit == 0 ? h.count() : limit;
     }
 
     /** Whether the file starts with the gzip magic {@code 1f 8b}. */
@@ -91,135 +144,178 @@ public final class Idx {
 
     static String hex(int v) { return String.format("0x%08X", v); }
 
-    /** A stream that knows its file, whether it is gzip, and its offset in the (decompressed) data. */
+    /** A stream that knows its file, whether it is gzip, its real size (raw), and its offset in the (decompressed) data. */
     private static final class Input implements AutoCloseable {
         final Path file;
-        final boolean gzip;
+        final String name;
+        final GzipInput gzip;
         final InputStream in;
+        final long rawSize;
         long offset;
-        int headerLength;
 
-        private Input(Path file, boolean gzip, InputStream in) {
+        private Input(Path file, GzipInput gzip, InputStream in, long rawSize) {
             this.file = file;
+            this.name = file.toString();
             this.gzip = gzip;
             this.in = in;
+            this.rawSize = rawSize;
         }
 
         static Input open(Path file) throws IOException {
+            long size = Files.size(file);
             BufferedInputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
             try {
                 raw.mark(2);
-                boolean gzip = raw.read() == 0x1f && raw.read() == 0x8b;
+                boolean gz = raw.read() == 0x1f && raw.read() == 0x8b;
                 raw.reset();
-                if (!gzip) return new Input(file, false, raw);
-                try {
-                    return new Input(file, true, new GZIPInputStream(raw, 1 << 16));
-                } catch (IOException e) {
-                    throw new IOException(file + ": starts with the gzip magic 1f 8b but its gzip header is unreadable (" + e.getMessage() + ")", e);
-                }
+                if (!gz) return new Input(file, null, raw, size);
+                GzipInput g = new GzipInput(raw, file.toString());
+                return new Input(file, g, g, -1);
             } catch (IOException | RuntimeException e) {
                 raw.close();
                 throw e;
             }
         }
 
-        /** The file, with "(decompressed)" when offsets count decompressed bytes. */
-        String where() { return gzip ? file + " (gzip; offsets are in the decompressed data)" : file.toString(); }
+        /** The file, with a note when offsets count decompressed bytes. */
+        String where() { return gzip != null ? name + " (gzip; offsets are in the decompressed data)" : name; }
 
-        /**
-         * Reads exactly {@code n} bytes into {@code b} at {@code off}; the error names what was being
-         * read and the total length the file should have.
-         */
-        void readFully(byte[] b, int off, int n, String what, long expectedLength) throws IOException {
+        /** Reads exactly {@code n} bytes; the error names what was being read and the length the header declares. */
+        void readFully(byte[] b, int off, int n, String what, Header h) throws IOException {
+            readFully(b, off, n, what, h == null ? -1 : h.expectedLength());
+        }
+
+        private void readFully(byte[] b, int off, int n, String what, long expectedLength) throws IOException {
             int done = 0;
             while (done < n) {
                 int r;
                 try {
                     r = in.read(b, off + done, n - done);
-                } catch (EOFException e) {
-                    throw new IOException(where() + ": the gzip data ends early (the compressed file is truncated) at byte offset " + (offset + done)
-                            + " while reading " + what + "; expected " + expectedLength + " bytes", e);
-                } catch (ZipException e) {
-                    throw new IOException(where() + ": corrupt gzip data near byte offset " + (offset + done) + " while reading " + what
-                            + " (" + e.getMessage() + ")", e);
+                } catch (DataFileException e) {
+                    throw new DataFileException(e.file(), e.offset(), e.getMessage() + ", while reading " + what + " at decompressed byte offset "
+                            + (offset + done) + (expectedLength > 0 ? "; expected " + expectedLength + " bytes, as the IDX header declares" : ""), e);
                 }
                 if (r < 0) {
-                    throw new IOException(where() + ": truncated: data ends at byte offset " + (offset + done) + " while reading " + what
-                            + "; expected " + expectedLength + " bytes, found " + (offset + done));
+                    long at = offset + done;
+                    throw new DataFileException(name, at, where() + ": truncated: data ends at byte offset " + at + " while reading " + what
+                            + (expectedLength > 0 ? "; expected " + expectedLength + " bytes, found " + at : ""));
                 }
                 done += r;
             }
             offset += n;
         }
 
-        /** Reads and checks the magic and the sizes. */
-        int[] header(int magic, int dims, String kind) throws IOException {
-            headerLength = 4 + 4 * dims;
+        /** Reads and checks the magic and the sizes; for a raw file also its real size against them. */
+        Header header(int magic, int dims, String kind) throws IOException {
+            int headerLength = 4 + 4 * dims;
             byte[] m = new byte[4];
             readFully(m, 0, 4, "the magic number", headerLength);
             int got = ((m[0] & 0xff) << 24) | ((m[1] & 0xff) << 16) | ((m[2] & 0xff) << 8) | (m[3] & 0xff);
             String expected = "; expected " + hex(magic) + " (unsigned bytes, " + dims + " dimension" + (dims == 1 ? "" : "s") + ": " + kind + ")";
             if (got != magic) {
                 String why;
+                long at = 0;
                 if (m[0] != 0 || m[1] != 0) {
                     why = "not an IDX file: magic " + hex(got) + " at byte offset 0";
                     if (Integer.reverseBytes(got) == magic) why += " (byte-swapped: written little-endian?)";
                 } else if ((m[2] & 0xff) != UNSIGNED_BYTE) {
+                    at = 2;
                     why = "IDX data type 0x" + String.format("%02X", m[2] & 0xff) + " at byte offset 2 (magic " + hex(got) + "), not unsigned byte";
                 } else {
+                    at = 3;
                     int d = m[3] & 0xff;
                     why = d + " dimension" + (d == 1 ? "" : "s") + " (byte offset 3, magic " + hex(got) + ")";
                     if (got == IMAGES_MAGIC) why += ": this is an image file";
                     else if (got == LABELS_MAGIC) why += ": this is a label file";
                 }
-                throw new IOException(where() + ": " + why + expected);
+                throw new DataFileException(name, at, where() + ": " + why + expected);
             }
-            byte[] h = new byte[4 * dims];
-            readFully(h, 0, h.length, "the header", headerLength);
+            byte[] b = new byte[4 * dims];
+            readFully(b, 0, b.length, "the header", headerLength);
             int[] sizes = new int[dims];
             long payload = 1;
             for (int i = 0; i < dims; i++) {
-                long v = ((long) (h[4 * i] & 0xff) << 24) | ((h[4 * i + 1] & 0xff) << 16) | ((h[4 * i + 2] & 0xff) << 8) | (h[4 * i + 3] & 0xff);
+                long v = ((long) (b[4 * i] & 0xff) << 24) | ((b[4 * i + 1] & 0xff) << 16) | ((b[4 * i + 2] & 0xff) << 8) | (b[4 * i + 3] & 0xff);
+                long at = 4 + 4 * i;
                 if (v == 0 || v > MAX_PAYLOAD) {
-                    throw new IOException(where() + ": size " + v + " of dimension " + (i + 1) + " at byte offset " + (4 + 4 * i)
+                    throw new DataFileException(name, at, where() + ": size " + v + " of dimension " + (i + 1) + " at byte offset " + at
                             + "; expected a positive size below " + MAX_PAYLOAD);
                 }
                 sizes[i] = (int) v;
                 payload *= v;
                 if (payload > MAX_PAYLOAD) {
-                    throw new IOException(where() + ": the header declares a payload of more than " + MAX_PAYLOAD + " bytes (sizes at byte offsets 4.."
-                            + (headerLength - 1) + "); too large for one array");
+                    throw new DataFileException(name, 4, where() + ": the header declares a payload of more than " + MAX_PAYLOAD
+                            + " bytes (sizes at byte offsets 4.." + (headerLength - 1) + "); too large for an IDX file of unsigned bytes");
                 }
             }
-            return sizes;
+            Header h = new Header(name, gzip != null, sizes[0], Arrays.copyOfRange(sizes, 1, dims), headerLength);
+            if (gzip == null && rawSize != h.expectedLength()) {
+                String desc = describe(h, kind.startsWith("an image") ? "images of " + sizes[1] + "x" + sizes[2] : "labels");
+                if (rawSize < h.expectedLength()) {
+                    throw new DataFileException(name, rawSize, name + ": truncated: data ends at byte offset " + rawSize + "; the header declares "
+                            + desc + ", so expected " + h.expectedLength() + " bytes, found " + rawSize);
+                }
+                throw trailing(h, rawSize - h.expectedLength(), desc);
+            }
+            return h;
         }
 
-        /** Reads the payload of exactly the declared size and checks that the file ends there. */
-        byte[] payload(int[] dims, String what) throws IOException {
-            long n = 1;
-            StringBuilder shape = new StringBuilder();
-            for (int d : dims) {
-                n *= d;
-                shape.append(shape.isEmpty() ? "" : " x ").append(d);
-            }
-            long expectedLength = headerLength + n;
-            String desc = dims[0] + " " + what + " (" + headerLength + "-byte header + " + shape + " = " + n + " payload bytes)";
-            byte[] b = new byte[(int) n];
-            readFully(b, 0, b.length, "the payload of " + desc, expectedLength);
-            long extra;
-            try {
-                extra = in.transferTo(OutputStream.nullOutputStream());
-            } catch (EOFException e) {
-                throw new IOException(where() + ": the gzip data ends early (the compressed file is truncated, e.g. its 8-byte trailer) after byte offset "
-                        + offset + ", the end of the payload", e);
-            } catch (ZipException e) {
-                throw new IOException(where() + ": corrupt gzip data after byte offset " + offset + " (" + e.getMessage() + ")", e);
-            }
-            if (extra > 0) {
-                throw new IOException(where() + ": " + extra + " unexpected byte" + (extra == 1 ? "" : "s") + " after byte offset " + offset
-                        + "; the header declares " + desc + ", so the file should end at " + expectedLength + " bytes");
+        private DataFileException trailing(Header h, long extra, String desc) {
+            return new DataFileException(name, h.expectedLength(), where() + ": " + extra + " unexpected byte" + (extra == 1 ? "" : "s")
+                    + " after byte offset " + h.expectedLength() + "; the header declares " + desc + ", so the file should end at "
+                    + h.expectedLength() + " bytes");
+        }
+
+        static String describe(Header h, String what) {
+            StringBuilder shape = new StringBuilder().append(h.count());
+            for (int s : h.itemShape()) shape.append(" x ").append(s);
+            return h.count() + " " + what + " (" + h.length() + "-byte header + " + shape + " = " + h.count() * h.itemBytes() + " payload bytes)";
+        }
+
+        /**
+         * The first {@code n} items' bytes. A raw file's size is already checked, so the array is
+         * allocated at once; a gzip file's grows with the data that actually arrives.
+         */
+        byte[] readPrefix(Header h, int n, String what) throws IOException {
+            long total = n * h.itemBytes();
+            if (total > MAX_PAYLOAD) throw new IllegalArgumentException(name + ": " + n + " " + what + " are too many for one array; load fewer");
+            byte[] b = new byte[(int) (gzip == null ? total : Math.min(total, GROWTH_START))];
+            int done = 0;
+            String desc = "the payload of " + describe(h, what);
+            while (done < total) {
+                if (done == b.length) b = Arrays.copyOf(b, (int) Math.min(total, 2L * b.length));
+                readFully(b, done, b.length - done, desc, h);
+                done = b.length;
             }
             return b;
+        }
+
+        /** Past the first {@code n} items: nothing to read for a raw file (its size is checked); a gzip file is read to its end. */
+        void skipRest(Header h, int n, String what) throws IOException {
+            if (gzip != null) {
+                byte[] scratch = new byte[1 << 16];
+                String desc = "the payload of " + describe(h, what);
+                for (long left = (h.count() - n) * h.itemBytes(); left > 0; ) {
+                    int len = (int) Math.min(scratch.length, left);
+                    readFully(scratch, 0, len, desc, h);
+                    left -= len;
+                }
+            }
+            expectEnd(h, what);
+        }
+
+        /** After the payload: a gzip file must end (its CRC and length are checked by the reader on the way). */
+        void expectEnd(Header h, String what) throws IOException {
+            if (gzip == null) return;
+            byte[] scratch = new byte[4096];
+            long extra = 0;
+            try {
+                // count what follows, up to a bound: a damaged file may decompress to far more
+                for (int r; extra < (1 << 20) && (r = in.read(scratch)) >= 0; ) extra += r;
+            } catch (DataFileException e) {
+                throw new DataFileException(e.file(), e.offset(), e.getMessage() + ", after the end of the IDX payload at decompressed byte offset " + offset, e);
+            }
+            if (extra > 0) throw trailing(h, extra, describe(h, what));
         }
 
         @Override

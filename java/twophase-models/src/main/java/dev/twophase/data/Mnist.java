@@ -47,36 +47,56 @@ public final class Mnist {
     public static Dataset.Split loadFashion(Path dir) throws IOException { return load(Variant.FASHION, dir); }
 
     /** The full official split of {@code variant} from {@code dir}. */
-    public static Dataset.Split load(Variant variant, Path dir) throws IOException { return load(variant, dir, 0, 0); }
+    public static Dataset.Split load(Variant variant, Path dir) throws IOException { return load(variant, dir, Datasets.Request.all()); }
 
-    /**
-     * The first {@code trainSize} training and {@code valSize} validation samples (0: all); asking
-     * for more than the files hold is an error (see {@link Datasets#head}).
-     */
+    /** The first {@code trainSize} training and {@code valSize} validation samples (0: all), checksums verified. */
     public static Dataset.Split load(Variant variant, Path dir, int trainSize, int valSize) throws IOException {
-        String n = variant.id();
-        Path trainImages = locate(variant, dir, TRAIN_IMAGES), trainLabels = locate(variant, dir, TRAIN_LABELS);
-        Path testImages = locate(variant, dir, TEST_IMAGES), testLabels = locate(variant, dir, TEST_LABELS);
-        Datasets.checkSizes(n, trainSize, valSize);
-        Dataset train = Datasets.head(read(n + "-train", trainImages, trainLabels), trainSize, n + " training");
-        Dataset val = Datasets.head(read(n + "-val", testImages, testLabels), valSize, n + " validation");
-        return new Dataset.Split(train, val);
+        return load(variant, dir, new Datasets.Request(trainSize, valSize, true));
     }
 
     /**
-     * A pair of image and label files of 28x28 images with labels 0..9; the counts must agree.
+     * The requested samples of {@code variant} from {@code dir}. All four files are found, verified
+     * when canonical ({@link KnownFiles}, unless the request says not to) and their headers checked
+     * before anything is decoded; asking for more than the files hold is a {@link SubsetSizeException}.
      */
+    public static Dataset.Split load(Variant variant, Path dir, Datasets.Request request) throws IOException {
+        String n = variant.id();
+        Path trainImages = locate(variant, dir, TRAIN_IMAGES), trainLabels = locate(variant, dir, TRAIN_LABELS);
+        Path testImages = locate(variant, dir, TEST_IMAGES), testLabels = locate(variant, dir, TEST_LABELS);
+        if (request.verifyChecksums()) {
+            for (Path p : List.of(trainImages, trainLabels, testImages, testLabels)) KnownFiles.verify(p, n);
+        }
+        int trainCount = pairCount(trainImages, trainLabels), valCount = pairCount(testImages, testLabels);
+        int train = Datasets.count(request.trainSize(), trainCount, SubsetSizeException.Part.TRAINING, n + " training");
+        int val = Datasets.count(request.valSize(), valCount, SubsetSizeException.Part.VALIDATION, n + " validation");
+        Datasets.checkMemory(n, train, val, ROWS * COLS);
+        return new Dataset.Split(read(n + "-train", trainImages, trainLabels, train), read(n + "-val", testImages, testLabels, val));
+    }
+
+    /** Checks both headers of a pair (28x28 images, equal counts) and returns the count. */
+    static int pairCount(Path images, Path labels) throws IOException {
+        Idx.Header im = Idx.readHeader(images, Idx.IMAGES_MAGIC);
+        if (im.itemShape()[0] != ROWS || im.itemShape()[1] != COLS) {
+            throw new DataFileException(images.toString(), 8, images + ": images of " + im.itemShape()[0] + "x" + im.itemShape()[1]
+                    + " (sizes at byte offsets 8 and 12); expected " + ROWS + "x" + COLS + " for MNIST and Fashion-MNIST");
+        }
+        Idx.Header lb = Idx.readHeader(labels, Idx.LABELS_MAGIC);
+        if (lb.count() != im.count()) {
+            throw new DataFileException(labels.toString(), 4, labels + ": " + lb.count() + " labels (count at byte offset 4), but " + images + " holds "
+                    + im.count() + " images; expected the same count in both files of a pair");
+        }
+        return im.count();
+    }
+
+    /** A pair of image and label files of 28x28 images with labels 0..9; the counts must agree. */
     public static Dataset read(String name, Path images, Path labels) throws IOException {
-        Idx.Images im = Idx.readImages(images);
-        if (im.rows() != ROWS || im.cols() != COLS) {
-            throw new IOException(images + ": images of " + im.rows() + "x" + im.cols() + " (sizes at byte offsets 8 and 12); expected "
-                    + ROWS + "x" + COLS + " for MNIST and Fashion-MNIST");
-        }
-        int[] y = Idx.readLabels(labels, CLASSES);
-        if (y.length != im.count()) {
-            throw new IOException(labels + ": " + y.length + " labels (count at byte offset 4), but " + images + " holds " + im.count()
-                    + " images; expected the same count in both files of a pair");
-        }
+        return read(name, images, labels, pairCount(images, labels));
+    }
+
+    /** The first {@code n} samples of a pair (checked with {@link #pairCount} first); every label is checked. */
+    static Dataset read(String name, Path images, Path labels, int n) throws IOException {
+        Idx.Images im = Idx.readImages(images, n);
+        int[] y = Idx.readLabels(labels, CLASSES, n);
         return new Dataset(name, 1, ROWS, COLS, CLASSES, im.scaled(), y);
     }
 
@@ -90,9 +110,7 @@ public final class Mnist {
                 tried.add(p);
             }
         }
-        if (!Files.isDirectory(dir)) {
-            throw new FileNotFoundException(variant.id() + ": directory " + dir + " does not exist; " + Downloader.hint(variant.id(), dir));
-        }
+        Datasets.requireDirectory(variant.id(), dir);
         throw new FileNotFoundException(variant.id() + ": cannot find " + base + " (raw or .gz); looked for " + String.join(", ",
                 tried.stream().map(Path::toString).toList()) + "; " + Downloader.hint(variant.id(), dir));
     }

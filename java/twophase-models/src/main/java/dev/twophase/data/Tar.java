@@ -1,7 +1,6 @@
 package dev.twophase.data;
 
 import java.io.BufferedInputStream;
-import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -12,8 +11,6 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.zip.GZIPInputStream;
-import java.util.zip.ZipException;
 
 /**
  * A small reader of tar archives (POSIX ustar, with the GNU long-name and pax path extensions), enough
@@ -29,10 +26,8 @@ public final class Tar {
 
     /** Unpacks the gzip-compressed tar {@code archive} into {@code dir}; returns the files written. */
     public static List<Path> extractTarGz(Path archive, Path dir) throws IOException {
-        try (InputStream in = new GZIPInputStream(new BufferedInputStream(Files.newInputStream(archive), 1 << 16), 1 << 16)) {
+        try (InputStream in = new BufferedInputStream(new GzipInput(Files.newInputStream(archive), archive.toString()), 1 << 16)) {
             return extract(in, archive + " (gzip; offsets are in the decompressed tar)", dir);
-        } catch (ZipException | EOFException e) {
-            throw new IOException(archive + ": corrupt or truncated gzip data (" + e.getMessage() + ")", e);
         }
     }
 

@@ -37,6 +37,11 @@ public final class Trainer {
     /** Loss and accuracy of the network on a data set. */
     public record Evaluation(double loss, double accuracy) { }
 
+    /**
+     * Trains {@code net} from its initial weights under {@code rule} for the settings' epochs, or
+     * until CG converges, the run diverges (see {@link TrainSettings}), or a stop is requested; the
+     * result says which ({@link RunResult.Outcome}).
+     */
     public RunResult run(String name, SwitchRule rule, Network net, Dataset train, Dataset val, Progress progress) {
         int chunk = Math.max(settings.batchSize(), Math.min(train.size(), FULL_BATCH_CHUNK));
         try (DeviceData trainData = new DeviceData(be, train);
@@ -50,8 +55,10 @@ public final class Trainer {
             be.upload(net.initialParameters(settings.seed()), 0, params);
             ModelObjective objective = new ModelObjective(runner, trainData, settings.loss());
             java.util.List<EpochRecord> records = new java.util.ArrayList<>();
+            double initialLoss = evaluate(runner, trainData, params).loss();
+            String diverged = Double.isFinite(initialLoss) ? null : "the training loss at the initial weights is " + initialLoss;
             double seconds = 0;
-            for (int epoch = 1; epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stopRequested; epoch++) {
+            for (int epoch = 1; diverged == null && epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stopRequested; epoch++) {
                 long t0 = System.nanoTime();
                 String phase;
                 double gradNorm;
@@ -70,9 +77,46 @@ public final class Trainer {
                 EpochRecord r = new EpochRecord(epoch, phase, tr.loss(), tr.accuracy(), va.loss(), va.accuracy(), gradNorm, objective.compute(), seconds);
                 records.add(r);
                 progress.epoch(name, r, settings.epochs());
+                diverged = divergence(tr.loss(), gradNorm, initialLoss, settings.divergenceFactor());
             }
-            return new RunResult(name, rule.describe(), opt.switchEpoch(), records, opt.adam().skippedCount(), opt.fellBackToAdam());
+            return result(name, rule, opt, records, diverged);
         }
+    }
+
+    /** The run's result: diverged, converged (CG done early), interrupted (stopped early) or completed. */
+    private RunResult result(String name, SwitchRule rule, TwoPhase opt, java.util.List<EpochRecord> records, String diverged) {
+        int done = records.size();
+        RunResult.Outcome outcome;
+        String reason;
+        if (diverged != null) {
+            outcome = RunResult.Outcome.DIVERGED;
+            reason = diverged;
+        } else if (opt.phase() == TwoPhase.Phase.DONE && done < settings.epochs()) {
+            outcome = RunResult.Outcome.CONVERGED;
+            reason = "CG reached a gradient norm below " + settings.cg().gradientTolerance() + " after epoch " + done;
+        } else if (done < settings.epochs()) {
+            outcome = RunResult.Outcome.INTERRUPTED;
+            reason = "stopped on request after epoch " + done + " of " + settings.epochs();
+        } else {
+            outcome = RunResult.Outcome.COMPLETED;
+            reason = null;
+        }
+        return new RunResult(name, rule.describe(), opt.switchEpoch(), records, opt.adam().skippedCount(), opt.fellBackToAdam(), outcome, reason);
+    }
+
+    /**
+     * Why an epoch that ended with {@code trainLoss} and {@code gradNorm} counts as diverged, or null
+     * when it does not: a non-finite loss or norm, or a loss above {@code factor} times the loss at
+     * the initial weights.
+     */
+    static String divergence(double trainLoss, double gradNorm, double initialLoss, double factor) {
+        if (!Double.isFinite(trainLoss)) return "the training loss is " + trainLoss;
+        if (!Double.isFinite(gradNorm)) return "the gradient norm is " + gradNorm;
+        if (trainLoss > factor * initialLoss) {
+            return String.format(java.util.Locale.ROOT, "the training loss %.4g is above %.4g times the loss at the initial weights (%.4g)",
+                    trainLoss, factor, initialLoss);
+        }
+        return null;
     }
 
     private void adamEpoch(int epoch, TwoPhase opt, NetworkRunner runner, Dataset train, Buffer params, Buffer grads,

@@ -32,7 +32,7 @@ class DigitsTest {
         IOException e = assertThrows(IOException.class, () -> parse(row(1, 2) + row(17, 2)));
         assertTrue(e.getMessage().contains("test.csv line 2") && e.getMessage().contains("'17'"), e.getMessage());
         e = assertThrows(IOException.class, () -> parse(row(1, 2) + "1,2,3\n"));
-        assertTrue(e.getMessage().contains("line 2: 3 values; expected 65"), e.getMessage());
+        assertTrue(e.getMessage().contains("line 2 (byte offset 130): 3 values; expected 65"), e.getMessage());
         e = assertThrows(IOException.class, () -> parse(row(1, 10)));
         assertTrue(e.getMessage().contains("'10'"), e.getMessage());
         e = assertThrows(IOException.class, () -> parse(""));

@@ -85,5 +85,39 @@ class TrainerTest {
         Trainer t = new Trainer(cpu, settings(50, NormMeasure.MINIBATCH_MEAN));
         RunResult r = t.run("adam", SwitchRule.never(), net(), train, val, (run, rec, total) -> { if (rec.epoch() == 3) t.requestStop(); });
         assertEquals(3, r.epochs().size());
+        assertEquals(RunResult.Outcome.INTERRUPTED, r.outcome());
+        assertNull(r.divergedEpoch());
+    }
+
+    static TrainSettings withLr(double lr, double factor) {
+        return new TrainSettings(20, 64, 7, AdamConfig.adam().withLr(lr), CgConfig.defaults(), NormMeasure.MINIBATCH_MEAN, Loss.MSE, factor);
+    }
+
+    @Test
+    void anExplodingLossStopsTheRunAsDiverged() {
+        RunResult r = new Trainer(cpu, withLr(1e10, TrainSettings.DEFAULT_DIVERGENCE_FACTOR)).run("adam", SwitchRule.never(), net(), train, val, Progress.none());
+        assertEquals(RunResult.Outcome.DIVERGED, r.outcome());
+        assertEquals(1, r.divergedEpoch());
+        assertEquals(1, r.epochs().size(), "stops at the epoch it diverged");
+        assertTrue(r.reason().contains("times the loss at the initial weights"), r.reason());
+        // with the factor off the same run goes on; only a non-finite value would stop it
+        RunResult on = new Trainer(cpu, withLr(1e10, Double.POSITIVE_INFINITY)).run("adam", SwitchRule.never(), net(), train, val, Progress.none());
+        assertNotEquals(1, on.epochs().size());
+        // an ordinary run completes
+        RunResult ok = new Trainer(cpu, withLr(1e-2, TrainSettings.DEFAULT_DIVERGENCE_FACTOR)).run("adam", SwitchRule.never(), net(), train, val, Progress.none());
+        assertEquals(RunResult.Outcome.COMPLETED, ok.outcome());
+        assertNull(ok.reason());
+        assertEquals(20, ok.epochs().size());
+    }
+
+    @Test
+    void divergenceIsANonFiniteLossOrNormOrAnExplodedLoss() {
+        assertEquals("the training loss is NaN", Trainer.divergence(Double.NaN, 1, 0.1, 1e3));
+        assertEquals("the training loss is Infinity", Trainer.divergence(Double.POSITIVE_INFINITY, 1, 0.1, 1e3));
+        assertEquals("the gradient norm is NaN", Trainer.divergence(0.05, Double.NaN, 0.1, 1e3));
+        assertNull(Trainer.divergence(99.9, 5, 0.1, 1e3));
+        assertTrue(Trainer.divergence(100.1, 5, 0.1, 1e3).startsWith("the training loss 100.1 is above 1000 times"));
+        assertNull(Trainer.divergence(1e30, 5, 0.1, Double.POSITIVE_INFINITY));
+        assertThrows(IllegalArgumentException.class, () -> withLr(1, 1));
     }
 }

@@ -1,0 +1,60 @@
+package dev.twophase.cli;
+
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Checks of option values, each an {@link IllegalArgumentException} whose message starts with the
+ * option and the value and says what was expected (the command line turns it into exit status 2).
+ */
+final class Bounds {
+    private Bounds() { }
+
+    static int range(String option, int v, int min, int max) {
+        if (v < min || v > max) throw new IllegalArgumentException(String.format(Locale.ROOT, "%s %d: expected %,d..%,d", option, v, min, max));
+        return v;
+    }
+
+    /** A finite value above 0. */
+    static double positive(String option, double v) {
+        if (!(v > 0) || !Double.isFinite(v)) throw new IllegalArgumentException(option + " " + v + ": expected a positive finite number");
+        return v;
+    }
+
+    /** A value strictly between {@code low} and {@code high}. */
+    static double between(String option, double v, double low, double high) {
+        if (!(v > low && v < high)) throw new IllegalArgumentException(option + " " + v + ": expected a number between " + low + " and " + high + " (exclusive)");
+        return v;
+    }
+
+    /** {@code value} itself, or the list of what was allowed. */
+    static String choice(String option, String value, List<String> allowed) {
+        String v = value.trim().toLowerCase(Locale.ROOT);
+        if (!allowed.contains(v)) throw new IllegalArgumentException(option + " '" + value + "': expected one of " + String.join(", ", allowed));
+        return v;
+    }
+
+    /** Parses a number, with "inf" or "infinity" for positive infinity. */
+    static double number(String option, String value) {
+        String v = value.trim().toLowerCase(Locale.ROOT);
+        if (v.equals("inf") || v.equals("infinity")) return Double.POSITIVE_INFINITY;
+        try {
+            return Double.parseDouble(v);
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(option + " '" + value + "': expected a number (or inf)");
+        }
+    }
+
+    /** At most this many CPU worker threads: more only cost memory and time (4 per processor). */
+    static int maxThreads() { return 4 * Runtime.getRuntime().availableProcessors(); }
+
+    static int threads(String option, Integer value) {
+        int max = maxThreads();
+        if (value == null) return Runtime.getRuntime().availableProcessors();
+        if (value < 1 || value > max) {
+            throw new IllegalArgumentException(option + " " + value + ": expected 1.." + max + " (at most 4 per processor; this machine has "
+                    + Runtime.getRuntime().availableProcessors() + ")");
+        }
+        return value;
+    }
+}

@@ -1,0 +1,180 @@
+package dev.twophase.experiment;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.time.Instant;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The folder a comparison writes to, with one writer at a time.
+ * <ul>
+ *   <li>{@link #open} creates it if missing, refuses a file or a folder it cannot write, and takes
+ *   an exclusive lock on {@value #LOCK} inside it (an OS file lock, released even when the process
+ *   is killed): a second process on the same folder fails at once with the first one's pid.</li>
+ *   <li>Every file is written to a temporary name unique to this process and write
+ *   ({@code .NAME.twophase-PID-N.tmp}) and renamed into place, so readers never see half a file.
+ *   Temporary files still present when the JVM exits (a second Ctrl-C, an error) are deleted by a
+ *   shutdown hook; those of a killed process are deleted by the next {@link #open} of the folder,
+ *   which holds the lock and so knows that no one else writes them.</li>
+ *   <li>A folder that {@link #open} created and into which nothing was written is removed again on
+ *   {@link #close}.</li>
+ * </ul>
+ * A later {@code resume} opens the same folder the same way and finds its state in it.
+ */
+public final class OutputFolder implements AutoCloseable {
+    /** The lock file's name. */
+    public static final String LOCK = ".twophase.lock";
+    private static final String TEMP_MARK = ".twophase-";
+    private static final Set<Path> TEMPS = ConcurrentHashMap.newKeySet();
+    private static final AtomicLong COUNTER = new AtomicLong();
+    private static final long PID = ProcessHandle.current().pid();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(OutputFolder::deleteTemporaries, "twophase-temporary-files"));
+    }
+
+    private final Path dir;
+    private final FileChannel channel;
+    private final FileLock lock;
+    private final boolean created;
+    private boolean written;
+
+    private OutputFolder(Path dir, FileChannel channel, FileLock lock, boolean created) {
+        this.dir = dir;
+        this.channel = channel;
+        this.lock = lock;
+        this.created = created;
+    }
+
+    /**
+     * Opens {@code dir} for writing; {@code option} (such as {@code --out}) starts every message.
+     * A path that is a file, or a folder that cannot be created or written, is an
+     * {@link IllegalArgumentException}; a folder another process holds is an {@link IOException}.
+     */
+    public static OutputFolder open(Path dir, String option) throws IOException {
+        String what = option + " " + dir;
+        if (Files.exists(dir) && !Files.isDirectory(dir)) throw new IllegalArgumentException(what + ": is a file; expected a folder (created if missing)");
+        boolean created = !Files.exists(dir);
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(what + ": cannot create the folder (" + reason(e) + ")", e);
+        }
+        Path lockFile = dir.resolve(LOCK);
+        FileChannel ch;
+        try {
+            ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(what + ": cannot write in this folder (" + reason(e) + ")", e);
+        }
+        FileLock lock;
+        try {
+            lock = ch.tryLock();
+        } catch (OverlappingFileLockException e) {
+            lock = null;
+        } catch (IOException e) {
+            ch.close();
+            throw e;
+        }
+        if (lock == null) {
+            String holder = Files.readString(lockFile, StandardCharsets.UTF_8).strip();
+            ch.close();
+            throw new IOException(what + ": in use by another twophase run (" + (holder.isEmpty() ? "lock " + lockFile : holder)
+                    + "); wait for it to finish, or choose another " + option);
+        }
+        ch.truncate(0);
+        ch.write(ByteBuffer.wrap(("pid " + PID + ", started " + Instant.now()).getBytes(StandardCharsets.UTF_8)), 0);
+        OutputFolder f = new OutputFolder(dir, ch, lock, created);
+        f.deleteStaleTemporaries();
+        return f;
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof FileSystemException fe && fe.getReason() != null) return fe.getReason();
+        return e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+    }
+
+    public Path dir() { return dir; }
+
+    public Path resolve(String name) { return dir.resolve(name); }
+
+    /** Writes a file: the writer fills a unique temporary file, which is then renamed to {@code name}. */
+    public void write(String name, Writer writer) throws IOException {
+        Path tmp = dir.resolve("." + name + TEMP_MARK + PID + "-" + COUNTER.incrementAndGet() + ".tmp");
+        TEMPS.add(tmp);
+        try {
+            writer.write(tmp);
+            try {
+                Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+            }
+            written = true;
+        } finally {
+            Files.deleteIfExists(tmp);
+            TEMPS.remove(tmp);
+        }
+    }
+
+    /** Writes {@code text} as UTF-8 to {@code name}, atomically. */
+    public void writeString(String name, String text) throws IOException {
+        write(name, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
+    }
+
+    /** Deletes the named files where present. */
+    public void delete(String... names) throws IOException {
+        for (String n : names) Files.deleteIfExists(dir.resolve(n));
+    }
+
+    /** Fills a temporary file. */
+    @FunctionalInterface
+    public interface Writer {
+        void write(Path temporaryFile) throws IOException;
+    }
+
+    private void deleteStaleTemporaries() throws IOException {
+        try (DirectoryStream<Path> s = Files.newDirectoryStream(dir, "." + "*" + TEMP_MARK + "*.tmp")) {
+            for (Path p : s) Files.deleteIfExists(p);
+        }
+    }
+
+    static void deleteTemporaries() {
+        for (Path p : TEMPS) {
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException ignored) {
+                // best effort while the JVM exits
+            }
+        }
+    }
+
+    /** Releases the lock; a folder created by {@link #open} that got no file is removed. */
+    @Override public void close() throws IOException {
+        try {
+            if (created && !written) {
+                Files.deleteIfExists(dir.resolve(LOCK));
+                try {
+                    Files.deleteIfExists(dir);
+                } catch (IOException notEmpty) {
+                    // someone put something there: leave it
+                }
+            }
+        } finally {
+            lock.release();
+            channel.close();
+        }
+    }
+}

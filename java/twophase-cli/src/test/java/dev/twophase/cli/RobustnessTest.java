@@ -1,0 +1,251 @@
+package dev.twophase.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.twophase.experiment.OutputFolder;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import static dev.twophase.cli.CliTest.run;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** Nothing lost, nothing silent: divergence, argument checks before work, one writer per folder, interruptions. */
+class RobustnessTest {
+    @TempDir
+    Path dir;
+
+    static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void aDivergingRunIsMarkedTheOthersContinueAndTheStatusSaysSo() throws IOException {
+        Path out = dir.resolve("out");
+        // lr 1e30 blows Adam up in its first epoch; CG alone does not use the learning rate
+        CliTest.Result r = run("compare", "--lr", "1e30", "--runs", "adam,cg-only", "--epochs", "4", "--hidden", "8", "--backend", "cpu",
+                "--quiet", "--out", out.toString());
+        assertEquals(ExitStatus.DIVERGED, r.code(), r.err());
+        assertEquals(1, r.err().strip().lines().count(), r.err());
+        assertTrue(r.err().startsWith("twophase: diverged: adam at epoch 1 (the training loss"), r.err());
+        assertFalse(r.err().contains("cg-only"), r.err());
+        String text = Files.readString(out.resolve("report.json"));
+        assertFalse(java.util.regex.Pattern.compile(":\\s*\"?(NaN|-?Infinity)\"?\\s*[,}\\n]").matcher(text).find(), "JSON numbers or null, never strings");
+        JsonNode runs = JSON.readTree(text).get("runs");
+        assertEquals("diverged", runs.get(0).get("outcome").asText());
+        assertEquals(1, runs.get(0).get("divergedEpoch").asInt());
+        assertEquals(1, runs.get(0).get("epochs").size());
+        assertTrue(runs.get(0).get("reason").asText().contains("times the loss at the initial weights"));
+        assertEquals("completed", runs.get(1).get("outcome").asText());
+        assertTrue(runs.get(1).get("divergedEpoch").isNull() && runs.get(1).get("reason").isNull());
+        assertEquals(4, runs.get(1).get("epochs").size());
+        for (String png : List.of("gradnorm-vs-loss.png", "loss-vs-compute.png")) assertTrue(Files.size(out.resolve(png)) > 1000, png);
+    }
+
+    @Test
+    void nonFiniteValuesAreNullInTheReport() throws IOException {
+        Path out = dir.resolve("nan");
+        // a factor of inf leaves only the non-finite test: lr 1e30 soon overflows the loss
+        CliTest.Result r = run("compare", "--lr", "1e30", "--runs", "adam", "--epochs", "50", "--hidden", "8", "--divergence-factor", "inf",
+                "--backend", "cpu", "--quiet", "--out", out.toString());
+        assertEquals(ExitStatus.DIVERGED, r.code(), r.err());
+        JsonNode run = JSON.readTree(out.resolve("report.json").toFile()).get("runs").get(0);
+        JsonNode last = run.get("final");
+        assertTrue(last.get("trainLoss").isNull() || last.get("gradNorm").isNull(), last.toString());
+        assertTrue(run.get("reason").asText().matches("the (training loss|gradient norm) is (NaN|Infinity|-Infinity)"), run.get("reason").asText());
+        assertTrue(JSON.readTree(out.resolve("report.json").toFile()).get("settings").get("divergenceFactor").isNull(), "infinity is null too");
+    }
+
+    @Test
+    void badArgumentsAreRefusedBeforeAnyWorkNamingTheOption() throws IOException {
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        Path out = dir.resolve("never-created");
+        String[][] cases = {
+                {"--runs", "adam,adam", "appears twice"}, {"--runs", ",", "run 1 of 2 is empty"}, {"--runs", "adam,,two-phase", "run 2 of 3 is empty"},
+                {"--runs", "adam,sometimes", "--runs"}, {"--threads", "100000", "--threads 100000: expected 1.."}, {"--threads", "0", "--threads"},
+                {"--epochs", "0", "--epochs 0"}, {"--epochs", "20000000", "--epochs"}, {"--batch-size", "0", "--batch-size"},
+                {"--hidden", "0", "--hidden 0"}, {"--hidden", "200000", "--hidden"}, {"--lr", "-1", "--lr"}, {"--lr", "NaN", "--lr"},
+                {"--lr", "Infinity", "--lr"}, {"--ls-tolerance", "1", "--ls-tolerance"}, {"--restart-every", "-1", "--restart-every"},
+                {"--train-size", "-1", "--train-size"}, {"--val-size", "100000001", "--val-size"},
+                {"--output-activation", "relu", "--output-activation 'relu': expected one of identity, sigmoid, tanh"},
+                {"--activation", "identity", "--activation"}, {"--model", "vit-mlp", "--hidden", "8", "--hidden applies to --model mlp only"},
+                {"--data-dir", dir.toString(), "--data-dir"}, {"--dataset", "mnist", "--data-dir", file.toString(), "is a regular file"},
+                {"--divergence-factor", "1", "--divergence-factor"}, {"--divergence-factor", "many", "--divergence-factor"},
+                {"--backend", "tpu", "--backend"}, {"--model", "resnet", "--model"}, {"--switch", "sometimes", "switch rule"},
+                {"--out", file.toString(), "--out " + file + ": is a file"}};
+        for (String[] c : cases) {
+            String[] args = Stream.concat(Stream.of("compare", "--quiet", "--out", out.toString()), Stream.of(c).limit(c.length - 1)).toArray(String[]::new);
+            if (c[c.length - 2].equals(file.toString()) && c[0].equals("--out")) args = new String[]{"compare", "--quiet", "--out", file.toString()};
+            long t0 = System.nanoTime();
+            CliTest.Result r = run(args);
+            String label = String.join(" ", args) + " -> " + r.err();
+            assertEquals(ExitStatus.BAD_INPUT, r.code(), label);
+            assertEquals(1, r.err().strip().lines().count(), label);
+            assertTrue(r.err().contains(c[c.length - 1]), label);
+            assertTrue(System.nanoTime() - t0 < 5_000_000_000L, label);
+            assertFalse(Files.exists(out), "no output folder for refused arguments: " + label);
+        }
+        for (String[] args : new String[][]{{"throughput", "--threads", "100000"}, {"throughput", "--input", "1x28"}, {"throughput", "--samples", "0"},
+                {"devices", "--threads", "0"}, {"download", "mnist", "--dir", file.toString()}, {"repro", "vit-mlp", "--model", "vgg5-max-relu"},
+                {"repro", "vit-mlp", "--scale", "huge"}}) {
+            CliTest.Result r = run(args);
+            assertEquals(ExitStatus.BAD_INPUT, r.code(), String.join(" ", args) + " -> " + r.err());
+            assertTrue(r.err().contains(args[args.length - 2]), r.err());
+        }
+        // a request the data cannot meet is found after the folder is taken, which is then removed again
+        CliTest.Result r = run("compare", "--quiet", "--train-size", "5000", "--out", out.toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().contains("--train-size 5000: digits-train: 5000 samples asked for, but there are 1438"), r.err());
+        assertFalse(Files.exists(out));
+        r = run("compare", "--quiet", "--out", file.resolve("sub").toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().contains("cannot create the folder"), r.err());
+    }
+
+    @Test
+    void anUnwritableOutputFolderIsRefused() {
+        Path proc = Path.of("/proc/twophase-out");
+        Assumptions.assumeTrue(Files.isDirectory(Path.of("/proc")), "needs /proc, which nobody can write, not even root");
+        CliTest.Result r = run("compare", "--quiet", "--out", proc.toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --out " + proc + ": cannot"), r.err());
+    }
+
+    @Test
+    void theDefaultCommandTakesCompareOptions() throws IOException {
+        Path out = dir.resolve("default");
+        CliTest.Result r = run("--epochs", "2", "--hidden", "8", "--backend", "cpu", "--quiet", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertEquals(2, JSON.readTree(out.resolve("report.json").toFile()).get("runs").size());
+        // the same options, so that every compare option works without the command name
+        CommandLine cl = Main.commandLine();
+        assertEquals(optionNames(cl.getSubcommands().get("compare")), optionNames(cl));
+        // options before a command would be ignored by it: refused
+        r = run("--epochs", "2", "compare");
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().contains("apply only when no command is given"), r.err());
+    }
+
+    static Set<String> optionNames(CommandLine cl) {
+        return cl.getCommandSpec().options().stream().map(o -> o.longestName()).collect(Collectors.toCollection(TreeSet::new));
+    }
+
+    // ---- two processes, Ctrl-C: the CLI as a subprocess ----
+
+    static Process start(Path out, String... extra) throws IOException {
+        List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "compare", "--hidden", "8", "--backend", "cpu", "--threads", "1", "--out", out.toString()));
+        cmd.addAll(List.of(extra));
+        return new ProcessBuilder(cmd).redirectErrorStream(true).start();
+    }
+
+    /** Reads lines until one contains {@code marker}; returns everything read. */
+    static String until(BufferedReader lines, String marker) throws IOException {
+        StringBuilder sb = new StringBuilder();
+        for (String line; (line = lines.readLine()) != null; ) {
+            sb.append(line).append('\n');
+            if (line.contains(marker)) return sb.toString();
+        }
+        throw new AssertionError("'" + marker + "' never came; output:\n" + sb);
+    }
+
+    static void signal(Process p, String sig) throws Exception {
+        assertEquals(0, new ProcessBuilder("kill", "-" + sig, Long.toString(p.pid())).start().waitFor());
+    }
+
+    static String rest(BufferedReader lines, Process p) throws Exception {
+        StringBuilder sb = new StringBuilder();
+        for (String line; (line = lines.readLine()) != null; ) sb.append(line).append('\n');
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "the process ends");
+        return sb.toString();
+    }
+
+    static List<String> temporaries(Path out) throws IOException {
+        try (Stream<Path> s = Files.list(out)) {
+            return s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".tmp")).toList();
+        }
+    }
+
+    @Test
+    void oneFolderOneWriterAndCtrlCKeepsWhatFinished() throws Exception {
+        Path out = dir.resolve("shared");
+        Process first = start(out, "--epochs", "100000");
+        BufferedReader lines = new BufferedReader(new InputStreamReader(first.getInputStream(), StandardCharsets.UTF_8));
+        until(lines, " epoch ");
+        // a second writer fails at once, naming the first
+        long t0 = System.nanoTime();
+        CliTest.Result second = run("compare", "--quiet", "--epochs", "2", "--out", out.toString());
+        assertEquals(ExitStatus.FAILURE, second.code(), second.err());
+        assertTrue(second.err().contains("in use by another twophase run (pid " + first.pid()), second.err());
+        assertTrue(System.nanoTime() - t0 < 5_000_000_000L);
+        signal(first, "INT");
+        String rest = rest(lines, first);
+        assertEquals(ExitStatus.INTERRUPTED, first.exitValue(), rest);
+        assertTrue(rest.contains("SIGINT") && rest.contains("train loss") && rest.contains("interrupted at epoch"), rest);
+        JsonNode adam = JSON.readTree(out.resolve("report.json").toFile()).get("runs").get(0);
+        assertEquals("interrupted", adam.get("outcome").asText());
+        assertEquals(adam.get("epochs").size(), adam.get("final").get("epoch").asInt());
+        assertEquals(List.of(), temporaries(out));
+        // the lock went with the process
+        assertEquals(0, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--out", out.toString()).code());
+    }
+
+    @Test
+    void sigtermWhileFiguresAreDrawnLeavesNoTemporaryAndNoStaleFigure() throws Exception {
+        Path out = Files.createDirectories(dir.resolve("figures"));
+        // an earlier run's figures and a killed writer's temporary file
+        for (String png : List.of("gradnorm-vs-loss.png", "loss-vs-compute.png")) Files.writeString(out.resolve(png), "old");
+        Files.writeString(out.resolve(".report.json.twophase-999999-1.tmp"), "stale");
+        Process p = start(out, "--epochs", "3");
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        until(lines, "drawing ");
+        signal(p, "TERM");
+        String rest = rest(lines, p);
+        assertEquals(ExitStatus.INTERRUPTED, p.exitValue(), rest);
+        assertTrue(rest.contains("SIGTERM") && rest.contains("run ") && rest.contains("train loss"), "the summary is printed: " + rest);
+        assertEquals(List.of(), temporaries(out));
+        for (String png : List.of("gradnorm-vs-loss.png", "loss-vs-compute.png")) {
+            byte[] b = Files.readAllBytes(out.resolve(png));
+            assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png + " is this run's");
+        }
+    }
+
+    @Test
+    void aSecondCtrlCQuitsAtOnceAndStillLeavesNoTemporaryFile() throws Exception {
+        Path out = dir.resolve("twice");
+        Process p = start(out, "--epochs", "100000");
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        until(lines, " epoch ");
+        signal(p, "INT");
+        until(lines, "stopping");
+        signal(p, "INT");
+        rest(lines, p);
+        assertEquals(ExitStatus.INTERRUPTED, p.exitValue());
+        if (Files.exists(out)) assertEquals(List.of(), temporaries(out));
+    }
+
+    @Test
+    void aRefusedSecondWriterLeavesTheFolderAlone() throws Exception {
+        Path out = Files.createDirectories(dir.resolve("earlier"));
+        Files.writeString(out.resolve("report.json"), "{\"earlier\": true}");
+        try (OutputFolder held = OutputFolder.open(out, "--out")) {
+            // while this test holds the folder, a run fails without touching it
+            CliTest.Result r = run("compare", "--quiet", "--epochs", "1", "--out", out.toString());
+            assertEquals(ExitStatus.FAILURE, r.code(), r.err());
+        }
+        assertEquals("{\"earlier\": true}", Files.readString(out.resolve("report.json")));
+    }
+}
