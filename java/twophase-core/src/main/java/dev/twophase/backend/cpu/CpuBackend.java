@@ -125,7 +125,8 @@ public final class CpuBackend implements Backend {
      * memory and optimizer ops, which stream it in pieces of {@value #STAGE} floats; the model ops
      * ({@code gemm}, the layer ops) need array-backed buffers and refuse it. The segment must
      * stay accessible (its arena open) while the buffer is used; closing the buffer does not
-     * close the segment.
+     * close the segment. Ops on a segment of a confined arena run on the calling thread alone
+     * (which must be the arena's owner); shared, global and automatic arenas get all threads.
      */
     public Buffer wrap(MemorySegment segment) {
         checkOpen("wrap");
@@ -227,7 +228,7 @@ public final class CpuBackend implements Backend {
         }
         int chunks = Parallel.chunkCount(xb.length);
         double[] partial = new double[chunks * k];
-        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
+        forEachChunk(all, xb.length, (chunk, lo, hi) -> {
             Pieces v = new Pieces(all, false, hi - lo);
             double[][] acc = new double[k][4];
             for (int from = lo; from < hi; from += v.step) {
@@ -318,7 +319,7 @@ public final class CpuBackend implements Backend {
         for (int t = 0; t < tensors; t++) Arrays.fill(chunkTensor, firstChunk[t], firstChunk[t + 1], t);
         double[] partial = new double[chunks];
         CpuBuffer[] ops = {gb};
-        par.forEachIndex(chunks, c -> {
+        java.util.function.IntConsumer work = c -> {
             int t = chunkTensor[c];
             int lo = (int) (offsets[t] + (long) (c - firstChunk[t]) * Parallel.CHUNK);
             int hi = (int) Math.min(offsets[t + 1], lo + Parallel.CHUNK);
@@ -330,7 +331,9 @@ public final class CpuBackend implements Backend {
                 dotInto(acc, v.a[0], v.base[0], v.a[0], v.base[0], from, to);
             }
             partial[c] = sum(acc);
-        });
+        };
+        if (gb.confined) for (int c = 0; c < chunks; c++) work.accept(c);
+        else par.forEachIndex(chunks, work);
         double[] perTensor = new double[tensors];
         double total = 0;
         for (int t = 0; t < tensors; t++) {
@@ -589,7 +592,7 @@ public final class CpuBackend implements Backend {
             par.forEachChunk(n, (chunk, lo, hi) -> body.run(a, base, lo, hi));
             return;
         }
-        par.forEachChunk(n, (chunk, lo, hi) -> {
+        forEachChunk(ops, n, (chunk, lo, hi) -> {
             Pieces v = new Pieces(ops, true, hi - lo);
             for (int from = lo; from < hi; from += v.step) {
                 int to = Math.min(hi, from + v.step);
@@ -598,6 +601,20 @@ public final class CpuBackend implements Backend {
                 v.store(written, from, to);
             }
         });
+    }
+
+    /** {@link Parallel#forEachChunk}, on the calling thread alone when an operand is a confined segment (same chunks, same bits). */
+    private void forEachChunk(CpuBuffer[] ops, int n, Parallel.ChunkBody body) {
+        if (!anyConfined(ops)) {
+            par.forEachChunk(n, body);
+            return;
+        }
+        for (int c = 0, chunks = Parallel.chunkCount(n); c < chunks; c++) body.run(c, c * Parallel.CHUNK, Math.min(n, (c + 1) * Parallel.CHUNK));
+    }
+
+    private static boolean anyConfined(CpuBuffer[] ops) {
+        for (CpuBuffer o : ops) if (o.confined) return true;
+        return false;
     }
 
     private static boolean sharedIndex(CpuBuffer[] ops) {

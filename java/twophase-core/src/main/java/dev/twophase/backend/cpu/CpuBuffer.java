@@ -28,11 +28,16 @@ final class CpuBuffer implements Buffer {
         }
     }
 
+    /** Never started: asks a segment whether threads other than its owner may access it. */
+    private static final Thread OTHER_THREAD = Thread.ofPlatform().unstarted(() -> { });
+
     final float[] array;
     final MemorySegment segment;
     final int offset;
     final int length;
     final Root root;
+    /** A segment of a confined arena: only its owner thread may touch it, so ops run on the calling thread. */
+    final boolean confined;
 
     /** A buffer over {@code array[offset, offset + length)}. */
     CpuBuffer(Root root, float[] array, int offset, int length) {
@@ -41,6 +46,7 @@ final class CpuBuffer implements Buffer {
         this.segment = null;
         this.offset = offset;
         this.length = length;
+        this.confined = false;
     }
 
     /** A buffer over all of {@code segment} (a whole number of floats). */
@@ -50,6 +56,7 @@ final class CpuBuffer implements Buffer {
         this.segment = segment;
         this.offset = 0;
         this.length = (int) (segment.byteSize() / Float.BYTES);
+        this.confined = !segment.isAccessibleBy(OTHER_THREAD);
     }
 
     boolean isArray() { return array != null; }
