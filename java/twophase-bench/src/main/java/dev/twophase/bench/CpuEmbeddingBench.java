@@ -30,7 +30,9 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code copies}: the old path: upload the gradient into a backend buffer, step, download the
  *       parameters back into the trainer's array;</li>
  *   <li>{@code wrapped}: {@code CpuBackend.wrap} of the trainer's float arrays, step in place;</li>
- *   <li>{@code segment}: the same on wrapped native memory (a shared arena), streamed in staged pieces.</li>
+ *   <li>{@code segment}: the same on wrapped native memory (a shared arena), streamed in staged pieces;</li>
+ *   <li>{@code segmentCopies}: native memory without wrapping: copy the gradient in, step on backend
+ *       buffers, copy the parameters out.</li>
  * </ul>
  * Each variant includes Adam's gradient-norm pass, as a trainer's step does.
  */
@@ -47,13 +49,14 @@ public class CpuEmbeddingBench {
     @Param({"1", "2"})
     public int threads;
 
-    @Param({"copies", "wrapped", "segment"})
+    @Param({"copies", "wrapped", "segment", "segmentCopies"})
     public String variant;
 
     private CpuBackend backend;
     private Arena arena;
     private Adam adam;
     private float[] weights, gradient;
+    private MemorySegment nativeWeights, nativeGradient;
     private Buffer params, grads;
 
     @Setup
@@ -72,13 +75,16 @@ public class CpuEmbeddingBench {
                 params = backend.wrap(weights);
                 grads = backend.wrap(gradient);
             }
-            case "segment" -> {
+            case "segment", "segmentCopies" -> {
                 arena = Arena.ofShared();
-                MemorySegment w = arena.allocate((long) n * Float.BYTES, 64), g = arena.allocate((long) n * Float.BYTES, 64);
-                MemorySegment.copy(weights, 0, w, ValueLayout.JAVA_FLOAT, 0, n);
-                MemorySegment.copy(gradient, 0, g, ValueLayout.JAVA_FLOAT, 0, n);
-                params = backend.wrap(w);
-                grads = backend.wrap(g);
+                nativeWeights = arena.allocate((long) n * Float.BYTES, 64);
+                nativeGradient = arena.allocate((long) n * Float.BYTES, 64);
+                MemorySegment.copy(weights, 0, nativeWeights, ValueLayout.JAVA_FLOAT, 0, n);
+                MemorySegment.copy(gradient, 0, nativeGradient, ValueLayout.JAVA_FLOAT, 0, n);
+                boolean wrap = variant.equals("segment");
+                params = wrap ? backend.wrap(nativeWeights) : backend.allocate(n);
+                grads = wrap ? backend.wrap(nativeGradient) : backend.allocate(n);
+                if (!wrap) backend.copy(backend.wrap(nativeWeights), params);
             }
             default -> throw new IllegalArgumentException("variant " + variant);
         }
@@ -93,12 +99,23 @@ public class CpuEmbeddingBench {
 
     @Benchmark
     public Object step() {
-        if (variant.equals("copies")) {
-            backend.upload(gradient, grads);
-            Adam.StepResult r = adam.step(params, grads);
-            backend.download(params, weights);
-            return r;
+        switch (variant) {
+            case "copies" -> {
+                backend.upload(gradient, grads);
+                Adam.StepResult r = adam.step(params, grads);
+                backend.download(params, weights);
+                return r;
+            }
+            case "segmentCopies" -> {
+                Buffer g = backend.wrap(nativeGradient), w = backend.wrap(nativeWeights);
+                backend.copy(g, grads);
+                Adam.StepResult r = adam.step(params, grads);
+                backend.copy(params, w);
+                return r;
+            }
+            default -> {
+                return adam.step(params, grads);
+            }
         }
-        return adam.step(params, grads);
     }
 }
