@@ -42,7 +42,7 @@ import java.util.concurrent.TimeUnit;
 @Warmup(iterations = 4, time = 500, timeUnit = TimeUnit.MILLISECONDS)
 @Measurement(iterations = 6, time = 500, timeUnit = TimeUnit.MILLISECONDS)
 @State(Scope.Benchmark)
-public class CpuEmbeddingBench {
+public class EmbeddingStepBench {
     @Param({CpuBenchSupport.N_1M, CpuBenchSupport.N_10M})
     public int n;
 
