@@ -12,6 +12,7 @@ import dev.twophase.backend.HostKernels;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Objects;
+import java.util.function.IntConsumer;
 
 /**
  * The CPU backend: Java float arrays, loops over fixed chunks on a private thread pool (see
@@ -319,7 +320,7 @@ public final class CpuBackend implements Backend {
         for (int t = 0; t < tensors; t++) Arrays.fill(chunkTensor, firstChunk[t], firstChunk[t + 1], t);
         double[] partial = new double[chunks];
         CpuBuffer[] ops = {gb};
-        java.util.function.IntConsumer work = c -> {
+        forEachIndex(ops, chunks, c -> {
             int t = chunkTensor[c];
             int lo = (int) (offsets[t] + (long) (c - firstChunk[t]) * Parallel.CHUNK);
             int hi = (int) Math.min(offsets[t + 1], lo + Parallel.CHUNK);
@@ -331,9 +332,7 @@ public final class CpuBackend implements Backend {
                 dotInto(acc, v.a[0], v.base[0], v.a[0], v.base[0], from, to);
             }
             partial[c] = sum(acc);
-        };
-        if (gb.confined) for (int c = 0; c < chunks; c++) work.accept(c);
-        else par.forEachIndex(chunks, work);
+        });
         double[] perTensor = new double[tensors];
         double total = 0;
         for (int t = 0; t < tensors; t++) {
@@ -605,11 +604,13 @@ public final class CpuBackend implements Backend {
 
     /** {@link Parallel#forEachChunk}, on the calling thread alone when an operand is a confined segment (same chunks, same bits). */
     private void forEachChunk(CpuBuffer[] ops, int n, Parallel.ChunkBody body) {
-        if (!anyConfined(ops)) {
-            par.forEachChunk(n, body);
-            return;
-        }
-        for (int c = 0, chunks = Parallel.chunkCount(n); c < chunks; c++) body.run(c, c * Parallel.CHUNK, Math.min(n, (c + 1) * Parallel.CHUNK));
+        forEachIndex(ops, Parallel.chunkCount(n), c -> body.run(c, c * Parallel.CHUNK, Math.min(n, (c + 1) * Parallel.CHUNK)));
+    }
+
+    /** {@link Parallel#forEachIndex}, on the calling thread alone when an operand is a confined segment. */
+    private void forEachIndex(CpuBuffer[] ops, int count, IntConsumer body) {
+        if (anyConfined(ops)) for (int i = 0; i < count; i++) body.accept(i);
+        else par.forEachIndex(count, body);
     }
 
     private static boolean anyConfined(CpuBuffer[] ops) {
