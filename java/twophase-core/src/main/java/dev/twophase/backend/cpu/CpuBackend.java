@@ -82,6 +82,8 @@ public final class CpuBackend implements Backend {
         return "cpu: " + par.threads() + " threads, GEMM: " + gemmDescription;
     }
 
+    @Override public String toString() { return description(); }
+
     public int threads() { return par.threads(); }
 
     public boolean usesOpenBlas() { return blas != null; }
