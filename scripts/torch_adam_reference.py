@@ -9,7 +9,7 @@ implementation, i.e. foreach=False).  This script runs PyTorch on a handful of
 small, fixed problems and writes the parameters and optimizer state after every
 step into
 
-    java/src/test/java/dev/twophase/optim/TorchAdamReference.java
+    java/twophase-core/src/test/java/dev/twophase/optim/TorchAdamReference.java
 
 as `public static final Case` constants, so the Java tests need no Python.
 
@@ -56,7 +56,7 @@ BIG_INDEX = 1     # gradient element of magnitude ~100
 SMALL_INDEX = 4   # gradient element of magnitude ~1e-4
 
 DEFAULT_OUTPUT = os.path.join(
-    "java", "src", "test", "java", "dev", "twophase", "optim", "TorchAdamReference.java")
+    "java", "twophase-core", "src", "test", "java", "dev", "twophase", "optim", "TorchAdamReference.java")
 
 # name, optimizer class, lr, (beta1, beta2), eps, weight_decay, decoupled, seed
 CASES = [

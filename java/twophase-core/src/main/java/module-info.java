@@ -5,8 +5,11 @@
  * API ({@link dev.twophase.backend.Backend}) and the CPU backend. GPU backends come from
  * {@code dev.twophase.cuda} through {@link dev.twophase.backend.BackendProvider}.
  *
- * <p>The CPU backend calls OpenBLAS through {@code java.lang.foreign} when the module
- * {@code org.bytedeco.openblas} (and its natives) is present, else a plain Java GEMM; run with
+ * <p>The CPU backend calls OpenBLAS through {@code java.lang.foreign} when it is present, else a
+ * plain Java GEMM. On the module path OpenBLAS is an optional dependency that must be resolved
+ * explicitly: add {@code org.bytedeco.openblas} and {@code org.bytedeco.javacpp} with their
+ * natives and run with {@code --add-modules org.bytedeco.openblas.linux.x86_64} (your platform's)
+ * and {@code --enable-native-access=dev.twophase.core,org.bytedeco.javacpp}; without OpenBLAS,
  * {@code --enable-native-access=dev.twophase.core}.
  */
 module dev.twophase.core {

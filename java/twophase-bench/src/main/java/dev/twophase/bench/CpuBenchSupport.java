@@ -58,7 +58,7 @@ final class CpuBenchSupport {
         for (int off = 0; off < n; off += block) {
             int len = Math.min(block, n - off);
             for (int i = 0; i < len; i++) tmp[i] = value(seed, off + i, lo, width);
-            backend.upload(tmp, 0, b.slice(off, len));
+            backend.upload(tmp, 0, len, b.slice(off, len));
         }
         return b;
     }

@@ -8,11 +8,14 @@ package dev.twophase.backend;
  *   p = p * decayFactor
  *   m = beta1 * m + oneMinusBeta1 * g
  *   v = beta2 * v + oneMinusBeta2 * g * g
- *   p = p - stepSize * m / (sqrt(v) / biasCorrection2Sqrt + eps)
+ *   vMax = max(vMax, v)                                        (AMSGrad only)
+ *   p = p - stepSize * m / (sqrt(v or vMax) / biasCorrection2Sqrt + eps)
  * </pre>
  * {@code 1 - beta} is rounded from double, as PyTorch does (1 - 0.999f in float is 0.00099998713,
  * a relative error of 1.3e-5 in v). Each operation is rounded separately (no fused multiply-add),
- * so the Java loop and the CUDA kernel produce the same bits.
+ * so the Java loop and the CUDA kernel produce the same bits. AMSGrad follows PyTorch: the
+ * maximum is taken after v is updated, and the denominator uses it. {@link AdamUpdate} gives each
+ * segment of the flat buffer its own scalars.
  */
 public record AdamScalars(float beta1, float oneMinusBeta1, float beta2, float oneMinusBeta2, float stepSize, float biasCorrection2Sqrt, float eps,
                           float l2WeightDecay, float decayFactor, float gradScale) {

@@ -4,7 +4,8 @@ package dev.twophase.backend;
  * A float32 array owned by a {@link VectorBackend}: host memory for the CPU backend, device memory for
  * the GPU backends. {@link #slice} returns a view sharing the same memory, so layers can address
  * tensors inside the flat parameter buffer without copying. Closing the buffer that allocated the
- * memory frees it; closing a slice does nothing.
+ * memory releases it, and the ops then refuse it and its slices with an
+ * {@link IllegalStateException}; closing a slice does nothing.
  */
 public interface Buffer extends AutoCloseable {
 

@@ -1,20 +1,69 @@
 package dev.twophase.backend;
 
 import java.util.Arrays;
+import java.util.Objects;
 
 /**
  * The argument checks of the {@link Backend} contract, shared by every backend so a mistake gets
- * the same message wherever it runs: each names the operation and the values.
+ * the same message wherever it runs: each names the operation, the argument and the values.
  */
 public final class BufferChecks {
     private BufferChecks() { }
 
-    public static void sameLength(String op, Buffer first, Buffer... others) {
-        for (Buffer o : others) {
-            if (o.length() != first.length()) {
-                throw new IllegalArgumentException(op + ": buffer lengths differ: " + first.length() + " and " + o.length());
-            }
+    /** {@code b} must have as many floats as {@code ref}. */
+    public static void sameLength(String op, String refName, Buffer ref, String name, Buffer b) {
+        if (b.length() != ref.length()) {
+            throw new IllegalArgumentException(op + ": " + name + " has " + b.length() + " floats, " + refName + " has " + ref.length());
         }
+    }
+
+    /** The error for a buffer that is not one of {@code expected}'s: names the op, the argument and both backends. */
+    public static IllegalArgumentException foreign(String op, String arg, Buffer b, VectorBackend expected) {
+        VectorBackend owner = b.backend();
+        String whose = owner == null ? "no backend"
+                : owner.name().equals(expected.name()) ? "another " + owner.name() + " backend instance"
+                : "another backend (" + owner.name() + ")";
+        return new IllegalArgumentException(op + ": " + arg + " belongs to " + whose + ", expected this " + expected.name() + " backend");
+    }
+
+    /**
+     * Checks a copy between {@code length} floats at {@code offset} of a host array and a buffer:
+     * the range must lie inside the array ({@link IndexOutOfBoundsException}) and have the
+     * buffer's length ({@link IllegalArgumentException}).
+     */
+    public static void checkTransfer(String op, String arrayName, float[] array, int offset, int length, String bufferName, Buffer b) {
+        Objects.requireNonNull(array, op + ": " + arrayName);
+        Objects.requireNonNull(b, op + ": " + bufferName);
+        if (offset < 0 || length < 0 || offset > array.length - length) {
+            throw new IndexOutOfBoundsException(op + ": " + arrayName + " range [" + offset + ", " + ((long) offset + length)
+                    + ") is outside an array of " + array.length + " floats");
+        }
+        if (length != b.length()) {
+            throw new IllegalArgumentException(op + ": " + length + " floats of " + arrayName + " for " + bufferName + " of "
+                    + b.length() + " floats; the lengths must be equal");
+        }
+    }
+
+    /**
+     * The floats of {@code array} from {@code offset} to its end, which must be exactly
+     * {@code b.length()}: fewer is an {@link IndexOutOfBoundsException}, more (a silent prefix
+     * copy) an {@link IllegalArgumentException}.
+     */
+    public static int rest(String op, String arrayName, float[] array, int offset, String bufferName, Buffer b) {
+        Objects.requireNonNull(array, op + ": " + arrayName);
+        if (offset < 0 || offset > array.length) {
+            throw new IndexOutOfBoundsException(op + ": " + arrayName + " offset " + offset + " is outside an array of " + array.length + " floats");
+        }
+        long rest = array.length - offset;
+        if (rest < b.length()) {
+            throw new IndexOutOfBoundsException(op + ": " + arrayName + " has " + rest + " floats from offset " + offset + ", "
+                    + bufferName + " has " + b.length());
+        }
+        if (rest > b.length()) {
+            throw new IllegalArgumentException(op + ": " + arrayName + " has " + rest + " floats from offset " + offset + ", "
+                    + bufferName + " has " + b.length() + "; the lengths must be equal (the form with a length copies part of an array)");
+        }
+        return (int) rest;
     }
 
     /** Rows of {@code m} read as a matrix of {@code cols} columns. */
@@ -46,5 +95,17 @@ public final class BufferChecks {
         for (int t = 0; t < tensors; t++) {
             if (offsets[t + 1] < offsets[t]) throw new IllegalArgumentException("segmentedNorms: offsets decrease at tensor " + t);
         }
+    }
+
+    /** The buffers of an Adam step: param's length must be the update's, the others param's; AMSGrad's maximum is optional. */
+    public static void checkAdam(AdamUpdate u, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, Buffer maxExpAvgSq) {
+        Objects.requireNonNull(u, "adamStep: update");
+        if (param.length() != u.length()) {
+            throw new IllegalArgumentException("adamStep: param has " + param.length() + " floats, the update's segments cover " + u.length());
+        }
+        sameLength("adamStep", "param", param, "grad", grad);
+        sameLength("adamStep", "param", param, "expAvg", expAvg);
+        sameLength("adamStep", "param", param, "expAvgSq", expAvgSq);
+        if (maxExpAvgSq != null) sameLength("adamStep", "param", param, "maxExpAvgSq", maxExpAvgSq);
     }
 }

@@ -1,12 +1,18 @@
 package dev.twophase.backend;
 
+import java.util.Objects;
+
 /**
  * Memory and the vector operations of the optimizers: what {@link dev.twophase.optim.Adam},
  * {@link dev.twophase.optim.ConjugateGradient} and {@link dev.twophase.optim.TwoPhase} need,
  * and all that a trainer with memory of its own (another library's arrays, a
  * {@code MemorySegment}) has to implement to use them. {@link Backend} adds the model ops.
- * Buffers passed to an op must belong to this backend; lengths are checked and a mismatch names
- * the operation and both lengths.
+ *
+ * <p>Buffers passed to an op must belong to this backend and be open; lengths are checked. Every
+ * error names the operation, the argument and, for lengths, both lengths (for example
+ * {@code upload: dst belongs to another backend (ffm), expected cpu}). Once the backend is
+ * closed every method but {@link #name}, {@link #description} and {@link #close} throws
+ * {@link IllegalStateException}.
  *
  * <p>Reductions accumulate in double in an order that does not depend on the number of threads
  * or blocks, so every backend returns the same bits run after run.
@@ -24,12 +30,49 @@ public interface VectorBackend extends AutoCloseable {
     /** A zero-filled buffer of {@code length} floats. */
     Buffer allocate(long length);
 
-    /** Copies {@code dst.length()} floats from {@code src[srcOffset..]} into {@code dst}. */
-    void upload(float[] src, int srcOffset, Buffer dst);
+    /** Copies all of {@code src} into {@code dst}; their lengths must be equal. */
+    default void upload(float[] src, Buffer dst) {
+        upload(src, 0, dst);
+    }
 
-    /** Copies all of {@code src} into {@code dst[dstOffset..]}. */
-    void download(Buffer src, float[] dst, int dstOffset);
+    /**
+     * Copies {@code src[srcOffset..]}, the rest of the array, into {@code dst}: exactly
+     * {@code dst.length()} floats must remain from {@code srcOffset} (fewer throws
+     * {@link IndexOutOfBoundsException}, more {@link IllegalArgumentException}).
+     */
+    default void upload(float[] src, int srcOffset, Buffer dst) {
+        Objects.requireNonNull(dst, "upload: dst");
+        upload(src, srcOffset, BufferChecks.rest("upload", "src", src, srcOffset, "dst", dst), dst);
+    }
 
+    /**
+     * Copies {@code src[srcOffset, srcOffset + length)} into {@code dst}; {@code length} must equal
+     * {@code dst.length()} and the range must lie inside {@code src}.
+     */
+    void upload(float[] src, int srcOffset, int length, Buffer dst);
+
+    /** Copies all of {@code src} into {@code dst}; their lengths must be equal. */
+    default void download(Buffer src, float[] dst) {
+        download(src, dst, 0);
+    }
+
+    /**
+     * Copies all of {@code src} into {@code dst[dstOffset..]}, the rest of the array: exactly
+     * {@code src.length()} floats must remain from {@code dstOffset} (fewer throws
+     * {@link IndexOutOfBoundsException}, more {@link IllegalArgumentException}).
+     */
+    default void download(Buffer src, float[] dst, int dstOffset) {
+        Objects.requireNonNull(src, "download: src");
+        download(src, dst, dstOffset, BufferChecks.rest("download", "dst", dst, dstOffset, "src", src));
+    }
+
+    /**
+     * Copies all of {@code src} into {@code dst[dstOffset, dstOffset + length)}; {@code length}
+     * must equal {@code src.length()} and the range must lie inside {@code dst}.
+     */
+    void download(Buffer src, float[] dst, int dstOffset, int length);
+
+    /** Copies {@code src} into {@code dst} (equal lengths; overlapping slices behave like {@code System.arraycopy}). */
     void copy(Buffer src, Buffer dst);
 
     void fill(Buffer dst, float value);
@@ -39,8 +82,23 @@ public interface VectorBackend extends AutoCloseable {
 
     // ---- optimizer vector ops ----
 
-    /** The fused Adam/AdamW step over the whole flat buffer (formula: {@link AdamScalars}). */
-    void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq);
+    /**
+     * The fused Adam/AdamW step with the same scalars for every element and no AMSGrad: the
+     * one-segment case of {@link #adamStep(AdamUpdate, Buffer, Buffer, Buffer, Buffer, Buffer)}.
+     */
+    default void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
+        Objects.requireNonNull(param, "adamStep: param");
+        adamStep(AdamUpdate.uniform(s, param.length()), param, grad, expAvg, expAvgSq, null);
+    }
+
+    /**
+     * The fused Adam/AdamW step over the whole flat buffer, in one pass: each segment of
+     * {@code update} with its own scalars (per-tensor weight decay), the formula in
+     * {@link AdamScalars}. {@code maxExpAvgSq} is null for Adam, and AMSGrad's running maximum of
+     * the second moment otherwise. A backend that cannot run a variant throws
+     * {@link UnsupportedOperationException} naming itself and the variant.
+     */
+    void adamStep(AdamUpdate update, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, Buffer maxExpAvgSq);
 
     /** {@code out[j] = x . ys[j]} for every j, in one pass over x, accumulated in double. */
     void multiDot(Buffer x, Buffer[] ys, double[] out);
@@ -57,5 +115,6 @@ public interface VectorBackend extends AutoCloseable {
     /** Per-tensor and total sums of squares over the segments {@code offsets[i]..offsets[i+1]}, with a non-finite flag. */
     GradientNorms segmentedNorms(Buffer g, long[] offsets);
 
+    /** Releases the backend's resources; idempotent. Buffers it allocated become unusable. */
     @Override void close();
 }

@@ -40,6 +40,7 @@ public final class ConjugateGradient implements AutoCloseable {
     private double lastAlpha;
     private int sinceRestart;
     private long iterations;
+    private boolean closed;
 
     public ConjugateGradient(VectorBackend backend, long n, CgConfig config) {
         this.backend = backend;
@@ -56,6 +57,7 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /** One CG iteration on {@code x} (updated in place). The first call evaluates the gradient at x. */
     public Iteration iterate(Objective objective, Buffer x) {
+        checkOpen("iterate");
         if (x.length() != g.length()) throw new IllegalArgumentException("CG: x has " + x.length() + " floats, CG was built for " + g.length());
         int gradients = 0;
         boolean restarted = false;
@@ -125,6 +127,7 @@ public final class ConjugateGradient implements AutoCloseable {
      * themselves belong to the caller.
      */
     public OptimizerState state() {
+        checkOpen("state");
         OptimizerState s = new OptimizerState()
                 .putString("formula", config.formula().id())
                 .putLong("length", n)
@@ -144,6 +147,7 @@ public final class ConjugateGradient implements AutoCloseable {
      * parameters the caller passes (which must be those the state was saved with).
      */
     public void load(OptimizerState s) {
+        checkOpen("load");
         s.require("formula", config.formula().id());
         if (s.getLong("length") != n) throw new IllegalArgumentException("CG state is for " + s.getLong("length") + " parameters; this CG has " + n);
         started = s.getBoolean("started");
@@ -204,7 +208,14 @@ public final class ConjugateGradient implements AutoCloseable {
         return guess;
     }
 
+    private void checkOpen(String call) {
+        if (closed) throw new IllegalStateException("ConjugateGradient." + call + ": this ConjugateGradient is closed");
+    }
+
+    /** Releases the buffers; idempotent. */
     @Override public void close() {
+        if (closed) return;
+        closed = true;
         g.close();
         gPrev.close();
         d.close();

@@ -27,6 +27,12 @@ import dev.twophase.tensor.ParameterLayout;
  * minimum) the run falls back to Adam, as the paper suggests for a practical system; the switch
  * stays one-way, so it does not return to CG. When CG reaches the "zero" gradient norm the run is
  * {@link Phase#DONE}.
+ *
+ * <p>{@link #state()} saves the phase, the switch bookkeeping and the nested states of Adam
+ * ({@code adam.*}), CG ({@code cg.*}) and the switch rule ({@code rule.*}) in the
+ * {@link OptimizerState} format; {@link #load} on a fresh TwoPhase with the same settings
+ * continues the run bit for bit. After {@link #close()} the methods that step or save throw
+ * {@link IllegalStateException}.
  */
 public final class TwoPhase implements AutoCloseable {
     public enum Phase { ADAM, CG, DONE }
@@ -47,6 +53,7 @@ public final class TwoPhase implements AutoCloseable {
     private Integer switchEpoch;
     private double epochNormSum;
     private int epochSteps;
+    private boolean closed;
 
     public TwoPhase(VectorBackend backend, ParameterLayout layout, AdamConfig adamConfig, CgConfig cgConfig,
                     SwitchRule rule, NormMeasure measure) {
@@ -70,8 +77,13 @@ public final class TwoPhase implements AutoCloseable {
 
     /** One Adam step with the caller's mini-batch gradient. */
     public Adam.StepResult adamStep(Buffer params, Buffer grads) {
+        return adamStep(params, grads, 1.0);
+    }
+
+    /** One Adam step with the caller's mini-batch gradient multiplied by {@code gradScale} (see {@link Adam#step(Buffer, Buffer, double)}). */
+    public Adam.StepResult adamStep(Buffer params, Buffer grads, double gradScale) {
         requirePhase(Phase.ADAM, "adamStep");
-        Adam.StepResult r = adam.step(params, grads);
+        Adam.StepResult r = adam.step(params, grads, gradScale);
         if (!r.skipped()) {
             epochNormSum += r.gradientNorm();
             epochSteps++;
@@ -125,11 +137,79 @@ public final class TwoPhase implements AutoCloseable {
 
     public NormMeasure normMeasure() { return measure; }
 
+    /**
+     * Everything needed to continue this run elsewhere: phase, Adam epochs counted, switch epoch,
+     * whether CG fell back, the running sum of the current epoch's mini-batch norms, and the
+     * nested states of Adam, CG and the rule. The parameters belong to the caller.
+     */
+    public OptimizerState state() {
+        checkOpen("state");
+        return new OptimizerState()
+                .putString("optimizer", "two-phase")
+                .putString("normMeasure", measure.id())
+                .putString("phase", phase.name())
+                .putBoolean("fellBack", fellBack)
+                .putLong("adamEpochs", adamEpochs)
+                .putLong("switchEpoch", switchEpoch == null ? -1 : switchEpoch)
+                .putDouble("epochNormSum", epochNormSum)
+                .putLong("epochSteps", epochSteps)
+                .putAll("adam", adam.state())
+                .putAll("cg", cg.state())
+                .putAll("rule", rule.state());
+    }
+
+    /**
+     * Restores a state from {@link #state()} of a TwoPhase with the same layout, norm measure,
+     * rule and CG formula: the next call continues the run bit for bit on the parameters the
+     * caller passes (those the state was saved with). The settings are checked before anything
+     * changes.
+     */
+    public void load(OptimizerState s) {
+        checkOpen("load");
+        s.require("optimizer", "two-phase");
+        s.require("normMeasure", measure.id());
+        Phase savedPhase;
+        try {
+            savedPhase = Phase.valueOf(s.getString("phase"));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("two-phase state has phase '" + s.getString("phase") + "'; expected one of " + java.util.Arrays.toString(Phase.values()));
+        }
+        long epochs = s.getLong("adamEpochs"), switched = s.getLong("switchEpoch"), steps = s.getLong("epochSteps");
+        if (epochs < 0 || switched < -1 || switched > epochs || steps < 0) {
+            throw new IllegalArgumentException("two-phase state has adamEpochs " + epochs + ", switchEpoch " + switched + ", epochSteps " + steps
+                    + "; expected counts >= 0 and a switch epoch of -1 (none) up to adamEpochs");
+        }
+        OptimizerState adamState = s.nested("adam"), cgState = s.nested("cg"), ruleState = s.nested("rule");
+        adamState.require("optimizer", "adam");
+        ruleState.require("rule", rule.describe());
+        cgState.require("formula", cg.config().formula().id());
+        if (cgState.getLong("length") != layout.size()) {
+            throw new IllegalArgumentException("CG state is for " + cgState.getLong("length") + " parameters; this TwoPhase has " + layout.size());
+        }
+        adam.load(adamState);
+        cg.load(cgState);
+        rule.load(ruleState);
+        phase = savedPhase;
+        fellBack = s.getBoolean("fellBack");
+        adamEpochs = (int) epochs;
+        switchEpoch = switched < 0 ? null : (int) switched;
+        epochNormSum = s.getDouble("epochNormSum");
+        epochSteps = (int) steps;
+    }
+
     private void requirePhase(Phase want, String call) {
+        checkOpen(call);
         if (phase != want) throw new IllegalStateException(call + " called in phase " + phase + "; it belongs to phase " + want);
     }
 
+    private void checkOpen(String call) {
+        if (closed) throw new IllegalStateException("TwoPhase." + call + ": this TwoPhase is closed");
+    }
+
+    /** Releases Adam's and CG's buffers; idempotent. */
     @Override public void close() {
+        if (closed) return;
+        closed = true;
         adam.close();
         cg.close();
         if (fullBatchGrad != null) fullBatchGrad.close();

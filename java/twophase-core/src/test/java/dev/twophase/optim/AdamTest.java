@@ -47,7 +47,7 @@ class AdamTest {
 
     static float[] read(Buffer b) {
         float[] a = new float[(int) b.length()];
-        cpu.download(b, a, 0);
+        b.backend().download(b, a);
         return a;
     }
 

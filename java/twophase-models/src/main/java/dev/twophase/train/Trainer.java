@@ -135,8 +135,8 @@ public final class Trainer {
                 hostY[i * c + labels[s]] = 1f;
             }
             Buffer x = batchX.slice(0, (long) rows * f), y = batchY.slice(0, (long) rows * c);
-            be.upload(hostX, 0, x);
-            be.upload(hostY, 0, y);
+            be.upload(hostX, 0, rows * f, x);
+            be.upload(hostY, 0, rows * c, y);
             batchGradient(be, runner, settings.loss(), params, grads, x, y, rows, c);
             opt.adamStep(params, grads);
             objective.addCompute((double) rows / n);
@@ -166,7 +166,7 @@ public final class Trainer {
             int rows = Math.min(chunk, n - first);
             Buffer o = runner.forward(params, data.inputRows(first, rows), rows);
             lossSum += settings.loss().sum(be, o, data.targetRows(first, rows), classes, 0f, null);
-            be.download(o, out, 0);
+            be.download(o, out, 0, rows * classes);
             for (int i = 0; i < rows; i++) {
                 int best = 0;
                 for (int j = 1; j < classes; j++) if (out[i * classes + j] > out[i * classes + best]) best = j;

@@ -89,7 +89,7 @@ public class CpuGemmBench {
     private CpuBuffer filled(Random r, long length) {
         float[] x = new float[(int) length];
         for (int i = 0; i < x.length; i++) x[i] = r.nextFloat() - 0.5f;
-        return new CpuBuffer(backend, x, 0, x.length);
+        return (CpuBuffer) backend.wrap(x);
     }
 
     @TearDown

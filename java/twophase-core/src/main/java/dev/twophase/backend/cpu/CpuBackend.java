@@ -2,20 +2,41 @@ package dev.twophase.backend.cpu;
 
 import dev.twophase.backend.Activation;
 import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import static dev.twophase.backend.BufferChecks.*;
 import dev.twophase.backend.GradientNorms;
 import dev.twophase.backend.HostKernels;
 
+import java.lang.foreign.MemorySegment;
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.function.IntConsumer;
+
 /**
  * The CPU backend: Java float arrays, loops over fixed chunks on a private thread pool (see
  * {@link Parallel}), SGEMM through OpenBLAS (FFM) or a plain Java fallback. Always available.
+ *
+ * <p>Besides buffers it allocates, it works in place on memory the caller already has:
+ * {@link #wrap(float[])} and {@link #wrap(MemorySegment)} hand it a trainer's own weights and
+ * gradients without a copy. After {@link #close()} every op, {@link #allocate} and {@link #wrap}
+ * throw {@link IllegalStateException}; so do ops on a buffer that was closed.
  */
 public final class CpuBackend implements Backend {
+    /** The most floats one buffer holds (Java arrays are indexed by int). */
+    public static final int MAX_LENGTH = Integer.MAX_VALUE - 8;
+    /**
+     * Elements per staged piece when operands are not arrays at one common index (wrapped
+     * segments, slices at different offsets): a multiple of 4, so four-way accumulations keep
+     * their order, and small enough that five operands' pieces stay in L1.
+     */
+    static final int STAGE = 1024;
+
     private final Parallel par;
     private final OpenBlas blas;
     private final String gemmDescription;
+    private volatile boolean closed;
 
     /** A CPU backend with {@code threads} worker threads, using OpenBLAS when it loads. */
     public CpuBackend(int threads) {
@@ -33,6 +54,9 @@ public final class CpuBackend implements Backend {
                 // One buffer per thread that can call sgemm at once: the workers and the caller.
                 String notPrefaulted = loaded.prefault(threads);
                 gemm = "OpenBLAS " + loaded.version() + " via FFM" + (notPrefaulted == null ? "" : " (slower: " + notPrefaulted + ")");
+            } catch (ClassNotFoundException | NoClassDefFoundError e) {
+                loaded = null;
+                gemm = "plain Java (OpenBLAS not found: " + openBlasHint() + ")";
             } catch (ReflectiveOperationException | RuntimeException | LinkageError e) {
                 loaded = null;
                 gemm = "plain Java (OpenBLAS unavailable: " + e + ")";
@@ -44,11 +68,21 @@ public final class CpuBackend implements Backend {
         this.gemmDescription = gemm;
     }
 
+    /** What a user adds to get OpenBLAS: the artifacts, and on the module path the module to resolve. */
+    private static String openBlasHint() {
+        String artifacts = "add org.bytedeco:openblas and its natives (classifier linux-x86_64 or your platform's)";
+        return CpuBackend.class.getModule().isNamed()
+                ? artifacts + " to the module path with --add-modules org.bytedeco.openblas.linux.x86_64 (your platform's module)"
+                : artifacts + " to the class path";
+    }
+
     @Override public String name() { return "cpu"; }
 
     @Override public String description() {
         return "cpu: " + par.threads() + " threads, GEMM: " + gemmDescription;
     }
+
+    @Override public String toString() { return description(); }
 
     public int threads() { return par.threads(); }
 
@@ -57,76 +91,155 @@ public final class CpuBackend implements Backend {
     // ---- memory ----
 
     @Override public Buffer allocate(long length) {
-        if (length < 0 || length > Integer.MAX_VALUE - 8) {
-            throw new IllegalArgumentException("cpu buffers hold at most " + (Integer.MAX_VALUE - 8) + " floats; asked for " + length);
+        checkOpen("allocate");
+        if (length < 0 || length > MAX_LENGTH) {
+            throw new IllegalArgumentException("allocate: cpu buffers hold 0 to " + MAX_LENGTH + " floats; asked for " + length);
         }
-        return new CpuBuffer(this, new float[(int) length], 0, (int) length);
+        return new CpuBuffer(new CpuBuffer.Root(this, "allocated"), new float[(int) length], 0, (int) length);
     }
 
-    @Override public void upload(float[] src, int srcOffset, Buffer dst) {
-        CpuBuffer d = own(dst);
-        System.arraycopy(src, srcOffset, d.array, d.offset, d.length);
+    /**
+     * A buffer over {@code array} itself, no copy: the ops read and write the array in place, so
+     * a trainer that keeps its weights and gradients in float arrays hands them to
+     * {@link dev.twophase.optim.Adam} or {@link dev.twophase.optim.ConjugateGradient} as they are
+     * and sees every update at once. Closing the buffer leaves the array alone; the backend
+     * only refuses the buffer from then on.
+     */
+    public Buffer wrap(float[] array) {
+        Objects.requireNonNull(array, "wrap: array");
+        return wrap(array, 0, array.length);
     }
 
-    @Override public void download(Buffer src, float[] dst, int dstOffset) {
-        CpuBuffer s = own(src);
-        System.arraycopy(s.array, s.offset, dst, dstOffset, s.length);
+    /** A buffer over {@code array[offset, offset + length)}, no copy (see {@link #wrap(float[])}). */
+    public Buffer wrap(float[] array, int offset, int length) {
+        checkOpen("wrap");
+        Objects.requireNonNull(array, "wrap: array");
+        if (offset < 0 || length < 0 || offset > array.length - length) {
+            throw new IndexOutOfBoundsException("wrap: range [" + offset + ", " + ((long) offset + length) + ") is outside an array of " + array.length + " floats");
+        }
+        return new CpuBuffer(new CpuBuffer.Root(this, "wrapping float[" + array.length + "]"), array, offset, length);
+    }
+
+    /**
+     * A buffer over the floats of {@code segment} (native byte order, any alignment), no copy. A
+     * heap segment over a {@code float[]} becomes a buffer over that array. Any other segment
+     * (off-heap memory from an {@link java.lang.foreign.Arena}, another library's native buffer
+     * reached through {@code MemorySegment.ofAddress(address).reinterpret(bytes)}) serves the
+     * memory and optimizer ops, which stream it in pieces of {@value #STAGE} floats; the model ops
+     * ({@code gemm}, the layer ops) need array-backed buffers and refuse it. The segment must
+     * stay accessible (its arena open) while the buffer is used; closing the buffer does not
+     * close the segment. Ops on a segment of a confined arena run on the calling thread alone
+     * (which must be the arena's owner); shared, global and automatic arenas get all threads.
+     */
+    public Buffer wrap(MemorySegment segment) {
+        checkOpen("wrap");
+        Objects.requireNonNull(segment, "wrap: segment");
+        long bytes = segment.byteSize();
+        if (segment.isReadOnly()) throw new IllegalArgumentException("wrap: the segment is read-only; the ops write their results in place");
+        if (bytes % Float.BYTES != 0) throw new IllegalArgumentException("wrap: the segment has " + bytes + " bytes, not a whole number of floats");
+        if (bytes / Float.BYTES > MAX_LENGTH) {
+            throw new IllegalArgumentException("wrap: the segment has " + bytes / Float.BYTES + " floats; a cpu buffer holds at most " + MAX_LENGTH);
+        }
+        if (segment.heapBase().orElse(null) instanceof float[] a && segment.address() % Float.BYTES == 0) {
+            return new CpuBuffer(new CpuBuffer.Root(this, "wrapping a segment of float[" + a.length + "]"), a,
+                    (int) (segment.address() / Float.BYTES), (int) (bytes / Float.BYTES));
+        }
+        String kind = segment.isNative() ? "native" : "heap";
+        return new CpuBuffer(new CpuBuffer.Root(this, "wrapping a " + kind + " segment of " + bytes + " bytes"), segment);
+    }
+
+    @Override public void upload(float[] src, int srcOffset, int length, Buffer dst) {
+        CpuBuffer d = own(dst, "upload", "dst");
+        checkTransfer("upload", "src", src, srcOffset, length, "dst", d);
+        if (d.isArray()) System.arraycopy(src, srcOffset, d.array, d.offset, length);
+        else MemorySegment.copy(src, srcOffset, d.segment, CpuBuffer.FLOAT, 0, length);
+    }
+
+    @Override public void download(Buffer src, float[] dst, int dstOffset, int length) {
+        CpuBuffer s = own(src, "download", "src");
+        checkTransfer("download", "dst", dst, dstOffset, length, "src", s);
+        if (s.isArray()) System.arraycopy(s.array, s.offset, dst, dstOffset, length);
+        else MemorySegment.copy(s.segment, CpuBuffer.FLOAT, 0, dst, dstOffset, length);
     }
 
     @Override public void copy(Buffer src, Buffer dst) {
-        CpuBuffer s = own(src), d = own(dst);
-        sameLength("copy", s, d);
-        System.arraycopy(s.array, s.offset, d.array, d.offset, s.length);
+        CpuBuffer s = own(src, "copy", "src"), d = own(dst, "copy", "dst");
+        sameLength("copy", "src", s, "dst", d);
+        if (s.isArray() && d.isArray()) System.arraycopy(s.array, s.offset, d.array, d.offset, s.length);
+        else MemorySegment.copy(s.asSegment(), 0, d.asSegment(), 0, (long) s.length * Float.BYTES);
     }
 
     @Override public void fill(Buffer dst, float value) {
-        CpuBuffer d = own(dst);
-        java.util.Arrays.fill(d.array, d.offset, d.offset + d.length, value);
+        CpuBuffer d = own(dst, "fill", "dst");
+        elementwise(new CpuBuffer[]{d}, new boolean[]{true}, (a, base, lo, hi) -> Arrays.fill(a[0], base + lo, base + hi, value));
     }
 
     // ---- optimizer vector ops ----
 
-    @Override public void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
-        CpuBuffer p = own(param), g = own(grad), m = own(expAvg), v = own(expAvgSq);
-        sameLength("adamStep", p, g, m, v);
-        if (!sameOffset(p, g, m, v)) {
-            CpuBuffer[] c = alignedCopies(p, g, m, v);
-            adamStep(s, c[0], c[1], c[2], c[3]);
-            copyBack(c, p, null, m, v);
-            return;
-        }
-        final float beta1 = s.beta1(), beta2 = s.beta2(), oneMinusBeta1 = s.oneMinusBeta1(), oneMinusBeta2 = s.oneMinusBeta2();
-        final float stepSize = s.stepSize(), bc2Sqrt = s.biasCorrection2Sqrt(), eps = s.eps();
-        final float l2 = s.l2WeightDecay(), decay = s.decayFactor(), gradScale = s.gradScale();
-        final float[] pa = p.array, ga = g.array, ma = m.array, va = v.array;
-        final int o = p.offset;
-        par.forEachChunk(p.length, (chunk, lo, hi) -> {
-            for (int i = o + lo, end = o + hi; i < end; i++) {
-                float pi = pa[i];
-                float gi = ga[i] * gradScale + l2 * pi;
-                pi = pi * decay;
-                float mi = beta1 * ma[i] + oneMinusBeta1 * gi;
-                float vi = beta2 * va[i] + oneMinusBeta2 * gi * gi;
-                ma[i] = mi;
-                va[i] = vi;
-                pa[i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
+    @Override public void adamStep(AdamUpdate u, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, Buffer maxExpAvgSq) {
+        CpuBuffer p = own(param, "adamStep", "param"), g = own(grad, "adamStep", "grad");
+        CpuBuffer m = own(expAvg, "adamStep", "expAvg"), v = own(expAvgSq, "adamStep", "expAvgSq");
+        CpuBuffer vMax = maxExpAvgSq == null ? null : own(maxExpAvgSq, "adamStep", "maxExpAvgSq");
+        checkAdam(u, p, g, m, v, vMax);
+        CpuBuffer[] ops = vMax == null ? new CpuBuffer[]{p, g, m, v} : new CpuBuffer[]{p, g, m, v, vMax};
+        boolean[] written = vMax == null ? new boolean[]{true, false, true, true} : new boolean[]{true, false, true, true, true};
+        elementwise(ops, written, (a, base, lo, hi) -> {
+            float[] vm = a.length > 4 ? a[4] : null;
+            // The segments of the update that overlap [lo, hi), each with its own scalars.
+            for (int seg = u.segmentOf(lo); seg < u.segments() && u.offset(seg) < hi; seg++) {
+                int from = (int) Math.max(lo, u.offset(seg)), to = (int) Math.min(hi, u.offset(seg + 1));
+                if (from < to) adam(u.scalars(seg), a[0], a[1], a[2], a[3], vm, base + from, base + to);
             }
         });
     }
 
+    /**
+     * The formula of {@link AdamScalars} over array indices {@code [from, to)}, each operation
+     * rounded separately; {@code vMax} null for Adam, AMSGrad's maximum otherwise. The AMSGrad
+     * test is loop-invariant, so C2 compiles one vectorized loop per case.
+     */
+    private static void adam(AdamScalars s, float[] pa, float[] ga, float[] ma, float[] va, float[] vMax, int from, int to) {
+        final float beta1 = s.beta1(), beta2 = s.beta2(), oneMinusBeta1 = s.oneMinusBeta1(), oneMinusBeta2 = s.oneMinusBeta2();
+        final float stepSize = s.stepSize(), bc2Sqrt = s.biasCorrection2Sqrt(), eps = s.eps();
+        final float l2 = s.l2WeightDecay(), decay = s.decayFactor(), gradScale = s.gradScale();
+        final boolean amsgrad = vMax != null;
+        for (int i = from; i < to; i++) {
+            float pi = pa[i];
+            float gi = ga[i] * gradScale + l2 * pi;
+            pi = pi * decay;
+            float mi = beta1 * ma[i] + oneMinusBeta1 * gi;
+            float vi = beta2 * va[i] + oneMinusBeta2 * gi * gi;
+            ma[i] = mi;
+            va[i] = vi;
+            if (amsgrad) {
+                vi = Math.max(vMax[i], vi);
+                vMax[i] = vi;
+            }
+            pa[i] = pi - stepSize * mi / ((float) Math.sqrt(vi) / bc2Sqrt + eps);
+        }
+    }
+
     @Override public void multiDot(Buffer x, Buffer[] ys, double[] out) {
-        CpuBuffer xb = own(x);
+        CpuBuffer xb = own(x, "multiDot", "x");
         int k = ys.length;
         if (out.length < k) throw new IllegalArgumentException("multiDot: out has " + out.length + " slots for " + k + " dots");
-        CpuBuffer[] yb = new CpuBuffer[k];
+        CpuBuffer[] all = new CpuBuffer[k + 1];
+        all[0] = xb;
         for (int j = 0; j < k; j++) {
-            yb[j] = own(ys[j]);
-            sameLength("multiDot", xb, yb[j]);
+            all[j + 1] = own(ys[j], "multiDot", "ys[" + j + "]");
+            sameLength("multiDot", "x", xb, "ys[" + j + "]", all[j + 1]);
         }
         int chunks = Parallel.chunkCount(xb.length);
         double[] partial = new double[chunks * k];
-        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            for (int j = 0; j < k; j++) partial[chunk * k + j] = dot(xb.array, xb.offset, yb[j].array, yb[j].offset, lo, hi);
+        forEachChunk(all, xb.length, (chunk, lo, hi) -> {
+            Pieces v = new Pieces(all, false, hi - lo);
+            double[][] acc = new double[k][4];
+            for (int from = lo; from < hi; from += v.step) {
+                int to = Math.min(hi, from + v.step);
+                v.load(from, to);
+                for (int j = 0; j < k; j++) dotInto(acc[j], v.a[0], v.base[0], v.a[j + 1], v.base[j + 1], from, to);
+            }
+            for (int j = 0; j < k; j++) partial[chunk * k + j] = sum(acc[j]);
         });
         for (int j = 0; j < k; j++) {
             double s = 0;
@@ -135,9 +248,14 @@ public final class CpuBackend implements Backend {
         }
     }
 
-    /** Dot product of a chunk in double, with four interleaved accumulators so the adds pipeline. */
-    private static double dot(float[] x, int xo, float[] y, int yo, int lo, int hi) {
-        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    /**
+     * Adds {@code x[xo + i] * y[yo + i]} for i in {@code [lo, hi)}, in double, to four interleaved
+     * accumulators so the adds pipeline: element {@code lo + j} goes to {@code acc[j % 4]}, and
+     * when {@code hi - lo} is not a multiple of 4 the last elements go to {@code acc[0]}. Pieces
+     * of a multiple of 4 elements, summed one after another, give the bits of one call over all.
+     */
+    private static void dotInto(double[] acc, float[] x, int xo, float[] y, int yo, int lo, int hi) {
+        double s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
         int i = lo;
         for (; i + 3 < hi; i += 4) {
             s0 += (double) x[xo + i] * y[yo + i];
@@ -146,23 +264,22 @@ public final class CpuBackend implements Backend {
             s3 += (double) x[xo + i + 3] * y[yo + i + 3];
         }
         for (; i < hi; i++) s0 += (double) x[xo + i] * y[yo + i];
-        return (s0 + s1) + (s2 + s3);
+        acc[0] = s0;
+        acc[1] = s1;
+        acc[2] = s2;
+        acc[3] = s3;
     }
 
+    private static double sum(double[] acc) { return (acc[0] + acc[1]) + (acc[2] + acc[3]); }
+
     @Override public void cgDirection(Buffer d, Buffer g, Buffer gPrev, double beta) {
-        CpuBuffer db = own(d), gb = own(g), pb = own(gPrev);
-        sameLength("cgDirection", db, gb, pb);
-        if (!sameOffset(db, gb, pb)) {
-            CpuBuffer[] c = alignedCopies(db, gb, pb);
-            cgDirection(c[0], c[1], c[2], beta);
-            copyBack(c, db, null, pb);
-            return;
-        }
+        CpuBuffer db = own(d, "cgDirection", "d"), gb = own(g, "cgDirection", "g"), pb = own(gPrev, "cgDirection", "gPrev");
+        sameLength("cgDirection", "d", db, "g", gb);
+        sameLength("cgDirection", "d", db, "gPrev", pb);
         final float b = (float) beta;
-        final float[] da = db.array, ga = gb.array, pa = pb.array;
-        final int o = db.offset;
-        par.forEachChunk(db.length, (chunk, lo, hi) -> {
-            for (int i = o + lo, end = o + hi; i < end; i++) {
+        elementwise(new CpuBuffer[]{db, gb, pb}, new boolean[]{true, false, true}, (a, base, lo, hi) -> {
+            float[] da = a[0], ga = a[1], pa = a[2];
+            for (int i = base + lo, end = base + hi; i < end; i++) {
                 float gi = ga[i];
                 da[i] = -gi + b * da[i];
                 pa[i] = gi;
@@ -171,34 +288,27 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void trialPoint(Buffer x, Buffer x0, Buffer d, double alpha) {
-        CpuBuffer xb = own(x), x0b = own(x0), db = own(d);
-        sameLength("trialPoint", xb, x0b, db);
-        if (!sameOffset(xb, x0b, db)) {
-            CpuBuffer[] c = alignedCopies(xb, x0b, db);
-            trialPoint(c[0], c[1], c[2], alpha);
-            copyBack(c, xb);
-            return;
-        }
-        final float a = (float) alpha;
-        final float[] xa = xb.array, x0a = x0b.array, da = db.array;
-        final int o = xb.offset;
-        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            for (int i = o + lo, end = o + hi; i < end; i++) xa[i] = x0a[i] + a * da[i];
+        CpuBuffer xb = own(x, "trialPoint", "x"), x0b = own(x0, "trialPoint", "x0"), db = own(d, "trialPoint", "d");
+        sameLength("trialPoint", "x", xb, "x0", x0b);
+        sameLength("trialPoint", "x", xb, "d", db);
+        final float al = (float) alpha;
+        elementwise(new CpuBuffer[]{xb, x0b, db}, new boolean[]{true, false, false}, (a, base, lo, hi) -> {
+            float[] xa = a[0], x0a = a[1], da = a[2];
+            for (int i = base + lo, end = base + hi; i < end; i++) xa[i] = x0a[i] + al * da[i];
         });
     }
 
-    @Override public void axpy(float a, Buffer x, Buffer y) {
-        CpuBuffer xb = own(x), yb = own(y);
-        sameLength("axpy", xb, yb);
-        final float[] xa = xb.array, ya = yb.array;
-        final int xOff = xb.offset, yOff = yb.offset;
-        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            for (int i = lo; i < hi; i++) ya[yOff + i] += a * xa[xOff + i];
+    @Override public void axpy(float alpha, Buffer x, Buffer y) {
+        CpuBuffer xb = own(x, "axpy", "x"), yb = own(y, "axpy", "y");
+        sameLength("axpy", "x", xb, "y", yb);
+        elementwise(new CpuBuffer[]{xb, yb}, new boolean[]{false, true}, (a, base, lo, hi) -> {
+            float[] xa = a[0], ya = a[1];
+            for (int i = base + lo, end = base + hi; i < end; i++) ya[i] += alpha * xa[i];
         });
     }
 
     @Override public GradientNorms segmentedNorms(Buffer g, long[] offsets) {
-        CpuBuffer gb = own(g);
+        CpuBuffer gb = own(g, "segmentedNorms", "g");
         int tensors = offsets.length - 1;
         checkSegments(offsets, gb.length);
         // One work item per (tensor, chunk) so the chunk partials, and their sums, do not depend on threads.
@@ -209,14 +319,21 @@ public final class CpuBackend implements Backend {
         }
         int chunks = firstChunk[tensors];
         int[] chunkTensor = new int[chunks];
-        for (int t = 0; t < tensors; t++) java.util.Arrays.fill(chunkTensor, firstChunk[t], firstChunk[t + 1], t);
+        for (int t = 0; t < tensors; t++) Arrays.fill(chunkTensor, firstChunk[t], firstChunk[t + 1], t);
         double[] partial = new double[chunks];
-        final float[] a = gb.array;
-        par.forEachIndex(chunks, c -> {
+        CpuBuffer[] ops = {gb};
+        forEachIndex(ops, chunks, c -> {
             int t = chunkTensor[c];
-            long lo = offsets[t] + (long) (c - firstChunk[t]) * Parallel.CHUNK;
-            long hi = Math.min(offsets[t + 1], lo + Parallel.CHUNK);
-            partial[c] = dot(a, gb.offset, a, gb.offset, (int) lo, (int) hi);
+            int lo = (int) (offsets[t] + (long) (c - firstChunk[t]) * Parallel.CHUNK);
+            int hi = (int) Math.min(offsets[t + 1], lo + Parallel.CHUNK);
+            Pieces v = new Pieces(ops, false, hi - lo);
+            double[] acc = new double[4];
+            for (int from = lo; from < hi; from += v.step) {
+                int to = Math.min(hi, from + v.step);
+                v.load(from, to);
+                dotInto(acc, v.a[0], v.base[0], v.a[0], v.base[0], from, to);
+            }
+            partial[c] = sum(acc);
         });
         double[] perTensor = new double[tensors];
         double total = 0;
@@ -234,7 +351,7 @@ public final class CpuBackend implements Backend {
 
     @Override public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,
                                Buffer b, int ldb, float beta, Buffer c, int ldc) {
-        CpuBuffer ab = own(a), bb = own(b), cb = own(c);
+        CpuBuffer ab = arr(a, "gemm", "a"), bb = arr(b, "gemm", "b"), cb = arr(c, "gemm", "c");
         checkMatrix("gemm A", ab, transA ? k : m, transA ? m : k, lda);
         checkMatrix("gemm B", bb, transB ? n : k, transB ? k : n, ldb);
         checkMatrix("gemm C", cb, m, n, ldc);
@@ -274,10 +391,11 @@ public final class CpuBackend implements Backend {
                                     CpuBuffer b, int ldb, float beta, CpuBuffer c, int ldc) {
         int depth = reductionSlice(k), slices = (k + depth - 1) / depth, size = m * n;
         float[] partial = new float[slices * size];
+        CpuBuffer.Root scratch = new CpuBuffer.Root(this, "gemm partial sums");
         par.forEachIndex(slices, i -> {
             int p0 = i * depth, kk = Math.min(depth, k - p0);
             CpuBuffer aSlice = slice(a, transA ? (long) p0 * lda : p0), bSlice = slice(b, transB ? p0 : (long) p0 * ldb);
-            blas.sgemm(transA, transB, m, n, kk, 1f, aSlice, lda, bSlice, ldb, 0f, new CpuBuffer(this, partial, i * size, size), n);
+            blas.sgemm(transA, transB, m, n, kk, 1f, aSlice, lda, bSlice, ldb, 0f, new CpuBuffer(scratch, partial, i * size, size), n);
         });
         float[] ca = c.array;
         par.forEachIndex(m, r -> {
@@ -320,11 +438,11 @@ public final class CpuBackend implements Backend {
     /** The plain Java GEMM regardless of OpenBLAS: the reference for tests. */
     void javaGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,
                   Buffer b, int ldb, float beta, Buffer c, int ldc) {
-        JavaGemm.sgemm(par, transA, transB, m, n, k, alpha, own(a), lda, own(b), ldb, beta, own(c), ldc);
+        JavaGemm.sgemm(par, transA, transB, m, n, k, alpha, arr(a, "gemm", "a"), lda, arr(b, "gemm", "b"), ldb, beta, arr(c, "gemm", "c"), ldc);
     }
 
     @Override public void addBias(Buffer y, Buffer bias) {
-        CpuBuffer yb = own(y), bb = own(bias);
+        CpuBuffer yb = arr(y, "addBias", "y"), bb = arr(bias, "addBias", "bias");
         int cols = bb.length, rows = (int) rowsOf("addBias", yb, cols);
         par.forEachIndex(rowBlocks(rows, cols), blk -> {
             int r0 = blk * rowsPerBlock(cols), r1 = Math.min(rows, r0 + rowsPerBlock(cols));
@@ -336,7 +454,7 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void accumulateBiasGradient(Buffer dy, Buffer dBias) {
-        CpuBuffer yb = own(dy), db = own(dBias);
+        CpuBuffer yb = arr(dy, "accumulateBiasGradient", "dy"), db = arr(dBias, "accumulateBiasGradient", "dBias");
         int cols = db.length, rows = (int) rowsOf("accumulateBiasGradient", yb, cols);
         double[] acc = new double[cols];
         for (int r = 0; r < rows; r++) {
@@ -347,18 +465,11 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void activation(Activation f, Buffer x, Buffer y) {
-        CpuBuffer xb = own(x), yb = own(y);
-        sameLength("activation", xb, yb);
-        if (!sameOffset(xb, yb)) {
-            CpuBuffer[] c = alignedCopies(xb, yb);
-            activation(f, c[0], c[1]);
-            copyBack(c, null, yb);
-            return;
-        }
-        final float[] xa = xb.array, ya = yb.array;
-        final int o = xb.offset;
-        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            int from = o + lo, to = o + hi;
+        CpuBuffer xb = arr(x, "activation", "x"), yb = arr(y, "activation", "y");
+        sameLength("activation", "x", xb, "y", yb);
+        elementwise(new CpuBuffer[]{xb, yb}, new boolean[]{false, true}, (a, base, lo, hi) -> {
+            float[] xa = a[0], ya = a[1];
+            int from = base + lo, to = base + hi;
             switch (f) {
                 case IDENTITY -> System.arraycopy(xa, from, ya, from, to - from);
                 case RELU -> { for (int i = from; i < to; i++) ya[i] = Math.max(xa[i], 0f); }
@@ -368,18 +479,14 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public void activationBackward(Activation f, Buffer x, Buffer y, Buffer dy, Buffer dx) {
-        CpuBuffer xb = own(x), yb = own(y), gyb = own(dy), gxb = own(dx);
-        sameLength("activationBackward", xb, yb, gyb, gxb);
-        if (!sameOffset(xb, yb, gyb, gxb)) {
-            CpuBuffer[] c = alignedCopies(xb, yb, gyb, gxb);
-            activationBackward(f, c[0], c[1], c[2], c[3]);
-            copyBack(c, null, null, null, gxb);
-            return;
-        }
-        final float[] xa = xb.array, ya = yb.array, gy = gyb.array, gx = gxb.array;
-        final int o = xb.offset;
-        par.forEachChunk(xb.length, (chunk, lo, hi) -> {
-            int from = o + lo, to = o + hi;
+        CpuBuffer xb = arr(x, "activationBackward", "x"), yb = arr(y, "activationBackward", "y");
+        CpuBuffer gyb = arr(dy, "activationBackward", "dy"), gxb = arr(dx, "activationBackward", "dx");
+        sameLength("activationBackward", "x", xb, "y", yb);
+        sameLength("activationBackward", "x", xb, "dy", gyb);
+        sameLength("activationBackward", "x", xb, "dx", gxb);
+        elementwise(new CpuBuffer[]{xb, yb, gyb, gxb}, new boolean[]{false, false, false, true}, (a, base, lo, hi) -> {
+            float[] xa = a[0], ya = a[1], gy = a[2], gx = a[3];
+            int from = base + lo, to = base + hi;
             switch (f) {
                 case IDENTITY -> System.arraycopy(gy, from, gx, from, to - from);
                 // gy where x > 0, else +0, as a bit mask: a float select compiles to a branch
@@ -398,10 +505,10 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public double squaredError(Buffer out, Buffer target, float gradScale, Buffer dOut) {
-        CpuBuffer ob = own(out), tb = own(target);
-        sameLength("squaredError", ob, tb);
-        CpuBuffer gb = dOut == null ? null : own(dOut);
-        if (gb != null) sameLength("squaredError", ob, gb);
+        CpuBuffer ob = arr(out, "squaredError", "out"), tb = arr(target, "squaredError", "target");
+        sameLength("squaredError", "out", ob, "target", tb);
+        CpuBuffer gb = dOut == null ? null : arr(dOut, "squaredError", "dOut");
+        if (gb != null) sameLength("squaredError", "out", ob, "dOut", gb);
         double[] partial = new double[Parallel.chunkCount(ob.length)];
         final float twoScale = 2f * gradScale;
         par.forEachChunk(ob.length, (chunk, lo, hi) -> {
@@ -419,10 +526,10 @@ public final class CpuBackend implements Backend {
     }
 
     @Override public double softmaxCrossEntropy(Buffer logits, Buffer target, int cols, float gradScale, Buffer dOut) {
-        CpuBuffer lb = own(logits), tb = own(target);
-        sameLength("softmaxCrossEntropy", lb, tb);
-        CpuBuffer gb = dOut == null ? null : own(dOut);
-        if (gb != null) sameLength("softmaxCrossEntropy", lb, gb);
+        CpuBuffer lb = arr(logits, "softmaxCrossEntropy", "logits"), tb = arr(target, "softmaxCrossEntropy", "target");
+        sameLength("softmaxCrossEntropy", "logits", lb, "target", tb);
+        CpuBuffer gb = dOut == null ? null : arr(dOut, "softmaxCrossEntropy", "dOut");
+        if (gb != null) sameLength("softmaxCrossEntropy", "logits", lb, "dOut", gb);
         int rows = (int) rowsOf("softmaxCrossEntropy", lb, cols);
         double[] perRow = new double[rows];
         par.forEachIndex(rowBlocks(rows, cols), blk -> {
@@ -451,7 +558,7 @@ public final class CpuBackend implements Backend {
     // ---- host-loop layer ops: in place on the arrays, in parallel ----
 
     @Override public HostArray hostRead(Buffer b) {
-        CpuBuffer c = own(b);
+        CpuBuffer c = arr(b, "hostRead", "b");
         return new HostArray(c.array, c.offset);
     }
 
@@ -461,39 +568,131 @@ public final class CpuBackend implements Backend {
 
     @Override public HostKernels.Loop hostLoop() { return par::forEachIndex; }
 
-    @Override public void close() { par.close(); }
+    @Override public void close() {
+        closed = true;
+        par.close();
+    }
 
-    // ---- operand alignment ----
+    // ---- operands ----
     // The streaming loops index every array with the same i: with one index C2 can prove the
     // iterations independent and vectorizes them (about 2.6x faster for Adam at 33.5M parameters,
-    // docs/benchmarks-cpu.md). The optimizers' buffers and the network runner's activations are
-    // whole arrays, so the offsets agree; slices at different offsets go through aligned copies.
+    // docs/benchmarks-cpu.md). The optimizers' buffers, wrapped arrays and the network runner's
+    // activations are whole arrays, so the index is shared; otherwise (slices at different
+    // offsets, wrapped segments) each chunk is staged through small arrays in pieces of STAGE.
 
-    private static boolean sameOffset(CpuBuffer first, CpuBuffer... others) {
-        for (CpuBuffer o : others) if (o.offset != first.offset) return false;
+    /** An elementwise loop over {@code [lo, hi)} of operands that share one index: element i of operand k is {@code a[k][base + i]}. */
+    private interface Elementwise { void run(float[][] a, int base, int lo, int hi); }
+
+    /** Runs {@code body} over equal-length operands, in place when they share an index, else staged; writes back the operands marked {@code written}. */
+    private void elementwise(CpuBuffer[] ops, boolean[] written, Elementwise body) {
+        int n = ops[0].length;
+        if (sharedIndex(ops)) {
+            float[][] a = new float[ops.length][];
+            for (int k = 0; k < ops.length; k++) a[k] = ops[k].array;
+            int base = ops[0].offset;
+            par.forEachChunk(n, (chunk, lo, hi) -> body.run(a, base, lo, hi));
+            return;
+        }
+        forEachChunk(ops, n, (chunk, lo, hi) -> {
+            Pieces v = new Pieces(ops, true, hi - lo);
+            for (int from = lo; from < hi; from += v.step) {
+                int to = Math.min(hi, from + v.step);
+                v.load(from, to);
+                body.run(v.a, -from, from, to);
+                v.store(written, from, to);
+            }
+        });
+    }
+
+    /** {@link Parallel#forEachChunk}, on the calling thread alone when an operand is a confined segment (same chunks, same bits). */
+    private void forEachChunk(CpuBuffer[] ops, int n, Parallel.ChunkBody body) {
+        forEachIndex(ops, Parallel.chunkCount(n), c -> body.run(c, c * Parallel.CHUNK, Math.min(n, (c + 1) * Parallel.CHUNK)));
+    }
+
+    /** {@link Parallel#forEachIndex}, on the calling thread alone when an operand is a confined segment. */
+    private void forEachIndex(CpuBuffer[] ops, int count, IntConsumer body) {
+        if (anyConfined(ops)) for (int i = 0; i < count; i++) body.accept(i);
+        else par.forEachIndex(count, body);
+    }
+
+    private static boolean anyConfined(CpuBuffer[] ops) {
+        for (CpuBuffer o : ops) if (o.confined) return true;
+        return false;
+    }
+
+    private static boolean sharedIndex(CpuBuffer[] ops) {
+        for (CpuBuffer o : ops) if (!o.isArray() || o.offset != ops[0].offset) return false;
         return true;
     }
 
-    private CpuBuffer[] alignedCopies(CpuBuffer... bs) {
-        CpuBuffer[] c = new CpuBuffer[bs.length];
-        for (int i = 0; i < bs.length; i++) {
-            c[i] = new CpuBuffer(this, java.util.Arrays.copyOfRange(bs[i].array, bs[i].offset, bs[i].offset + bs[i].length), 0, bs[i].length);
-        }
-        return c;
-    }
+    /**
+     * Array views of operands for one piece {@code [from, to)} of a chunk: element i of operand k
+     * is {@code a[k][base[k] + i]}. An array operand is used in place unless {@code stageAll}
+     * (elementwise loops need one shared index); the others are copied into per-chunk scratch.
+     */
+    private static final class Pieces {
+        final CpuBuffer[] ops;
+        final float[][] a, scratch;
+        final int[] base;
+        /** Piece length: the whole chunk when nothing is staged. */
+        final int step;
 
-    /** Copies the results back from {@link #alignedCopies}: {@code targets[i]} receives {@code copies[i]}; null skips an input-only operand. */
-    private static void copyBack(CpuBuffer[] copies, CpuBuffer... targets) {
-        for (int i = 0; i < targets.length; i++) {
-            if (targets[i] != null) System.arraycopy(copies[i].array, 0, targets[i].array, targets[i].offset, targets[i].length);
+        Pieces(CpuBuffer[] ops, boolean stageAll, int chunkLength) {
+            this.ops = ops;
+            this.a = new float[ops.length][];
+            this.scratch = new float[ops.length][];
+            this.base = new int[ops.length];
+            boolean staged = false;
+            for (int k = 0; k < ops.length; k++) {
+                if (stageAll || !ops[k].isArray()) {
+                    scratch[k] = new float[Math.min(STAGE, chunkLength)];
+                    staged = true;
+                }
+            }
+            this.step = staged ? STAGE : Math.max(1, chunkLength);
+        }
+
+        void load(int from, int to) {
+            for (int k = 0; k < ops.length; k++) {
+                if (scratch[k] == null) {
+                    a[k] = ops[k].array;
+                    base[k] = ops[k].offset;
+                } else {
+                    ops[k].read(from, scratch[k], to - from);
+                    a[k] = scratch[k];
+                    base[k] = -from;
+                }
+            }
+        }
+
+        void store(boolean[] written, int from, int to) {
+            for (int k = 0; k < ops.length; k++) if (written[k] && scratch[k] != null) ops[k].write(from, scratch[k], to - from);
         }
     }
 
     // ---- checks ----
 
-    private CpuBuffer own(Buffer b) {
-        if (b instanceof CpuBuffer c && c.backend() == this) return c;
-        throw new IllegalArgumentException("buffer " + b + " does not belong to this cpu backend");
+    private void checkOpen(String op) {
+        if (closed) throw new IllegalStateException(op + ": this cpu backend is closed");
+    }
+
+    /** The buffer as this backend's, open; otherwise an exception naming the op and the argument. */
+    private CpuBuffer own(Buffer b, String op, String arg) {
+        Objects.requireNonNull(b, () -> op + ": " + arg + " is null");
+        if (!(b instanceof CpuBuffer c) || c.root.owner != this) throw foreign(op, arg, b, this);
+        checkOpen(op);
+        if (c.root.closed) throw new IllegalStateException(op + ": " + arg + " was closed: " + c);
+        return c;
+    }
+
+    /** Like {@link #own}, for the model ops, which run on arrays only. */
+    private CpuBuffer arr(Buffer b, String op, String arg) {
+        CpuBuffer c = own(b, op, arg);
+        if (!c.isArray()) {
+            throw new IllegalArgumentException(op + ": " + arg + " wraps a memory segment (" + c + "); the cpu backend's model ops need "
+                    + "array-backed buffers (allocate, or wrap a float[])");
+        }
+        return c;
     }
 
     private static int rowsPerBlock(int cols) { return Math.max(1, Parallel.CHUNK / Math.max(1, cols)); }

@@ -2,6 +2,7 @@ package dev.twophase.backend.cpu;
 
 import dev.twophase.backend.Activation;
 import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.GradientNorms;
 import org.junit.jupiter.api.AfterAll;
@@ -66,6 +67,50 @@ class CpuBackendTest {
         assertArrayEquals(p, down(P));
         assertArrayEquals(m, down(M));
         assertArrayEquals(v, down(V));
+    }
+
+    /**
+     * A segment table (three segments, one of them empty, different weight decay and eps) with
+     * and without AMSGrad's maximum, against the formula written per element.
+     */
+    @ParameterizedTest @ValueSource(ints = {3, 7, 4097, 100_003})
+    void adamUpdateWithSegmentsAndAmsgradMatchesPlainLoop(int n) {
+        for (boolean amsgrad : new boolean[]{false, true}) {
+            Random r = new Random(n + (amsgrad ? 1 : 0));
+            float[] p = random(r, n), g = random(r, n), m = random(r, n), v = random(r, n), vMax = random(r, n);
+            for (int i = 0; i < n; i++) {
+                v[i] = Math.abs(v[i]);
+                vMax[i] = i % 3 == 0 ? 0f : Math.abs(vMax[i]) * 2;  // some maxima below v, some above
+            }
+            long cut = n / 3, cut2 = n / 3 + n / 2;
+            AdamScalars[] sc = {
+                    AdamScalars.forStep(3, 1e-2, 0.9, 0.999, 1e-8, 0.01, true, 0.5),
+                    AdamScalars.forStep(3, 1e-2, 0.9, 0.999, 1e-6, 0, true, 0.5),
+                    AdamScalars.forStep(3, 1e-2, 0.9, 0.999, 1e-8, 0.3, true, 0.5),
+                    AdamScalars.forStep(3, 1e-2, 0.9, 0.999, 1e-8, 0.1, true, 0.5)};
+            long[] offsets = {0, cut, cut, cut2, n};
+            AdamUpdate u = new AdamUpdate(offsets, sc);
+            Buffer P = up(cpu, p), G = up(cpu, g), M = up(cpu, m), V = up(cpu, v), VM = up(cpu, vMax);
+            cpu.adamStep(u, P, G, M, V, amsgrad ? VM : null);
+            for (int i = 0; i < n; i++) {
+                AdamScalars s = sc[u.segmentOf(i)];
+                float gi = g[i] * s.gradScale() + s.l2WeightDecay() * p[i];
+                float pi = p[i] * s.decayFactor();
+                m[i] = s.beta1() * m[i] + s.oneMinusBeta1() * gi;
+                v[i] = s.beta2() * v[i] + s.oneMinusBeta2() * gi * gi;
+                float denomV = v[i];
+                if (amsgrad) {
+                    vMax[i] = Math.max(vMax[i], v[i]);
+                    denomV = vMax[i];
+                }
+                p[i] = pi - s.stepSize() * m[i] / ((float) Math.sqrt(denomV) / s.biasCorrection2Sqrt() + s.eps());
+            }
+            assertEquals(2, u.segmentOf(cut), "an empty segment is never the one holding an element");
+            assertArrayEquals(p, down(P), "params, amsgrad " + amsgrad);
+            assertArrayEquals(m, down(M));
+            assertArrayEquals(v, down(V));
+            if (amsgrad) assertArrayEquals(vMax, down(VM));
+        }
     }
 
     @ParameterizedTest @ValueSource(ints = {1, 7, 4097, 1_000_003})

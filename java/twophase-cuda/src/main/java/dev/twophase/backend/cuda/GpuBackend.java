@@ -4,6 +4,7 @@ import static dev.twophase.backend.BufferChecks.*;
 
 import dev.twophase.backend.Activation;
 import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.GradientNorms;
@@ -151,21 +152,21 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     public final boolean isClosed() { return closed; }
 
-    @Override public final void upload(float[] src, int srcOffset, Buffer dst) {
-        B d = own(dst, "upload");
-        Objects.checkFromIndexSize(srcOffset, d.length() > Integer.MAX_VALUE ? -1 : (int) d.length(), src.length);
-        if (d.length() > 0) deviceUpload(src, srcOffset, d, d.length());
+    @Override public final void upload(float[] src, int srcOffset, int length, Buffer dst) {
+        B d = own(dst, "upload", "dst");
+        checkTransfer("upload", "src", src, srcOffset, length, "dst", d);
+        if (length > 0) deviceUpload(src, srcOffset, d, length);
     }
 
-    @Override public final void download(Buffer src, float[] dst, int dstOffset) {
-        B s = own(src, "download");
-        Objects.checkFromIndexSize(dstOffset, s.length() > Integer.MAX_VALUE ? -1 : (int) s.length(), dst.length);
-        if (s.length() > 0) deviceDownload(s, dst, dstOffset, s.length());
+    @Override public final void download(Buffer src, float[] dst, int dstOffset, int length) {
+        B s = own(src, "download", "src");
+        checkTransfer("download", "dst", dst, dstOffset, length, "src", s);
+        if (length > 0) deviceDownload(s, dst, dstOffset, length);
     }
 
     @Override public final void copy(Buffer src, Buffer dst) {
-        B s = own(src, "copy"), d = own(dst, "copy");
-        sameLength("copy", s, d);
+        B s = own(src, "copy", "src"), d = own(dst, "copy", "dst");
+        sameLength("copy", "src", s, "dst", d);
         long n = s.length();
         if (n == 0 || (s.root() == d.root() && s.offset() == d.offset())) return;
         if (!s.overlaps(d)) {
@@ -181,7 +182,7 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     }
 
     @Override public final void fill(Buffer dst, float value) {
-        B d = own(dst, "fill");
+        B d = own(dst, "fill", "dst");
         if (d.length() > 0) deviceFill(d, value, d.length());
     }
 
@@ -192,21 +193,31 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     // ---------------------------------------------------------------- optimizer vector ops
 
-    @Override public final void adamStep(AdamScalars s, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq) {
-        Objects.requireNonNull(s, "adamStep: scalars");
-        B p = own(param, "adamStep"), g = own(grad, "adamStep"), m = own(expAvg, "adamStep"), v = own(expAvgSq, "adamStep");
-        sameLength("adamStep", p, g, m, v);
-        if (p.length() > 0) deviceAdam(s, p, g, m, v, p.length());
+    /**
+     * The existing kernel applies one set of scalars to the whole buffer without AMSGrad; the
+     * fused kernel over a segment table (per-tensor weight decay) and AMSGrad's maximum is still
+     * to come, so those variants are refused rather than split into many launches.
+     */
+    @Override public final void adamStep(AdamUpdate u, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, Buffer maxExpAvgSq) {
+        B p = own(param, "adamStep", "param"), g = own(grad, "adamStep", "grad"), m = own(expAvg, "adamStep", "expAvg"), v = own(expAvgSq, "adamStep", "expAvgSq");
+        if (maxExpAvgSq != null) own(maxExpAvgSq, "adamStep", "maxExpAvgSq");
+        checkAdam(u, p, g, m, v, maxExpAvgSq);
+        if (maxExpAvgSq != null) throw new UnsupportedOperationException("adamStep: the " + name() + " backend has no AMSGrad kernel yet (use the cpu backend)");
+        if (u.segments() > 1) {
+            throw new UnsupportedOperationException("adamStep: the " + name() + " backend has no kernel for per-tensor Adam scalars yet ("
+                    + u.segments() + " segments, from weight decay by tensor; use the cpu backend)");
+        }
+        if (p.length() > 0) deviceAdam(u.scalars(0), p, g, m, v, p.length());
     }
 
     @Override public final void multiDot(Buffer x, Buffer[] ys, double[] out) {
-        B xb = own(x, "multiDot");
+        B xb = own(x, "multiDot", "x");
         int k = ys.length;
         if (out.length < k) throw new IllegalArgumentException("multiDot: out has " + out.length + " slots for " + k + " dots");
         @SuppressWarnings("unchecked") B[] yb = (B[]) java.lang.reflect.Array.newInstance(bufferType, k);
         for (int j = 0; j < k; j++) {
-            yb[j] = own(ys[j], "multiDot");
-            sameLength("multiDot", xb, yb[j]);
+            yb[j] = own(ys[j], "multiDot", "ys[" + j + "]");
+            sameLength("multiDot", "x", xb, "ys[" + j + "]", yb[j]);
         }
         long n = xb.length();
         if (n == 0) {
@@ -219,25 +230,27 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     }
 
     @Override public final void cgDirection(Buffer d, Buffer g, Buffer gPrev, double beta) {
-        B db = own(d, "cgDirection"), gb = own(g, "cgDirection"), pb = own(gPrev, "cgDirection");
-        sameLength("cgDirection", db, gb, pb);
+        B db = own(d, "cgDirection", "d"), gb = own(g, "cgDirection", "g"), pb = own(gPrev, "cgDirection", "gPrev");
+        sameLength("cgDirection", "d", db, "g", gb);
+        sameLength("cgDirection", "d", db, "gPrev", pb);
         if (db.length() > 0) deviceCgDirection(db, gb, pb, db.length(), (float) beta);
     }
 
     @Override public final void trialPoint(Buffer x, Buffer x0, Buffer d, double alpha) {
-        B xb = own(x, "trialPoint"), x0b = own(x0, "trialPoint"), db = own(d, "trialPoint");
-        sameLength("trialPoint", xb, x0b, db);
+        B xb = own(x, "trialPoint", "x"), x0b = own(x0, "trialPoint", "x0"), db = own(d, "trialPoint", "d");
+        sameLength("trialPoint", "x", xb, "x0", x0b);
+        sameLength("trialPoint", "x", xb, "d", db);
         if (xb.length() > 0) deviceTrialPoint(xb, x0b, db, xb.length(), (float) alpha);
     }
 
     @Override public final void axpy(float a, Buffer x, Buffer y) {
-        B xb = own(x, "axpy"), yb = own(y, "axpy");
-        sameLength("axpy", xb, yb);
+        B xb = own(x, "axpy", "x"), yb = own(y, "axpy", "y");
+        sameLength("axpy", "x", xb, "y", yb);
         if (xb.length() > 0) deviceAxpy(a, xb, yb, xb.length());
     }
 
     @Override public final GradientNorms segmentedNorms(Buffer g, long[] offsets) {
-        B gb = own(g, "segmentedNorms");
+        B gb = own(g, "segmentedNorms", "g");
         int tensors = offsets.length - 1;
         checkSegments(offsets, gb.length());
         double[] sums = new double[tensors + 1];
@@ -249,7 +262,7 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     @Override public final void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,
                                      Buffer b, int ldb, float beta, Buffer c, int ldc) {
-        B ab = own(a, "gemm"), bb = own(b, "gemm"), cb = own(c, "gemm");
+        B ab = own(a, "gemm", "a"), bb = own(b, "gemm", "b"), cb = own(c, "gemm", "c");
         checkMatrix("gemm A", ab, transA ? k : m, transA ? m : k, lda);
         checkMatrix("gemm B", bb, transB ? n : k, transB ? k : n, ldb);
         checkMatrix("gemm C", cb, m, n, ldc);
@@ -258,14 +271,14 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     }
 
     @Override public final void addBias(Buffer y, Buffer bias) {
-        B yb = own(y, "addBias"), bb = own(bias, "addBias");
+        B yb = own(y, "addBias", "y"), bb = own(bias, "addBias", "bias");
         int cols = columns("addBias", bb);
         long rows = rowsOf("addBias", yb, cols);
         if (rows > 0) deviceAddBias(yb, bb, rows, cols);
     }
 
     @Override public final void accumulateBiasGradient(Buffer dy, Buffer dBias) {
-        B yb = own(dy, "accumulateBiasGradient"), db = own(dBias, "accumulateBiasGradient");
+        B yb = own(dy, "accumulateBiasGradient", "dy"), db = own(dBias, "accumulateBiasGradient", "dBias");
         int cols = columns("accumulateBiasGradient", db);
         long rows = rowsOf("accumulateBiasGradient", yb, cols);
         deviceBiasGradient(yb, db, rows, cols);
@@ -273,32 +286,34 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     @Override public final void activation(Activation f, Buffer x, Buffer y) {
         Objects.requireNonNull(f, "activation");
-        B xb = own(x, "activation"), yb = own(y, "activation");
-        sameLength("activation", xb, yb);
+        B xb = own(x, "activation", "x"), yb = own(y, "activation", "y");
+        sameLength("activation", "x", xb, "y", yb);
         if (xb.length() > 0) deviceActivation(CudaAbi.activationCode(f), xb, yb, xb.length());
     }
 
     @Override public final void activationBackward(Activation f, Buffer x, Buffer y, Buffer dy, Buffer dx) {
         Objects.requireNonNull(f, "activationBackward");
-        B xb = own(x, "activationBackward"), yb = own(y, "activationBackward");
-        B gyb = own(dy, "activationBackward"), gxb = own(dx, "activationBackward");
-        sameLength("activationBackward", xb, yb, gyb, gxb);
+        B xb = own(x, "activationBackward", "x"), yb = own(y, "activationBackward", "y");
+        B gyb = own(dy, "activationBackward", "dy"), gxb = own(dx, "activationBackward", "dx");
+        sameLength("activationBackward", "x", xb, "y", yb);
+        sameLength("activationBackward", "x", xb, "dy", gyb);
+        sameLength("activationBackward", "x", xb, "dx", gxb);
         if (xb.length() > 0) deviceActivationBackward(CudaAbi.activationCode(f), xb, yb, gyb, gxb, xb.length());
     }
 
     @Override public final double squaredError(Buffer out, Buffer target, float gradScale, Buffer dOut) {
-        B ob = own(out, "squaredError"), tb = own(target, "squaredError");
-        sameLength("squaredError", ob, tb);
-        B gb = dOut == null ? null : own(dOut, "squaredError");
-        if (gb != null) sameLength("squaredError", ob, gb);
+        B ob = own(out, "squaredError", "out"), tb = own(target, "squaredError", "target");
+        sameLength("squaredError", "out", ob, "target", tb);
+        B gb = dOut == null ? null : own(dOut, "squaredError", "dOut");
+        if (gb != null) sameLength("squaredError", "out", ob, "dOut", gb);
         return ob.length() == 0 ? 0.0 : deviceSquaredError(ob, tb, gradScale, gb, ob.length());
     }
 
     @Override public final double softmaxCrossEntropy(Buffer logits, Buffer target, int cols, float gradScale, Buffer dOut) {
-        B lb = own(logits, "softmaxCrossEntropy"), tb = own(target, "softmaxCrossEntropy");
-        sameLength("softmaxCrossEntropy", lb, tb);
-        B gb = dOut == null ? null : own(dOut, "softmaxCrossEntropy");
-        if (gb != null) sameLength("softmaxCrossEntropy", lb, gb);
+        B lb = own(logits, "softmaxCrossEntropy", "logits"), tb = own(target, "softmaxCrossEntropy", "target");
+        sameLength("softmaxCrossEntropy", "logits", lb, "target", tb);
+        B gb = dOut == null ? null : own(dOut, "softmaxCrossEntropy", "dOut");
+        if (gb != null) sameLength("softmaxCrossEntropy", "logits", lb, "dOut", gb);
         long rows = rowsOf("softmaxCrossEntropy", lb, cols);
         if (rows > Integer.MAX_VALUE) throw new IllegalArgumentException("softmaxCrossEntropy: " + rows + " rows; at most " + Integer.MAX_VALUE);
         return rows == 0 ? 0.0 : deviceSoftmaxCrossEntropy(lb, tb, rows, cols, gradScale, gb);
@@ -344,13 +359,11 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         if (!b.isLive()) throw new IllegalStateException(op + ": " + b + " was closed; its device memory is gone");
     }
 
-    /** The buffer as this backend's type, live; otherwise an exception naming the op. */
-    protected final B own(Buffer b, String op) {
-        Objects.requireNonNull(b, op + ": buffer");
-        if (!(b instanceof GpuBuffer gb) || gb.backend() != this || !bufferType.isInstance(b)) {
-            throw new IllegalArgumentException("buffer " + b + " does not belong to this " + name() + " backend");
-        }
-        checkLive(gb, op);
+    /** The buffer {@code arg} of {@code op} as this backend's type, live; otherwise an exception naming both. */
+    protected final B own(Buffer b, String op, String arg) {
+        Objects.requireNonNull(b, () -> op + ": " + arg + " is null");
+        if (!(b instanceof GpuBuffer gb) || gb.backend() != this || !bufferType.isInstance(b)) throw foreign(op, arg, b, this);
+        checkLive(gb, op + " (" + arg + ")");
         return bufferType.cast(b);
     }
 

@@ -265,7 +265,7 @@ class GpuBackendBaseTest {
              Buffer c = cpu.allocate(12)) {
             assertThrows(IllegalArgumentException.class, () -> b.copy(c, x), "a buffer of another backend");
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.trialPoint(x, x, y, 1));
-            assertEquals("trialPoint: buffer lengths differ: 12 and 13", e.getMessage());
+            assertEquals("trialPoint: d has 13 floats, x has 12", e.getMessage());
             assertThrows(IndexOutOfBoundsException.class, () -> b.upload(new float[12], 1, x));
             assertThrows(IndexOutOfBoundsException.class, () -> b.download(x, new float[11], 0));
             assertThrows(IllegalArgumentException.class, () -> b.multiDot(x, new Buffer[] {x, x}, new double[1]));

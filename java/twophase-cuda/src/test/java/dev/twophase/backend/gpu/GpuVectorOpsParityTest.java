@@ -264,7 +264,7 @@ class GpuVectorOpsParityTest {
             float[] part = new float[10];
             gpu.download(a.slice(100, 10), part, 0);
             assertBits("download of a slice", java.util.Arrays.copyOfRange(data, 100, 110), part);
-            gpu.upload(data, 200, a.slice(3, 4));
+            gpu.upload(data, 200, 4, a.slice(3, 4));
             float[] got = download(gpu, a.slice(0, 8));
             assertBits("upload with a source offset", new float[] {data[0], data[1], data[2], data[200], data[201], data[202], data[203], data[7]}, got);
 

@@ -1,0 +1,68 @@
+package dev.twophase.backend.gpu;
+
+import dev.twophase.backend.Buffer;
+import dev.twophase.backend.cpu.CpuBackend;
+import dev.twophase.backend.gpu.GpuBackendBaseTest.HostGpu;
+import dev.twophase.optim.Adam;
+import dev.twophase.optim.AdamConfig;
+import dev.twophase.tensor.ParameterLayout;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * What GpuBackend does with the Adam variants its kernel cannot run yet (AMSGrad, different
+ * scalars per tensor), and the shared transfer and ownership checks, on the host stand-in.
+ */
+class GpuAdamVariantsTest {
+    static final ParameterLayout LAYOUT = ParameterLayout.builder().add("w", 4, 3).add("b", 3).build();
+
+    @Test
+    void oneSegmentRunsOnTheExistingKernel() {
+        try (HostGpu gpu = new HostGpu();
+             Adam adam = new Adam(gpu, LAYOUT, AdamConfig.adamW().withWeightDecay("b", AdamConfig.adamW().weightDecay()))) {
+            Buffer p = gpu.allocate(15), g = gpu.allocate(15);
+            gpu.fill(g, 0.5f);
+            assertFalse(adam.step(p, g).skipped());
+            assertTrue(gpu.calls.contains("adam 15"), "rules that give every tensor the same decay merge into one launch: " + gpu.calls);
+        }
+    }
+
+    @Test
+    void amsgradAndPerTensorScalarsAreRefusedByName() {
+        try (HostGpu gpu = new HostGpu()) {
+            Buffer p = gpu.allocate(15), g = gpu.allocate(15);
+            gpu.fill(g, 0.5f);
+            try (Adam adam = new Adam(gpu, LAYOUT, AdamConfig.adam().withAmsgrad(true))) {
+                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> adam.step(p, g));
+                assertEquals("adamStep: the hostgpu backend has no AMSGrad kernel yet (use the cpu backend)", e.getMessage());
+                assertEquals(0, adam.stepCount());
+            }
+            try (Adam adam = new Adam(gpu, LAYOUT, AdamConfig.adamW().withWeightDecay("b", 0))) {
+                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> adam.step(p, g));
+                assertTrue(e.getMessage().startsWith("adamStep: the hostgpu backend has no kernel for per-tensor Adam scalars yet (2 segments"),
+                        e.getMessage());
+            }
+            assertFalse(gpu.calls.stream().anyMatch(c -> c.startsWith("adam")), "nothing reached the device: " + gpu.calls);
+        }
+    }
+
+    @Test
+    void transfersAndOwnershipAreCheckedLikeTheCpuBackend() {
+        try (HostGpu gpu = new HostGpu(); CpuBackend cpu = new CpuBackend(1)) {
+            Buffer x = gpu.allocate(12);
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> gpu.upload(new float[13], x));
+            assertEquals("upload: src has 13 floats from offset 0, dst has 12; the lengths must be equal (the form with a length copies part of an array)",
+                    e.getMessage());
+            assertThrows(IndexOutOfBoundsException.class, () -> gpu.download(x, new float[11]));
+            e = assertThrows(IllegalArgumentException.class, () -> gpu.copy(cpu.allocate(12), x));
+            assertEquals("copy: src belongs to another backend (cpu), expected this hostgpu backend", e.getMessage());
+            float[] back = new float[20];
+            gpu.upload(new float[]{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}, 2, 12, x);
+            gpu.download(x, back, 4, 12);
+            assertEquals(3f, back[4]);
+            assertEquals(14f, back[15]);
+            assertEquals(0f, back[16]);
+        }
+    }
+}
