@@ -3,6 +3,7 @@ package dev.twophase.cli;
 import dev.twophase.data.Dataset;
 import dev.twophase.nn.Network;
 import dev.twophase.experiment.Comparison;
+import dev.twophase.optim.CgConfig;
 import dev.twophase.train.TrainSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,7 +66,7 @@ public final class ReproCommand implements Callable<Integer> {
         Dataset.Split data = opt.loadData("mnist", p.trainSize(), p.valSize());
         opt.model = model;
         Network net = opt.network(model, data.train());
-        TrainSettings settings = opt.settings(p.epochs());
+        TrainSettings settings = opt.settings(p.epochs(), CgConfig.paper());
         String rule = ExperimentOptions.or(opt.switchRule, "epoch:" + Math.round(0.3 * settings.epochs()));
         List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
                 .stream().map(name -> CompareCommand.run(name, rule)).toList();

@@ -24,7 +24,10 @@ import java.util.Map;
  * <p>report.json: {@code backend}, {@code backendSelection}, {@code seed}, {@code settings} (free
  * form), and {@code runs}: for each run {@code name}, {@code switchRule}, {@code switchEpoch} (null
  * if none), {@code epochs} (records as in {@link EpochRecord}), {@code final} (the last record),
- * {@code skippedAdamSteps}, {@code fellBackToAdam}.
+ * {@code skippedAdamSteps}, {@code fellBackToAdam}; and the view at equal compute
+ * ({@link EqualCompute}): {@code equalCompute} ({@code referenceRun}, {@code compute},
+ * {@code trainLoss} of Adam alone; null without such a run) and per run
+ * {@code trainLossAtReferenceCompute} and {@code computeToReferenceLoss} (null: never reached).
  */
 public final class Report {
     static final String CSV_HEADER = "run,epoch,phase,trainLoss,trainAccuracy,valLoss,valAccuracy,gradNorm,evaluations,seconds";
@@ -40,6 +43,8 @@ public final class Report {
         root.set("backendSelection", JSON.valueToTree(backendSelection));
         root.put("seed", seed);
         root.set("settings", JSON.valueToTree(settings));
+        EqualCompute eq = EqualCompute.of(runs);
+        if (eq == null) root.putNull("equalCompute"); else root.set("equalCompute", JSON.valueToTree(eq));
         ArrayNode arr = root.putArray("runs");
         for (RunResult r : runs) {
             ObjectNode o = arr.addObject();
@@ -50,6 +55,10 @@ public final class Report {
             o.set("final", JSON.valueToTree(r.last()));
             o.put("skippedAdamSteps", r.skippedAdamSteps());
             o.put("fellBackToAdam", r.fellBackToAdam());
+            if (eq != null) {
+                o.set("trainLossAtReferenceCompute", JSON.valueToTree(eq.lossAtCompute(r)));
+                o.set("computeToReferenceLoss", JSON.valueToTree(eq.computeToLoss(r)));
+            }
         }
         writeAtomically(dir.resolve("report.json"), JSON.writeValueAsString(root));
         writeAtomically(dir.resolve("history.csv"), csv(runs));

@@ -122,6 +122,49 @@ final class TestProblems {
         }
     }
 
+    /**
+     * Brown's badly scaled function (Moré, Garbow and Hillstrom no. 4): (x - 1e6)^2 + (y - 2e-6)^2 +
+     * (xy - 2)^2, minimum 0 at (1e6, 2e-6), start (1, 1). In float32 x moves in steps of 1/16 near
+     * its minimizer and y in steps of 2.3e-13.
+     */
+    static final class BrownBadlyScaled extends Counting {
+        BrownBadlyScaled(Backend be) { super(be, 2); }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0], y = p[1], r1 = x - 1e6, r2 = y - 2e-6, r3 = x * y - 2;
+            if (g != null) {
+                g[0] = 2 * r1 + 2 * y * r3;
+                g[1] = 2 * r2 + 2 * x * r3;
+            }
+            return r1 * r1 + r2 * r2 + r3 * r3;
+        }
+    }
+
+    /**
+     * {@code scale * (x - center)^2} in one variable, and NaN (loss or gradient, as chosen) for
+     * {@code x > wall}: for steps that leave the domain and for starts far out at float32 resolution.
+     */
+    static final class Parabola extends Counting {
+        final double scale, center, wall;
+        final boolean nanLoss, nanGradient;
+
+        Parabola(Backend be, double scale, double center, double wall, boolean nanLoss, boolean nanGradient) {
+            super(be, 1);
+            this.scale = scale;
+            this.center = center;
+            this.wall = wall;
+            this.nanLoss = nanLoss;
+            this.nanGradient = nanGradient;
+        }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0];
+            boolean out = x > wall;
+            if (g != null) g[0] = out && nanGradient ? Double.NaN : 2 * scale * (x - center);
+            return out && nanLoss ? Double.NaN : scale * (x - center) * (x - center);
+        }
+    }
+
     static Buffer buffer(Backend be, float... values) {
         Buffer b = be.allocate(values.length);
         be.upload(values, 0, b);
