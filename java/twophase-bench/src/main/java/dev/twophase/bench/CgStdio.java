@@ -32,7 +32,7 @@ import java.util.Locale;
  *
  * <p>Arguments: {@code --line-search ID}, {@code --cg pr+|fr|hs}, {@code --c1 X}, {@code --c2 X},
  * {@code --ls-tolerance X}, {@code --max-ls N}, {@code --probe true|false}, {@code --gtol X} (absolute), {@code --rtol X}
- * (relative to the start), {@code --norm 2|max}, {@code --max-evals N}, {@code --max-iter N}.
+ * (relative to the start), {@code --norm 2|max}, {@code --max-evals N}, {@code --max-iter N}, {@code --trace true} (each iteration on stderr).
  */
 public final class CgStdio {
     private CgStdio() { }
@@ -42,6 +42,7 @@ public final class CgStdio {
         double gtol = 1e-5, rtol = 0;
         GradientNorm norm = GradientNorm.MAX;
         long maxEvals = Long.MAX_VALUE, maxIter = Long.MAX_VALUE;
+        boolean trace = false;
         for (int i = 0; i < args.length; i += 2) {
             String v = args[i + 1];
             switch (args[i]) {
@@ -57,6 +58,7 @@ public final class CgStdio {
                 case "--norm" -> norm = GradientNorm.parse(v);
                 case "--max-evals" -> maxEvals = Long.parseLong(v);
                 case "--max-iter" -> maxIter = Long.parseLong(v);
+                case "--trace" -> trace = Boolean.parseBoolean(v);
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
@@ -66,6 +68,7 @@ public final class CgStdio {
         float[] x0 = new float[n];
         for (int i = 0; i < n; i++) x0[i] = (float) in.readDouble();
         CgStop stop = CgStop.defaults().withGradientTolerance(gtol, rtol, norm).withMaxEvaluations(maxEvals).withMaxIterations(maxIter);
+        if (trace) stop = stop.withListener(it -> { System.err.println(it); return true; });
         try (CpuBackend cpu = new CpuBackend(1); Buffer x = cpu.allocate(n); ConjugateGradient cg = new ConjugateGradient(cpu, n, cfg)) {
             cpu.upload(x0, 0, x);
             Remote f = new Remote(cpu, n, in, out);
