@@ -26,6 +26,9 @@ public abstract sealed class SwitchRule {
     /** True when the run starts with CG. */
     public boolean startsWithCg() { return false; }
 
+    /** True when the decision depends on the gradient norm (the peak rules); a full-batch norm is computed only for those. */
+    public boolean watchesNorm() { return false; }
+
     /**
      * Called after each Adam epoch (1-based) with that epoch's gradient norm; true means switch
      * to CG for the next epoch.
@@ -132,6 +135,8 @@ public abstract sealed class SwitchRule {
             this.armOnRise = armOnRise;
             this.armed = !armOnRise;
         }
+
+        @Override public boolean watchesNorm() { return true; }
 
         @Override boolean decide(int epoch, double gradientNorm) {
             smoothed = Double.isNaN(smoothed) ? gradientNorm : smoothing * smoothed + (1 - smoothing) * gradientNorm;

@@ -81,12 +81,14 @@ public final class TwoPhase implements AutoCloseable {
 
     /**
      * Ends an Adam epoch: measures its gradient norm ({@link NormMeasure}; FULL_BATCH evaluates the
-     * objective's gradient at {@code params}) and lets the rule decide whether CG takes over.
+     * objective's gradient at {@code params}, but only for rules that watch the norm: the others
+     * get the free mini-batch mean) and lets the rule decide whether CG takes over.
      */
     public AdamEpochEnd endAdamEpoch(Objective objective, Buffer params) {
         requirePhase(Phase.ADAM, "endAdamEpoch");
         adamEpochs++;
-        double norm = switch (measure) {
+        NormMeasure used = rule.watchesNorm() ? measure : NormMeasure.MINIBATCH_MEAN;
+        double norm = switch (used) {
             case MINIBATCH_MEAN -> epochSteps == 0 ? Double.NaN : epochNormSum / epochSteps;
             case FULL_BATCH -> {
                 if (fullBatchGrad == null) fullBatchGrad = backend.allocate(layout.size());
