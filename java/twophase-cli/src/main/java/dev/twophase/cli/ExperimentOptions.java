@@ -63,7 +63,8 @@ final class ExperimentOptions {
     @Option(names = "--lr", description = "Adam learning rate (default 1e-3).")
     Double lr;
 
-    @Option(names = "--switch", description = "Switch rule of the two-phase run: peak[:TOLERANCE[:SMOOTHING]] (the paper's Algorithm 1), rise-peak[...], epoch:N, never, cg-only.")
+    @Option(names = "--switch", description = "Switch rule of the two-phase run: rise-peak[:TOLERANCE[:SMOOTHING]] (compare's default rise-peak:0.9:0.9),"
+            + " peak[:TOLERANCE[:SMOOTHING]] (peak:0.9 is the paper's Algorithm 1), epoch:N (repro's default), never, cg-only.")
     String switchRule;
 
     @Option(names = "--norm", description = "Gradient norm the peak rule watches: minibatch-mean (free) or full-batch (one extra gradient per epoch). Default minibatch-mean.")

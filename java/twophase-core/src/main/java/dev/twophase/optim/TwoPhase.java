@@ -26,7 +26,9 @@ import dev.twophase.tensor.ParameterLayout;
  * When CG stalls (even steepest descent finds no lower loss, typically float32 rounding near a
  * minimum) the run falls back to Adam, as the paper suggests for a practical system; the switch
  * stays one-way, so it does not return to CG. When CG reaches the "zero" gradient norm the run is
- * {@link Phase#DONE}.
+ * {@link Phase#DONE}. A diverged run is not stepped around: a NaN or infinite per-epoch norm
+ * ({@link #endAdamEpoch}) or loss or gradient at CG's current point ({@link #cgIteration}) throws
+ * {@link NonFiniteException}, which says which quantity and where.
  */
 public final class TwoPhase implements AutoCloseable {
     public enum Phase { ADAM, CG, DONE }
