@@ -38,7 +38,9 @@ public final class ConjugateGradient implements AutoCloseable {
      * One iteration's outcome: its number (1-based, counted since construction or {@link #reset}),
      * status, loss and gradient 2-norm and max-norm at the (new) point, the step, the objective calls
      * it made by kind, the trial points whose loss or slope was not finite, beta, and whether the
-     * direction was reset to steepest descent.
+     * direction was reset to steepest descent. CONVERGED with {@code alpha > 0}: this step met the
+     * tests; with {@code alpha == 0}: nothing was left to do. STEPPED with {@code alpha == 0} only
+     * in {@link #minimize}, when its evaluation budget cut the search short.
      */
     public record Iteration(long number, Status status, double loss, double gradientNorm, double gradientMaxNorm, double alpha,
                             int valueCalls, int valueAndGradientCalls, int nonFiniteTrials, double beta, boolean restarted) {
@@ -142,7 +144,7 @@ public final class ConjugateGradient implements AutoCloseable {
      */
     private Iteration iterate(Objective objective, Buffer x, CgStop stop, long budget) {
         if (x.length() != n) throw new IllegalArgumentException("CG: x has " + x.length() + " floats, CG was built for " + n);
-        int values = 0, gradients = 0;
+        Tally t = new Tally();
         boolean restarted = false;
         if (x != xBound) {
             xBound = x;
@@ -152,17 +154,15 @@ public final class ConjugateGradient implements AutoCloseable {
         if (verifyPoint) {
             if (budget < 1) return null;
             checkSamePoint(objective.value(x));
-            values++;
+            t.values++;
             valueCalls++;
-            budget--;
             verifyPoint = false;
         }
         if (!started) {
-            if (budget < 1) return null;
+            if (budget - t.calls() < 1) return null;
             f = objective.valueAndGradient(x, g);
-            gradients++;
+            t.gradients++;
             valueAndGradientCalls++;
-            budget--;
             if (!Double.isFinite(f)) throw new NonFiniteException("loss", "CG iteration", iterations, f);
             backend.multiDot(g, new Buffer[]{g}, dots);
             gg = dots[0];
@@ -176,48 +176,30 @@ public final class ConjugateGradient implements AutoCloseable {
             started = true;
             restarted = true;
         }
-        if (stalled) return new Iteration(iterations, Status.STALLED, f, Math.sqrt(gg), maxNorm, 0, values, gradients, 0, 0, restarted);
-        if (converged(stop) || gg == 0) {
-            return new Iteration(iterations, Status.CONVERGED, f, Math.sqrt(gg), maxNorm, 0, values, gradients, 0, 0, restarted);
-        }
-        // The search may spend all but one call: the gradient at the accepted point when it did not evaluate it there.
-        if (budget < minimumCalls()) return null;
-        long searchBudget = Math.min(config.maxLineSearchEvaluations(), budget - 1);
+        if (stalled) return t.iteration(Status.STALLED, 0, 0, restarted);
+        if (converged(stop) || gg == 0) return t.iteration(Status.CONVERGED, 0, 0, restarted);
+        if (budget - t.calls() < minimumCalls()) return null;
         backend.copy(x, x0);
-        LineSearch.Result r = lineSearch.search(objective, f, slope, initialStep(), (int) searchBudget);
-        values += lineSearch.values;
-        gradients += lineSearch.valueAndGradients;
-        valueCalls += lineSearch.values;
-        valueAndGradientCalls += lineSearch.valueAndGradients;
-        int nonFinite = lineSearch.nonFiniteTrials;
-        budget -= lineSearch.values + lineSearch.valueAndGradients;
-        boolean budgetBound = lineSearch.exhausted() && searchBudget < config.maxLineSearchEvaluations();
-        if (!r.decreased() && !restarted && !budgetBound && budget >= minimumCalls()) {
+        LineSearch.Result r = search(objective, budget - t.calls(), t);
+        if (!r.decreased() && !restarted && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
             steepestDescent();
             restarted = true;
-            searchBudget = Math.min(config.maxLineSearchEvaluations(), budget - 1);
-            r = lineSearch.search(objective, f, slope, initialStep(), (int) searchBudget);
-            budgetBound = lineSearch.exhausted() && searchBudget < config.maxLineSearchEvaluations();
-            values += lineSearch.values;
-            gradients += lineSearch.valueAndGradients;
-            valueCalls += lineSearch.values;
-            valueAndGradientCalls += lineSearch.valueAndGradients;
-            nonFinite += lineSearch.nonFiniteTrials;
+            r = search(objective, budget - t.calls(), t);
         }
-        if (!r.decreased() && (!restarted || budgetBound)) {
+        if (!r.decreased() && (!restarted || t.budgetBound)) {
             // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
             steepestDescent();
-            return new Iteration(iterations, Status.STEPPED, f, Math.sqrt(gg), maxNorm, 0, values, gradients, nonFinite, 0, true);
+            return t.iteration(Status.STEPPED, 0, 0, true);
         }
         if (!r.decreased()) {
             stalled = true;
-            return new Iteration(iterations, Status.STALLED, f, Math.sqrt(gg), maxNorm, 0, values, gradients, nonFinite, 0, restarted);
+            return t.iteration(Status.STALLED, 0, 0, restarted);
         }
         double slopeOld = slope, gg0 = gg, fNew = r.value();
         if (!r.gradientAtX()) {
             fNew = objective.valueAndGradient(x, g);
-            gradients++;
+            t.gradients++;
             valueAndGradientCalls++;
         }
         backend.multiDot(g, new Buffer[]{g, gPrev, d}, dots);
@@ -247,8 +229,36 @@ public final class ConjugateGradient implements AutoCloseable {
         }
         iterations++;
         // CONVERGED after a step (alpha > 0) means x moved and now meets the tests; later calls return CONVERGED without work.
-        return new Iteration(iterations, converged(stop) ? Status.CONVERGED : Status.STEPPED, f, Math.sqrt(gg), maxNorm,
-                r.alpha(), values, gradients, nonFinite, beta, restarted);
+        return t.iteration(converged(stop) ? Status.CONVERGED : Status.STEPPED, r.alpha(), beta, restarted);
+    }
+
+    /**
+     * One line search along d from x0 with at most {@code left - 1} calls (one stays for the gradient
+     * at the accepted point when the search did not evaluate it there); counts into {@code t}.
+     */
+    private LineSearch.Result search(Objective objective, long left, Tally t) {
+        int searchBudget = (int) Math.min(config.maxLineSearchEvaluations(), left - 1);
+        LineSearch.Result r = lineSearch.search(objective, f, slope, initialStep(), searchBudget);
+        t.values += lineSearch.values;
+        t.gradients += lineSearch.valueAndGradients;
+        t.nonFinite += lineSearch.nonFiniteTrials;
+        valueCalls += lineSearch.values;
+        valueAndGradientCalls += lineSearch.valueAndGradients;
+        t.budgetBound = lineSearch.exhausted() && searchBudget < config.maxLineSearchEvaluations();
+        return r;
+    }
+
+    /** The objective calls and non-finite trials of the iteration in progress. */
+    private final class Tally {
+        int values, gradients, nonFinite;
+        /** The last search ran out of the run's budget (not its own limit). */
+        boolean budgetBound;
+
+        int calls() { return values + gradients; }
+
+        Iteration iteration(Status status, double alpha, double beta, boolean restarted) {
+            return new Iteration(iterations, status, f, Math.sqrt(gg), maxNorm, alpha, values, gradients, nonFinite, beta, restarted);
+        }
     }
 
     /** The fewest objective calls one iteration may need: a trial, and the gradient at the point it accepts. */
