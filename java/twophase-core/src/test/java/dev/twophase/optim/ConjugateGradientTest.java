@@ -10,7 +10,6 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -22,30 +21,7 @@ class ConjugateGradientTest {
 
     @AfterAll static void close() { cpu.close(); }
 
-    /** A random SPD matrix Q diag(eigs) Q^T with eigenvalues in [1, 10]. */
-    static TestProblems.Quadratic quadratic(int n, long seed) {
-        Random r = new Random(seed);
-        double[][] q = new double[n][n];
-        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) q[i][j] = r.nextGaussian();
-        for (int c = 0; c < n; c++) { // Gram-Schmidt: orthonormal columns
-            for (int p = 0; p < c; p++) {
-                double d = 0;
-                for (int i = 0; i < n; i++) d += q[i][c] * q[i][p];
-                for (int i = 0; i < n; i++) q[i][c] -= d * q[i][p];
-            }
-            double norm = 0;
-            for (int i = 0; i < n; i++) norm += q[i][c] * q[i][c];
-            for (int i = 0; i < n; i++) q[i][c] /= Math.sqrt(norm);
-        }
-        double[][] a = new double[n][n];
-        for (int k = 0; k < n; k++) {
-            double eig = 1 + 9.0 * k / (n - 1);
-            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) a[i][j] += q[i][k] * eig * q[j][k];
-        }
-        double[] b = new double[n];
-        for (int i = 0; i < n; i++) b[i] = r.nextGaussian();
-        return new TestProblems.Quadratic(cpu, a, b);
-    }
+    static TestProblems.Quadratic quadratic(int n, long seed) { return TestProblems.randomQuadratic(cpu, n, seed); }
 
     /** The result's counts are the objective's own. */
     static void assertCountsMatch(CgResult r, TestProblems.Counting f) {

@@ -119,6 +119,28 @@ class OptimizerStateTest {
         assertArrayEquals(straight, resumed);
     }
 
+    /** A stall is part of the state: the restored CG checks the point once and reports STALLED without searching again. */
+    @Test
+    void aStalledCgStaysStalledAfterSaveAndLoad() {
+        TestProblems.Quadratic f = TestProblems.randomQuadratic(cpu, 4, 7);
+        CgConfig cfg = CgConfig.defaults().withStop(CgStop.gradientBelow(0, GradientNorm.TWO));
+        OptimizerState saved;
+        float[] at = new float[4];
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 4, cfg); Buffer x = TestProblems.buffer(cpu, 1f, -1f, 0.5f, 2f)) {
+            assertEquals(CgResult.Status.STALLED, cg.minimize(f, x, CgStop.gradientBelow(0, GradientNorm.TWO)).status());
+            saved = cg.state();
+            cpu.download(x, at, 0);
+        }
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 4, cfg); Buffer x = TestProblems.buffer(cpu, at)) {
+            cg.load(saved);
+            int calls = f.values + f.gradients;
+            ConjugateGradient.Iteration it = cg.iterate(f, x);
+            assertEquals(ConjugateGradient.Status.STALLED, it.status());
+            assertEquals(1, it.valueCalls(), "one loss evaluation checks the point");
+            assertEquals(calls + 1, f.values + f.gradients);
+        }
+    }
+
     @Test
     void cgRefusesAStateOfAnotherShape() {
         try (ConjugateGradient a = new ConjugateGradient(cpu, 3, CgConfig.defaults());

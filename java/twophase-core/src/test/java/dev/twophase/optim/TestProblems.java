@@ -89,6 +89,31 @@ final class TestProblems {
         }
     }
 
+    /** A random SPD matrix Q diag(eigs) Q^T with eigenvalues in [1, 10]. */
+    static Quadratic randomQuadratic(Backend be, int n, long seed) {
+        java.util.Random r = new java.util.Random(seed);
+        double[][] q = new double[n][n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) q[i][j] = r.nextGaussian();
+        for (int c = 0; c < n; c++) { // Gram-Schmidt: orthonormal columns
+            for (int p = 0; p < c; p++) {
+                double d = 0;
+                for (int i = 0; i < n; i++) d += q[i][c] * q[i][p];
+                for (int i = 0; i < n; i++) q[i][c] -= d * q[i][p];
+            }
+            double norm = 0;
+            for (int i = 0; i < n; i++) norm += q[i][c] * q[i][c];
+            for (int i = 0; i < n; i++) q[i][c] /= Math.sqrt(norm);
+        }
+        double[][] a = new double[n][n];
+        for (int k = 0; k < n; k++) {
+            double eig = 1 + 9.0 * k / (n - 1);
+            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) a[i][j] += q[i][k] * eig * q[j][k];
+        }
+        double[] b = new double[n];
+        for (int i = 0; i < n; i++) b[i] = r.nextGaussian();
+        return new Quadratic(be, a, b);
+    }
+
     /** Rosenbrock's function (1 - x)^2 + 100 (y - x^2)^2; minimum 0 at (1, 1). */
     static final class Rosenbrock extends Counting {
         Rosenbrock(Backend be) { super(be, 2); }
