@@ -44,10 +44,12 @@ public record EqualCompute(String referenceRun, double compute, double trainLoss
     public String table(List<RunResult> runs) {
         StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "equal compute (reference: %s, %.1f passes, final train loss %.5f):%n",
                 referenceRun, compute, trainLoss));
-        sb.append(String.format(Locale.ROOT, "  %-12s %20s %26s%n", "run", "train loss at " + Math.round(compute), "passes to reach " + String.format(Locale.ROOT, "%.5f", trainLoss)));
+        int width = Math.max(12, runs.stream().mapToInt(r -> r.name().length()).max().orElse(0));
+        String row = "  %-" + width + "s %20s %26s%n";
+        sb.append(String.format(Locale.ROOT, row, "run", "train loss at " + Math.round(compute), "passes to reach " + String.format(Locale.ROOT, "%.5f", trainLoss)));
         for (RunResult r : runs) {
             Double at = lossAtCompute(r), to = computeToLoss(r);
-            sb.append(String.format(Locale.ROOT, "  %-12s %20s %26s%n", r.name(), at == null ? "-" : String.format(Locale.ROOT, "%.5f", at),
+            sb.append(String.format(Locale.ROOT, row, r.name(), at == null ? "-" : String.format(Locale.ROOT, "%.5f", at),
                     to == null ? "never" : String.format(Locale.ROOT, "%.1f (%.2fx)", to, to / compute)));
         }
         return sb.toString();
