@@ -11,8 +11,8 @@ package dev.twophase.optim;
  *   <li>{@code lineSearchTolerance}: relative width of the bracket at which a search ends (Brent:
  *       converged; Wolfe searches: take the best point found);</li>
  *   <li>{@code maxLineSearchEvaluations}: objective calls one search may spend; a conjugate
- *       direction that fails is retried once along steepest descent, so a stalled iteration costs
- *       at most twice this;</li>
+ *       direction that fails is retried along steepest descent and then along steepest descent in
+ *       relative coordinates, so a stalled iteration costs at most three times this;</li>
  *   <li>{@code firstTrialProbe}: searches that use gradients first evaluate the loss alone at the
  *       initial guess and start from the minimizer of the parabola through f(0), f'(0) and that
  *       value (the curvature along d for the price of a forward pass; on the main job the trial

@@ -11,8 +11,10 @@ import dev.twophase.backend.Buffer;
  *
  * <p>Restarts to steepest descent: on the first iteration, whenever the new direction is not a
  * descent direction ({@code d.g >= 0}), every {@code restartEvery} iterations if set, and when a
- * line search along a conjugate direction fails. A step is accepted only when the loss decreased;
- * when even steepest descent finds no decrease the iteration reports {@link Status#STALLED},
+ * line search along a conjugate direction fails; if steepest descent fails too, one more search
+ * runs along steepest descent in relative coordinates ({@code d_i = -g_i x_i^2}, for float32 on
+ * badly scaled problems). A step is accepted only when the loss decreased;
+ * when none of these finds a decrease the iteration reports {@link Status#STALLED},
  * leaves the parameters unchanged, and every later call returns STALLED at once (no evaluations)
  * until {@link #reset}.
  *
@@ -185,6 +187,10 @@ public final class ConjugateGradient implements AutoCloseable {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
             steepestDescent();
             restarted = true;
+            r = search(objective, budget - t.calls(), t);
+        }
+        if (!r.decreased() && restarted && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
+            // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
             r = search(objective, budget - t.calls(), t);
         }
         if (!r.decreased() && (!restarted || t.budgetBound)) {
@@ -371,6 +377,33 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /** The gradient at the current point. */
     public Buffer gradient() { return g; }
+
+    /**
+     * d_i = -g_i x_i^2: steepest descent in relative coordinates (log |x_i|). float32 resolves each
+     * coordinate relative to its magnitude, so along this direction every coordinate moves by a
+     * similar number of float32 steps, where plain steepest descent can move the large ones by less
+     * than one step (badly scaled problems: x near 1e6 beside x near 1e-6). Computed on the host (it
+     * runs only when an iteration would stall). Coordinates at 0 get the scale of 1e-6 times the
+     * largest. False (d unchanged) when x is all zero or d is no descent direction.
+     */
+    private boolean relativeDescent(Buffer x) {
+        float[] xs = new float[Math.toIntExact(n)], gs = new float[Math.toIntExact(n)];
+        backend.download(x, xs, 0);
+        backend.download(g, gs, 0);
+        float largest = 0;
+        for (float v : xs) largest = Math.max(largest, Math.abs(v));
+        double dg = 0;
+        for (int i = 0; i < xs.length; i++) {
+            double scale = Math.abs(xs[i]) + 1e-6 * largest;
+            xs[i] = (float) (-gs[i] * scale * scale);
+            dg += (double) gs[i] * xs[i];
+        }
+        if (!(dg < 0)) return false;
+        backend.upload(xs, 0, d);
+        slope = dg;
+        sinceRestart = 0;
+        return true;
+    }
 
     /** d = -g (and gPrev = g): steepest descent; gg must hold g.g. */
     private void steepestDescent() {

@@ -166,6 +166,23 @@ final class TestProblems {
     }
 
     /**
+     * Powell's badly scaled function (Moré, Garbow and Hillstrom no. 3): (1e4 x y - 1)^2 +
+     * (exp(-x) + exp(-y) - 1.0001)^2, minimum 0 at (1.098e-5, 9.106), start (0, 1).
+     */
+    static final class PowellBadlyScaled extends Counting {
+        PowellBadlyScaled(Backend be) { super(be, 2); }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0], y = p[1], r1 = 1e4 * x * y - 1, r2 = Math.exp(-x) + Math.exp(-y) - 1.0001;
+            if (g != null) {
+                g[0] = 2 * r1 * 1e4 * y - 2 * r2 * Math.exp(-x);
+                g[1] = 2 * r1 * 1e4 * x - 2 * r2 * Math.exp(-y);
+            }
+            return r1 * r1 + r2 * r2;
+        }
+    }
+
+    /**
      * {@code scale * (x - center)^2} in one variable, and NaN (loss or gradient, as chosen) for
      * {@code x > wall}: for steps that leave the domain and for starts far out at float32 resolution.
      */
