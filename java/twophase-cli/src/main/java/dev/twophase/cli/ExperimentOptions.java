@@ -71,7 +71,8 @@ final class ExperimentOptions {
     @Option(names = "--lr", description = "Adam learning rate (default 1e-3; positive, finite).")
     Double lr;
 
-    @Option(names = "--switch", description = "Switch rule of the two-phase run: peak[:TOLERANCE[:SMOOTHING]] (the paper's Algorithm 1), rise-peak[...], epoch:N, never, cg-only.")
+    @Option(names = "--switch", description = "Switch rule of the two-phase run: rise-peak[:TOLERANCE[:SMOOTHING]] (compare's default rise-peak:0.9:0.9),"
+            + " peak[:TOLERANCE[:SMOOTHING]] (peak:0.9 is the paper's Algorithm 1), epoch:N (repro's default), never, cg-only.")
     String switchRule;
 
     @Option(names = "--norm", description = "Gradient norm the peak rule watches: minibatch-mean (free) or full-batch (one extra gradient per epoch). Default minibatch-mean.")
@@ -80,11 +81,21 @@ final class ExperimentOptions {
     @Option(names = "--cg", description = "CG formula: pr+ (Polak-Ribiere+, default), fr (Fletcher-Reeves), hs (Hestenes-Stiefel).")
     String cgFormula;
 
-    @Option(names = "--line-search", description = "brent (the paper's bracketing + Brent, default) or wolfe (strong Wolfe).")
+    @Option(names = "--line-search", description = "more-thuente (strong Wolfe, Moré-Thuente; default of compare), wolfe (strong Wolfe, Nocedal-Wright)"
+            + " or brent (the paper's bracketing + Brent; default of repro).")
     String lineSearch;
 
-    @Option(names = "--ls-tolerance", description = "Relative tolerance of the Brent line search (default 1e-3; between 0 and 1).")
+    @Option(names = "--ls-tolerance", description = "Relative bracket width at which a line search ends (default 1e-3; between 0 and 1).")
     Double lsTolerance;
+
+    @Option(names = "--c1", description = "Sufficient-decrease constant of the Wolfe line searches (default 1e-4; between 0 and 0.5).")
+    Double c1;
+
+    @Option(names = "--c2", description = "Curvature constant of the Wolfe line searches (default 0.1; between --c1 and 1).")
+    Double c2;
+
+    @Option(names = "--no-probe", description = "Wolfe searches start with a gradient at the initial guess, not with a loss-only probe and the parabola through it.")
+    boolean noProbe;
 
     @Option(names = "--restart-every", description = "Restart CG to steepest descent every N iterations (default 0: only on non-descent; at most 1,000,000,000).")
     Integer restartEvery;
@@ -151,6 +162,8 @@ final class ExperimentOptions {
         if (cgFormula != null) CgFormula.parse(cgFormula);
         if (lineSearch != null) LineSearchKind.parse(lineSearch);
         if (lsTolerance != null) Bounds.between("--ls-tolerance", lsTolerance, 0, 1);
+        if (c1 != null) Bounds.between("--c1", c1, 0, 0.5);
+        if (c2 != null) Bounds.between("--c2", c2, or(c1, CgConfig.defaults().c1()), 1);
         if (restartEvery != null) Bounds.range("--restart-every", restartEvery, 0, 1_000_000_000);
         if (divergenceFactor != null && !(Bounds.number("--divergence-factor", divergenceFactor) > 1)) {
             throw new IllegalArgumentException("--divergence-factor " + divergenceFactor + ": expected a number above 1, or inf");
@@ -192,11 +205,16 @@ final class ExperimentOptions {
         return net;
     }
 
-    TrainSettings settings(int defaultEpochs) {
-        CgConfig cg = CgConfig.defaults();
+    TrainSettings settings(int defaultEpochs) { return settings(defaultEpochs, CgConfig.defaults()); }
+
+    /** The settings, with CG's options applied over {@code cgBase} (the command's CG defaults). */
+    TrainSettings settings(int defaultEpochs, CgConfig cgBase) {
+        CgConfig cg = cgBase;
         cg = cg.withFormula(cgFormula == null ? cg.formula() : CgFormula.parse(cgFormula))
                 .withLineSearch(lineSearch == null ? cg.lineSearch() : LineSearchKind.parse(lineSearch))
                 .withLineSearchTolerance(or(lsTolerance, cg.lineSearchTolerance()))
+                .withWolfe(or(c1, cg.c1()), or(c2, cg.c2()))
+                .withFirstTrialProbe(cg.firstTrialProbe() && !noProbe)
                 .withRestartEvery(or(restartEvery, cg.restartEvery()));
         return new TrainSettings(or(epochs, defaultEpochs), or(batchSize, 512), or(seed, 1L), AdamConfig.adam().withLr(or(lr, 1e-3)), cg,
                 NormMeasure.parse(or(norm, "minibatch-mean")), Loss.parse(or(loss, "mse")),
@@ -219,9 +237,17 @@ final class ExperimentOptions {
         m.put("epochs", s.epochs());
         m.put("batchSize", s.batchSize());
         m.put("adam", s.adam());
-        m.put("cg", Map.of("formula", s.cg().formula().id(), "lineSearch", s.cg().lineSearch().id(),
-                "lineSearchTolerance", s.cg().lineSearchTolerance(), "restartEvery", s.cg().restartEvery(),
-                "gradientTolerance", s.cg().gradientTolerance()));
+        Map<String, Object> cg = new LinkedHashMap<>();
+        cg.put("formula", s.cg().formula().id());
+        cg.put("lineSearch", s.cg().lineSearch().id());
+        cg.put("c1", s.cg().c1());
+        cg.put("c2", s.cg().c2());
+        cg.put("lineSearchTolerance", s.cg().lineSearchTolerance());
+        cg.put("maxLineSearchEvaluations", s.cg().maxLineSearchEvaluations());
+        cg.put("firstTrialProbe", s.cg().firstTrialProbe());
+        cg.put("restartEvery", s.cg().restartEvery());
+        cg.put("gradientTest", s.cg().stop().describeGradientTest());
+        m.put("cg", cg);
         m.put("switchRule", rule);
         m.put("normMeasure", s.normMeasure().id());
         m.put("divergenceFactor", s.divergenceFactor());

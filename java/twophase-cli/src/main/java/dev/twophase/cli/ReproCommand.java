@@ -1,6 +1,7 @@
 package dev.twophase.cli;
 
 import dev.twophase.experiment.Comparison;
+import dev.twophase.optim.CgConfig;
 import dev.twophase.train.TrainSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -68,11 +69,11 @@ public final class ReproCommand implements Callable<Integer> {
         if (opt.model != null) throw new IllegalArgumentException("--model " + opt.model + ": repro takes the model as its argument (" + model + ")");
         opt.validate("mnist", model);
         opt.model = model;
-        TrainSettings settings = opt.settings(p.epochs());
+        TrainSettings settings = opt.settings(p.epochs(), CgConfig.paper());
         String rule = ExperimentOptions.or(opt.switchRule, "epoch:" + Math.round(0.3 * settings.epochs()));
         List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
                 .stream().map(name -> RunsOption.run(name, rule)).toList();
-        CompareCommand.Defaults defaults = new CompareCommand.Defaults("mnist", p.trainSize(), p.valSize(), model, p.epochs(),
+        CompareCommand.Defaults defaults = new CompareCommand.Defaults("mnist", p.trainSize(), p.valSize(), model, p.epochs(), CgConfig.paper(),
                 Path.of("runs", "repro-" + model + "-" + scale), 10);
         int status = CompareCommand.execute(opt, defaults, plan, rule, Map.of("repro", Map.of("model", model, "scale", scale)), spec.commandLine().getErr());
         double[][] paper = PAPER_MNIST.get(model);

@@ -95,6 +95,8 @@ public final class Comparison {
     private void printSummary(PrintStream console, OutputFolder out, List<RunResult> results, boolean interrupted, String signal) {
         console.println();
         console.print(Report.table(results));
+        EqualCompute eq = EqualCompute.of(results);
+        if (eq != null) console.print(eq.table(results));
         for (RunResult r : results) {
             if (r.switchEpoch() != null) {
                 console.println(r.name() + ": swapped to CG after epoch " + r.switchEpoch() + (r.fellBackToAdam() ? " (CG stalled later; finished with Adam)" : ""));

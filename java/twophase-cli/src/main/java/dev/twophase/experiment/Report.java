@@ -24,8 +24,12 @@ import java.util.Map;
  * if none), {@code outcome} (completed, converged, diverged, interrupted), {@code divergedEpoch}
  * (null unless diverged; 0 when the initial weights already gave a non-finite loss), {@code reason}
  * (why it ended early, null when completed), {@code epochs} (records as in {@link EpochRecord}),
- * {@code final} (the last record), {@code skippedAdamSteps}, {@code fellBackToAdam}. Every number
- * is a JSON number; a non-finite value (a diverged run's NaN loss, an infinite setting) is null.
+ * {@code final} (the last record), {@code skippedAdamSteps}, {@code fellBackToAdam}; and the view
+ * at equal compute ({@link EqualCompute}): {@code equalCompute} ({@code referenceRun},
+ * {@code compute}, {@code trainLoss} of Adam alone; null without such a run) and per run
+ * {@code trainLossAtReferenceCompute} and {@code computeToReferenceLoss} (null: never reached).
+ * Every number is a JSON number; a non-finite value (a diverged run's NaN loss, an infinite
+ * setting) is null.
  */
 public final class Report {
     static final String CSV_HEADER = "run,epoch,phase,trainLoss,trainAccuracy,valLoss,valAccuracy,gradNorm,evaluations,seconds";
@@ -46,6 +50,8 @@ public final class Report {
         root.set("backendSelection", JSON.valueToTree(backendSelection));
         root.put("seed", seed);
         root.set("settings", JSON.valueToTree(settings));
+        EqualCompute eq = EqualCompute.of(runs);
+        if (eq == null) root.putNull("equalCompute"); else root.set("equalCompute", JSON.valueToTree(eq));
         ArrayNode arr = root.putArray("runs");
         for (RunResult r : runs) {
             ObjectNode o = arr.addObject();
@@ -59,6 +65,10 @@ public final class Report {
             o.set("final", JSON.valueToTree(r.last()));
             o.put("skippedAdamSteps", r.skippedAdamSteps());
             o.put("fellBackToAdam", r.fellBackToAdam());
+            if (eq != null) {
+                o.set("trainLossAtReferenceCompute", JSON.valueToTree(eq.lossAtCompute(r)));
+                o.set("computeToReferenceLoss", JSON.valueToTree(eq.computeToLoss(r)));
+            }
         }
         return JSON.writeValueAsString(finiteOrNull(root));
     }

@@ -42,4 +42,44 @@ class ReportTest {
         assertEquals(" 4.800e+21", String.format("%10s", Report.loss(4.8e21)));
         assertEquals("0.00570", Report.loss(0.0057));
     }
+
+    static EpochRecord at(int epoch, double loss, double compute) {
+        return new EpochRecord(epoch, "x", loss, 0, 0, 0, 1, compute, epoch);
+    }
+
+    /** Adam alone is the reference: its total compute and final loss; every run is read at that compute and that loss. */
+    @Test
+    void equalComputeReadsEachRunAtAdamsComputeAndLoss() {
+        RunResult adam = new RunResult("adam", "never", null, List.of(at(1, 0.5, 1), at(2, 0.3, 2), at(3, 0.2, 3), at(4, 0.15, 4)), 0, false, RunResult.Outcome.COMPLETED, null);
+        RunResult fast = new RunResult("two-phase", "epoch:1", 1, List.of(at(1, 0.5, 1), at(2, 0.2, 2.5), at(3, 0.1, 3.9), at(4, 0.05, 5.2)), 0, false, RunResult.Outcome.COMPLETED, null);
+        RunResult slow = new RunResult("cg-only", "cg-only", 0, List.of(at(1, 0.6, 1.5), at(2, 0.4, 4.5), at(3, 0.3, 7)), 0, false, RunResult.Outcome.COMPLETED, null);
+        RunResult late = new RunResult("late", "cg-only", 0, List.of(at(1, 0.1, 9)), 0, false, RunResult.Outcome.COMPLETED, null);
+        List<RunResult> runs = List.of(fast, adam, slow, late);
+        EqualCompute eq = EqualCompute.of(runs);
+        assertEquals(new EqualCompute("adam", 4, 0.15), eq);
+        assertEquals(0.15, eq.lossAtCompute(adam));
+        assertEquals(4.0, eq.computeToLoss(adam));
+        assertEquals(0.1, eq.lossAtCompute(fast), "the last epoch that ended within 4 passes");
+        assertEquals(3.9, eq.computeToLoss(fast));
+        assertEquals(0.6, eq.lossAtCompute(slow));
+        assertNull(eq.computeToLoss(slow), "never reached 0.15");
+        assertNull(eq.lossAtCompute(late), "its first epoch cost more than Adam's total");
+        assertEquals(9.0, eq.computeToLoss(late));
+        String table = eq.table(runs);
+        assertTrue(table.contains(" 3.9 (0.9") && table.contains("never"), table);
+        assertNull(EqualCompute.of(List.of(fast, slow)), "no Adam run, no reference");
+    }
+
+    @Test
+    void reportJsonHoldsTheEqualComputeView() throws java.io.IOException {
+        RunResult adam = new RunResult("adam", "never", null, List.of(at(1, 0.5, 1), at(2, 0.3, 2)), 0, false, RunResult.Outcome.COMPLETED, null);
+        RunResult two = new RunResult("two-phase", "cg-only", 0, List.of(at(1, 0.6, 1.5), at(2, 0.4, 3)), 0, false, RunResult.Outcome.COMPLETED, null);
+        String json = Report.json("cpu", List.of(), 1, java.util.Map.of(), List.of(adam, two));
+        var root = new com.fasterxml.jackson.databind.ObjectMapper().readTree(json);
+        assertEquals("adam", root.get("equalCompute").get("referenceRun").asText());
+        assertEquals(2.0, root.get("equalCompute").get("compute").asDouble());
+        assertEquals(0.6, root.get("runs").get(1).get("trainLossAtReferenceCompute").asDouble());
+        assertTrue(root.get("runs").get(1).get("computeToReferenceLoss").isNull());
+        assertEquals(2.0, root.get("runs").get(0).get("computeToReferenceLoss").asDouble());
+    }
 }

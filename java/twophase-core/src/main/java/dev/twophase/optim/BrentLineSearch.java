@@ -7,31 +7,41 @@ import dev.twophase.backend.Buffer;
  * The paper's line search (Numerical Recipes' mnbrak + brent, restricted to alpha > 0): shrink
  * the trial step until the loss falls below f0, expand by the golden ratio until it rises again,
  * then Brent's method (golden section with parabolic steps) inside the bracket to a relative
- * tolerance. Uses loss values only, so each trial costs one forward pass.
+ * tolerance. Uses loss values only, so each trial costs one forward pass; CG then evaluates the
+ * gradient at the accepted point.
  */
 final class BrentLineSearch extends LineSearch {
     private static final double GOLD = 1.618034, CGOLD = 0.3819660, TINY = 1e-30;
-    private final double tolerance;
 
-    BrentLineSearch(VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations, double tolerance) {
-        super(backend, x, x0, d, g, maxEvaluations);
-        this.tolerance = tolerance;
+    BrentLineSearch(VectorBackend backend, CgConfig config, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0) {
+        super(backend, config, x, x0, d, g, gAtX0);
     }
 
-    @Override Result run(double f0, double slope0, double alpha0) {
-        // 1. A step that lowers the loss: shrink toward the minimizer of the quadratic through f0, slope0, f(b).
-        double b = alpha0, fb = value(b);
+    @Override boolean usesGradients() { return false; }
+
+    @Override Result run(double alpha0) {
+        double tolerance = config.lineSearchTolerance();
+        // 1. A step that lowers the loss: shrink toward the minimizer of the quadratic through f0, slope0, f(b);
+        //    a step that did not move x grows instead, and shrinking never goes back below it.
+        double b = alpha0, fb = value(b), unchangedUpTo = 0;
         while (!(fb < f0)) {
-            if (!budgetLeft()) return new Result(false, 0, f0, false, evaluations);
-            double q = -slope0 * b * b / (2 * (fb - f0 - slope0 * b));
-            b = Double.isFinite(q) ? Math.min(0.5 * b, Math.max(0.1 * b, q)) : 0.1 * b;
+            if (!budgetLeft()) return failed();
+            if (unchanged(fb)) {
+                unchangedUpTo = b;
+                b *= GROW;
+            } else {
+                double q = -slope0 * b * b / (2 * (fb - f0 - slope0 * b));
+                double shrunk = Double.isFinite(q) ? Math.min(0.5 * b, Math.max(0.1 * b, q)) : 0.1 * b;
+                b = shrunk > unchangedUpTo ? shrunk : Math.sqrt(unchangedUpTo * b);
+                if (unchangedUpTo > 0 && b <= unchangedUpTo * (1 + tolerance)) return failed();
+            }
             fb = value(b);
         }
         // 2. Expand until the loss rises: bracket a < b < c with f(b) below both ends.
-        if (!budgetLeft()) return finish(b, fb);
+        if (!budgetLeft()) return acceptAt(b, fb);
         double a = 0, c = b + GOLD * b, fc = value(c);
         while (fc < fb) {
-            if (!budgetLeft()) return finish(c, fc);
+            if (!budgetLeft()) return acceptAt(c, fc);
             a = b;
             b = c;
             fb = fc;
@@ -73,12 +83,6 @@ final class BrentLineSearch extends LineSearch {
                 else if (fu <= fv || v == xm || v == w) { v = u; fv = fu; }
             }
         }
-        return finish(xm, fx);
-    }
-
-    /** Moves x to the accepted step (the last trial may have been elsewhere). */
-    private Result finish(double alpha, double f) {
-        backend.trialPoint(x, x0, d, alpha);
-        return new Result(true, alpha, f, false, evaluations);
+        return acceptAt(xm, fx);
     }
 }

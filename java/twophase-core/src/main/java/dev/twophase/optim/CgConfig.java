@@ -1,34 +1,68 @@
 package dev.twophase.optim;
 
 /**
- * Nonlinear CG settings. Defaults ({@link #defaults()}): Polak-Ribiere+, the paper's Brent line
- * search with relative tolerance 1e-3 and at most 40 loss evaluations per search, restart to
- * steepest descent every {@code restartEvery} iterations (0 = never beyond the automatic restarts
- * on a non-descent direction), and a "zero" gradient norm of 1e-8.
+ * Nonlinear CG settings.
+ *
+ * <ul>
+ *   <li>{@code formula}: the conjugacy parameter beta ({@link CgFormula});</li>
+ *   <li>{@code lineSearch}: which search finds the step ({@link LineSearchKind});</li>
+ *   <li>{@code c1}: sufficient decrease, {@code f(a) <= f(0) + c1 a f'(0)} (Wolfe searches);</li>
+ *   <li>{@code c2}: curvature, {@code |f'(a)| <= c2 |f'(0)|} (Wolfe searches);</li>
+ *   <li>{@code lineSearchTolerance}: relative width of the bracket at which a search ends (Brent:
+ *       converged; Wolfe searches: take the best point found);</li>
+ *   <li>{@code maxLineSearchEvaluations}: objective calls one search may spend; a conjugate
+ *       direction that fails is retried along steepest descent and then along steepest descent in
+ *       relative coordinates, so a stalled iteration costs at most three times this;</li>
+ *   <li>{@code firstTrialProbe}: searches that use gradients first evaluate the loss alone at the
+ *       initial guess and start from the minimizer of the parabola through f(0), f'(0) and that
+ *       value (the curvature along d for the price of a forward pass; on the main job the trial
+ *       after it meets the Wolfe conditions almost every time);</li>
+ *   <li>{@code restartEvery}: restart to steepest descent every N iterations (0: only the automatic
+ *       restarts);</li>
+ *   <li>{@code stop}: the stopping tests ({@link CgStop}); {@link ConjugateGradient#iterate} uses its
+ *       gradient tolerance and loss-change test, {@link ConjugateGradient#minimize} all of it.</li>
+ * </ul>
  */
-public record CgConfig(CgFormula formula, LineSearchKind lineSearch, int restartEvery,
-                       double gradientTolerance, double lineSearchTolerance, int maxLineSearchEvaluations) {
+public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, double c2, double lineSearchTolerance,
+                       int maxLineSearchEvaluations, boolean firstTrialProbe, int restartEvery, CgStop stop) {
 
     public CgConfig {
-        Checks.atLeast("restartEvery", restartEvery, 0);
-        Checks.nonNegative("gradientTolerance", gradientTolerance);
+        if (formula == null || lineSearch == null || stop == null) throw new IllegalArgumentException("CgConfig: formula, lineSearch and stop must not be null");
+        if (!(c1 > 0 && c1 < 0.5)) throw new IllegalArgumentException("c1 = " + c1 + "; expected a value in (0, 0.5)");
+        if (!(c2 > c1 && c2 < 1)) throw new IllegalArgumentException("c2 = " + c2 + "; expected a value in (c1, 1) with c1 = " + c1);
         Checks.fraction("lineSearchTolerance", lineSearchTolerance);
         Checks.atLeast("maxLineSearchEvaluations", maxLineSearchEvaluations, 3);
+        Checks.atLeast("restartEvery", restartEvery, 0);
     }
 
+    /**
+     * The defaults: Polak-Ribiere+, the Moré-Thuente search (c1 1e-4, c2 0.1) after a probe,
+     * bracket tolerance 1e-3, at most 20 evaluations per search, no periodic restart,
+     * {@link CgStop#defaults()}.
+     */
     public static CgConfig defaults() {
-        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.BRENT, 0, 1e-8, 1e-3, 40);
+        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 0, CgStop.defaults());
     }
 
-    public CgConfig withFormula(CgFormula f) { return new CgConfig(f, lineSearch, restartEvery, gradientTolerance, lineSearchTolerance, maxLineSearchEvaluations); }
+    /** The paper's CG: bracketing + Brent to a relative tolerance of 1e-3, at most 40 loss evaluations per search. */
+    public static CgConfig paper() {
+        return defaults().withLineSearch(LineSearchKind.BRENT).withMaxLineSearchEvaluations(40);
+    }
 
-    public CgConfig withLineSearch(LineSearchKind l) { return new CgConfig(formula, l, restartEvery, gradientTolerance, lineSearchTolerance, maxLineSearchEvaluations); }
+    public CgConfig withFormula(CgFormula f) { return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
 
-    public CgConfig withRestartEvery(int n) { return new CgConfig(formula, lineSearch, n, gradientTolerance, lineSearchTolerance, maxLineSearchEvaluations); }
+    public CgConfig withLineSearch(LineSearchKind l) { return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
 
-    public CgConfig withGradientTolerance(double t) { return new CgConfig(formula, lineSearch, restartEvery, t, lineSearchTolerance, maxLineSearchEvaluations); }
+    /** The Wolfe constants c1 (sufficient decrease) and c2 (curvature). */
+    public CgConfig withWolfe(double newC1, double newC2) { return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
 
-    public CgConfig withLineSearchTolerance(double t) { return new CgConfig(formula, lineSearch, restartEvery, gradientTolerance, t, maxLineSearchEvaluations); }
+    public CgConfig withLineSearchTolerance(double t) { return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
 
-    public CgConfig withMaxLineSearchEvaluations(int n) { return new CgConfig(formula, lineSearch, restartEvery, gradientTolerance, lineSearchTolerance, n); }
+    public CgConfig withMaxLineSearchEvaluations(int n) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, restartEvery, stop); }
+
+    public CgConfig withFirstTrialProbe(boolean p) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, restartEvery, stop); }
+
+    public CgConfig withRestartEvery(int n) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, n, stop); }
+
+    public CgConfig withStop(CgStop s) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, s); }
 }

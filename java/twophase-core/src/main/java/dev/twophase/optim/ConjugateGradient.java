@@ -5,41 +5,71 @@ import dev.twophase.backend.Buffer;
 
 /**
  * Nonlinear Conjugate Gradient on a full-batch {@link Objective} (Numerical Recipes' frprmn
- * structure): one {@link #iterate} is one line search along d followed by one gradient at the
- * new point and the direction update {@code d = -g + beta d}.
+ * structure): one {@link #iterate} is one line search along d followed by the gradient at the
+ * new point (free when the search evaluated it there) and the direction update
+ * {@code d = -g + beta d}. {@link #minimize} runs iterations until a {@link CgStop} test is met.
  *
  * <p>Restarts to steepest descent: on the first iteration, whenever the new direction is not a
  * descent direction ({@code d.g >= 0}), every {@code restartEvery} iterations if set, and when a
- * line search along a conjugate direction fails. A step is accepted only when the loss decreased;
- * when even steepest descent finds no decrease the iteration reports {@link Status#STALLED} and
- * leaves the parameters unchanged.
+ * line search along a conjugate direction fails; if steepest descent fails too, one more search
+ * runs along steepest descent in relative coordinates ({@code d_i = -g_i x_i^2}, for float32 on
+ * badly scaled problems). A step is accepted only when the loss decreased;
+ * when none of these finds a decrease the iteration reports {@link Status#STALLED},
+ * leaves the parameters unchanged, and every later call returns STALLED at once (no evaluations)
+ * until {@link #reset}.
  *
- * <p>Per iteration the vector work is: one trial-point pass per line-search evaluation, one
- * multi-dot pass (g.g, g.g_prev, d.g), one direction pass; beta, the new slope d.g and the
- * restart test follow from those three dots with no further passes.
+ * <p>Non-finite values: at a trial point they are a step too long (the line search shrinks back;
+ * {@link Iteration#nonFiniteTrials} counts them). At the current point, the start or the point a
+ * search accepted, they end the iteration with a {@link NonFiniteException} naming loss or
+ * gradient and the iteration; x and CG's state are then as before that iteration.
+ *
+ * <p>The point x: CG remembers the buffer it last worked on. Given another buffer of the same
+ * length it follows it if it holds the same point (checked with one counted loss evaluation) and
+ * refuses it otherwise; {@link #reset} starts over at any point. After {@link #load} the buffer
+ * passed next is checked the same way against the loss the state was saved with.
+ *
+ * <p>Per iteration the vector work is: one trial-point pass per line-search evaluation (plus a
+ * dot with d for searches that use gradients), one multi-dot pass (g.g, g.g_prev, d.g), one
+ * direction pass, and one copy of g to the host for its max-norm.
  */
 public final class ConjugateGradient implements AutoCloseable {
     /** What one iteration achieved. */
     public enum Status { STEPPED, CONVERGED, STALLED }
 
-    /** One iteration's outcome: status, loss and gradient norm at the (new) point, step, evaluations, beta, restart. */
-    public record Iteration(Status status, double loss, double gradientNorm, double alpha, int lineSearchEvaluations,
-                            int gradientEvaluations, double beta, boolean restarted) { }
+    /**
+     * One iteration's outcome: its number (1-based, counted since construction or {@link #reset}),
+     * status, loss and gradient 2-norm and max-norm at the (new) point, the step, the objective calls
+     * it made by kind, the trial points whose loss or slope was not finite, beta, and whether the
+     * direction was reset to steepest descent. CONVERGED with {@code alpha > 0}: this step met the
+     * tests; with {@code alpha == 0}: nothing was left to do. STEPPED with {@code alpha == 0} only
+     * in {@link #minimize}, when its evaluation budget cut the search short.
+     */
+    public record Iteration(long number, Status status, double loss, double gradientNorm, double gradientMaxNorm, double alpha,
+                            int valueCalls, int valueAndGradientCalls, int nonFiniteTrials, double beta, boolean restarted) {
+        /** Objective calls of both kinds. */
+        public int evaluations() { return valueCalls + valueAndGradientCalls; }
+    }
+
+    /** The relative difference in loss at which a buffer is taken to hold another point than CG's. */
+    private static final double SAME_POINT = 1e-6;
 
     private final VectorBackend backend;
     private final long n;
     private final CgConfig config;
     private final Buffer g, gPrev, d, x0;
     private final double[] dots = new double[3];
+    private float[] host;
     private Buffer xBound;
     private LineSearch lineSearch;
-    private boolean started;
-    /** A state was just loaded: the next iterate continues it on whatever buffer x it is given. */
-    private boolean loaded;
-    private double f, fPrevious, gg, slope;
+    private boolean started, stalled, verifyPoint;
+    private double f, fPrevious, gg, slope, maxNorm;
+    private double startNorm, startMaxNorm;
+    /** After {@link #load}: the CRC-32 of the saved point's float bits, checked against the first x given (null: none saved). */
+    private Long loadedPointChecksum;
     private double lastAlpha;
     private int sinceRestart;
     private long iterations;
+    private long valueCalls, valueAndGradientCalls;
     private boolean closed;
 
     public ConjugateGradient(VectorBackend backend, long n, CgConfig config) {
@@ -52,59 +82,159 @@ public final class ConjugateGradient implements AutoCloseable {
         this.x0 = backend.allocate(n);
     }
 
-    /** Forget the direction and the cached loss/gradient, e.g. after the parameters were changed elsewhere. */
-    public void reset() { started = false; }
+    /** Forget the direction, the cached loss and gradient and any stall: the next call starts over at the point it is given. */
+    public void reset() {
+        started = false;
+        stalled = false;
+        verifyPoint = false;
+        iterations = 0;
+    }
 
-    /** One CG iteration on {@code x} (updated in place). The first call evaluates the gradient at x. */
+    /** One CG iteration on {@code x} (updated in place), tested against the config's {@link CgStop} gradient and loss-change tests. */
     public Iteration iterate(Objective objective, Buffer x) {
         checkOpen("iterate");
-        if (x.length() != g.length()) throw new IllegalArgumentException("CG: x has " + x.length() + " floats, CG was built for " + g.length());
-        int gradients = 0;
+        return iterate(objective, x, config.stop(), Long.MAX_VALUE);
+    }
+
+    /**
+     * Minimizes from the point in {@code x} (updated in place) until a test of {@code stop} is met.
+     * Starts over (as after {@link #reset}) unless this CG was just loaded from a state.
+     */
+    public CgResult minimize(Objective objective, Buffer x, CgStop stop) {
+        checkOpen("minimize");
+        if (!verifyPoint) reset();
+        long values0 = valueCalls, gradients0 = valueAndGradientCalls, done = 0;
+        CgResult.Status status = null;
+        String reason = null;
+        while (status == null) {
+            long left = stop.maxEvaluations() - (valueCalls - values0) - (valueAndGradientCalls - gradients0);
+            if (done >= stop.maxIterations()) {
+                status = CgResult.Status.MAX_ITERATIONS;
+                reason = done + " iterations";
+                break;
+            }
+            Iteration it = iterate(objective, x, stop, left);
+            if (it == null) {
+                status = CgResult.Status.MAX_EVALUATIONS;
+                reason = "an iteration needs at least " + minimumCalls() + " more objective calls; " + left + " of " + stop.maxEvaluations() + " left";
+                break;
+            }
+            if (it.alpha() > 0) {
+                done++;
+                if (stop.listener() != null && !stop.listener().proceed(it) && it.status() == Status.STEPPED) {
+                    status = CgResult.Status.LISTENER;
+                    reason = "the listener stopped the run after iteration " + it.number();
+                }
+            }
+            switch (it.status()) {
+                case STALLED -> {
+                    status = CgResult.Status.STALLED;
+                    reason = "no decrease along steepest descent from loss " + f + " (float32 resolution or a non-smooth point)";
+                }
+                case CONVERGED -> {
+                    boolean byGradient = stop.norm().of(it.gradientNorm(), it.gradientMaxNorm()) <= stop.gradientThreshold(startNorm, startMaxNorm);
+                    status = byGradient ? CgResult.Status.GRADIENT_TOLERANCE : CgResult.Status.LOSS_CHANGE;
+                    reason = byGradient
+                            ? String.format(java.util.Locale.ROOT, "gradient %s %.3g, test %s (start %.3g)", stop.norm() == GradientNorm.MAX ? "max-norm" : "2-norm",
+                                    stop.norm().of(it.gradientNorm(), it.gradientMaxNorm()), stop.describeGradientTest(), stop.norm().of(startNorm, startMaxNorm))
+                            : "loss fell from " + fPrevious + " to " + f + ", relative change below " + stop.relativeLossChange();
+                }
+                case STEPPED -> { }
+            }
+        }
+        return new CgResult(status, reason, done, valueCalls - values0, valueAndGradientCalls - gradients0, f, Math.sqrt(gg), maxNorm);
+    }
+
+    /**
+     * One iteration, or null when {@code budget} objective calls cannot pay for one. The gradient and
+     * loss-change tests of {@code stop} are applied before stepping (CONVERGED, no evaluations).
+     */
+    private Iteration iterate(Objective objective, Buffer x, CgStop stop, long budget) {
+        if (x.length() != n) throw new IllegalArgumentException("CG: x has " + x.length() + " floats, CG was built for " + n);
+        Tally t = new Tally();
         boolean restarted = false;
         if (x != xBound) {
             xBound = x;
             lineSearch = LineSearch.create(config, backend, x, x0, d, g, gPrev);
-            if (!loaded) started = false;
+            if (started) verifyPoint = true;
         }
-        loaded = false;
+        if (verifyPoint && loadedPointChecksum != null) {
+            // After load: compare bits, not losses, so a resumed run spends exactly what the uninterrupted one did.
+            if (pointChecksum(x) != loadedPointChecksum) {
+                throw new IllegalArgumentException("CG: the buffer x does not hold the parameters CG's state was saved with (their checksums differ):"
+                        + " restore the parameters saved beside the state, or call reset() to start over at a new point");
+            }
+            verifyPoint = false;
+            loadedPointChecksum = null;
+        }
+        if (verifyPoint) {
+            if (budget < 1) return null;
+            checkSamePoint(objective.value(x));
+            t.values++;
+            valueCalls++;
+            verifyPoint = false;
+        }
         if (!started) {
+            if (budget - t.calls() < 1) return null;
             f = objective.valueAndGradient(x, g);
-            gradients++;
+            t.gradients++;
+            valueAndGradientCalls++;
+            if (!Double.isFinite(f)) throw new NonFiniteException("loss", "CG iteration", iterations, f);
             backend.multiDot(g, new Buffer[]{g}, dots);
             gg = dots[0];
+            if (!Double.isFinite(gg)) throw new NonFiniteException("gradient", "CG iteration", iterations, gg);
+            maxNorm = maxAbs(g);
+            startNorm = Math.sqrt(gg);
+            startMaxNorm = maxNorm;
             steepestDescent();
             fPrevious = Double.NaN;
+            lastAlpha = 0;
             started = true;
             restarted = true;
         }
-        if (Math.sqrt(gg) <= config.gradientTolerance()) {
-            return new Iteration(Status.CONVERGED, f, Math.sqrt(gg), 0, 0, gradients, 0, restarted);
-        }
+        if (stalled) return t.iteration(Status.STALLED, 0, 0, restarted);
+        if (converged(stop) || gg == 0) return t.iteration(Status.CONVERGED, 0, 0, restarted);
+        if (budget - t.calls() < minimumCalls()) return null;
         backend.copy(x, x0);
-        LineSearch.Result r = lineSearch.search(objective, f, slope, initialStep());
-        int evals = r.evaluations();
-        if (!r.decreased() && !restarted) {
+        LineSearch.Result r = search(objective, budget - t.calls(), t);
+        if (!r.decreased() && !restarted && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
             steepestDescent();
             restarted = true;
-            r = lineSearch.search(objective, f, slope, initialStep());
-            evals += r.evaluations();
+            r = search(objective, budget - t.calls(), t);
+        }
+        if (!r.decreased() && restarted && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
+            // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
+            r = search(objective, budget - t.calls(), t);
+        }
+        if (!r.decreased() && (!restarted || t.budgetBound)) {
+            // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
+            steepestDescent();
+            return t.iteration(Status.STEPPED, 0, 0, true);
         }
         if (!r.decreased()) {
-            iterations++;
-            return new Iteration(Status.STALLED, f, Math.sqrt(gg), 0, evals, gradients, 0, restarted);
+            stalled = true;
+            return t.iteration(Status.STALLED, 0, 0, restarted);
         }
-        double slopeOld = slope, gg0 = gg;
-        fPrevious = f;
-        lastAlpha = r.alpha();
-        if (r.gradientAtX()) {
-            f = r.value();
-        } else {
-            f = objective.valueAndGradient(x, g);
-            gradients++;
+        double slopeOld = slope, gg0 = gg, fNew = r.value();
+        if (!r.gradientAtX()) {
+            fNew = objective.valueAndGradient(x, g);
+            t.gradients++;
+            valueAndGradientCalls++;
         }
         backend.multiDot(g, new Buffer[]{g, gPrev, d}, dots);
+        if (!Double.isFinite(fNew) || !Double.isFinite(dots[0])) {
+            // The accepted point is the new current point: put x and g back to the last good one, then say what failed.
+            backend.copy(x0, x);
+            backend.copy(gPrev, g);
+            throw Double.isFinite(fNew) ? new NonFiniteException("gradient", "CG iteration", iterations + 1, dots[0])
+                    : new NonFiniteException("loss", "CG iteration", iterations + 1, fNew);
+        }
+        fPrevious = f;
+        f = fNew;
+        lastAlpha = r.alpha();
         gg = dots[0];
+        maxNorm = maxAbs(g);
         double beta = config.formula().beta(dots[0], dots[1], gg0, dots[2], slopeOld);
         sinceRestart++;
         boolean periodic = config.restartEvery() > 0 && sinceRestart >= config.restartEvery();
@@ -118,13 +248,58 @@ public final class ConjugateGradient implements AutoCloseable {
             slope = newSlope;
         }
         iterations++;
-        return new Iteration(Status.STEPPED, f, Math.sqrt(gg), r.alpha(), evals, gradients, beta, restarted);
+        // CONVERGED after a step (alpha > 0) means x moved and now meets the tests; later calls return CONVERGED without work.
+        return t.iteration(converged(stop) ? Status.CONVERGED : Status.STEPPED, r.alpha(), beta, restarted);
+    }
+
+    /**
+     * One line search along d from x0 with at most {@code left - 1} calls (one stays for the gradient
+     * at the accepted point when the search did not evaluate it there); counts into {@code t}.
+     */
+    private LineSearch.Result search(Objective objective, long left, Tally t) {
+        int searchBudget = (int) Math.min(config.maxLineSearchEvaluations(), left - 1);
+        LineSearch.Result r = lineSearch.search(objective, f, slope, initialStep(), searchBudget);
+        t.values += lineSearch.values;
+        t.gradients += lineSearch.valueAndGradients;
+        t.nonFinite += lineSearch.nonFiniteTrials;
+        valueCalls += lineSearch.values;
+        valueAndGradientCalls += lineSearch.valueAndGradients;
+        t.budgetBound = lineSearch.exhausted() && searchBudget < config.maxLineSearchEvaluations();
+        return r;
+    }
+
+    /** The objective calls and non-finite trials of the iteration in progress. */
+    private final class Tally {
+        int values, gradients, nonFinite;
+        /** The last search ran out of the run's budget (not its own limit). */
+        boolean budgetBound;
+
+        int calls() { return values + gradients; }
+
+        Iteration iteration(Status status, double alpha, double beta, boolean restarted) {
+            return new Iteration(iterations, status, f, Math.sqrt(gg), maxNorm, alpha, values, gradients, nonFinite, beta, restarted);
+        }
+    }
+
+    /** The fewest objective calls one iteration may need: a trial, and the gradient at the point it accepts. */
+    private static int minimumCalls() { return 2; }
+
+    private boolean converged(CgStop stop) {
+        return stop.norm().of(Math.sqrt(gg), maxNorm) <= stop.gradientThreshold(startNorm, startMaxNorm)
+                || (!Double.isNaN(fPrevious) && stop.lossChangeSmall(fPrevious, f));
+    }
+
+    private void checkSamePoint(double value) {
+        if (!(Math.abs(value - f) <= SAME_POINT * Math.max(Math.abs(f), Double.MIN_NORMAL))) {
+            throw new IllegalArgumentException("CG: the buffer x does not hold the point CG is at (loss " + value + " there, "
+                    + f + " expected): pass the buffer CG last worked on (or a copy of it), or call reset() to start over at a new point");
+        }
     }
 
     /**
      * The state needed to continue this run elsewhere: direction, gradients, the cached loss and
-     * dots, the last step and the restart counter (not the scratch copy of x). The parameters
-     * themselves belong to the caller.
+     * norms, the last step, the counters and whether it stalled (not the scratch copy of x). The
+     * parameters themselves belong to the caller.
      */
     public OptimizerState state() {
         checkOpen("state");
@@ -132,38 +307,65 @@ public final class ConjugateGradient implements AutoCloseable {
                 .putString("formula", config.formula().id())
                 .putLong("length", n)
                 .putBoolean("started", started)
+                .putBoolean("stalled", stalled)
                 .putLong("iterations", iterations)
-                .putLong("sinceRestart", sinceRestart);
+                .putLong("sinceRestart", sinceRestart)
+                .putLong("valueCalls", valueCalls)
+                .putLong("valueAndGradientCalls", valueAndGradientCalls);
         if (started) {
-            s.putDouble("loss", f).putDouble("previousLoss", fPrevious).putDouble("gradientSquared", gg).putDouble("slope", slope)
-                    .putDouble("lastStep", lastAlpha)
+            s.putDouble("loss", f).putDouble("previousLoss", fPrevious).putDouble("gradientSquared", gg).putDouble("gradientMaxNorm", maxNorm)
+                    .putDouble("slope", slope).putDouble("lastStep", lastAlpha)
+                    .putDouble("startGradientNorm", startNorm).putDouble("startGradientMaxNorm", startMaxNorm)
                     .putFloats("gradient", download(g)).putFloats("previousGradient", download(gPrev)).putFloats("direction", download(d));
+            if (xBound != null) s.putLong("pointChecksum", pointChecksum(xBound));
         }
         return s;
     }
 
     /**
-     * Restores a state from {@link #state()}; the next {@link #iterate} continues from it at the
-     * parameters the caller passes (which must be those the state was saved with).
+     * Restores a state from {@link #state()}. The next {@link #iterate} or {@link #minimize}
+     * continues from it at the parameters the caller passes, which must be those the state was
+     * saved with (checked against a checksum of their bits saved in the state, with no objective
+     * call, so that a resumed run spends exactly what an uninterrupted one does).
      */
     public void load(OptimizerState s) {
         checkOpen("load");
         s.require("formula", config.formula().id());
         if (s.getLong("length") != n) throw new IllegalArgumentException("CG state is for " + s.getLong("length") + " parameters; this CG has " + n);
-        started = s.getBoolean("started");
-        iterations = s.getLong("iterations");
-        sinceRestart = (int) s.getLong("sinceRestart");
-        if (started) {
-            f = s.getDouble("loss");
-            fPrevious = s.getDouble("previousLoss");
-            gg = s.getDouble("gradientSquared");
-            slope = s.getDouble("slope");
-            lastAlpha = s.getDouble("lastStep");
+        boolean wasStarted = s.getBoolean("started");
+        if (wasStarted) {
             upload(s.floats("gradient"), g, "gradient");
             upload(s.floats("previousGradient"), gPrev, "previousGradient");
             upload(s.floats("direction"), d, "direction");
+            f = s.getDouble("loss");
+            fPrevious = s.getDouble("previousLoss");
+            gg = s.getDouble("gradientSquared");
+            maxNorm = s.getDouble("gradientMaxNorm");
+            slope = s.getDouble("slope");
+            lastAlpha = s.getDouble("lastStep");
+            startNorm = s.getDouble("startGradientNorm");
+            startMaxNorm = s.getDouble("startGradientMaxNorm");
         }
-        loaded = true;
+        started = wasStarted;
+        stalled = s.getBoolean("stalled");
+        iterations = s.getLong("iterations");
+        sinceRestart = (int) s.getLong("sinceRestart");
+        valueCalls = s.getLong("valueCalls");
+        valueAndGradientCalls = s.getLong("valueAndGradientCalls");
+        verifyPoint = started;
+        loadedPointChecksum = started && s.has("pointChecksum") ? s.getLong("pointChecksum") : null;
+        xBound = null;
+    }
+
+    /** CRC-32 of the float bits of x (a host copy): identifies the point a state was saved at. */
+    private long pointChecksum(Buffer x) {
+        if (host == null) host = new float[Math.toIntExact(n)];
+        backend.download(x, host, 0);
+        java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(host.length * Float.BYTES);
+        bytes.asFloatBuffer().put(host);
+        crc.update(bytes.array());
+        return crc.getValue();
     }
 
     private float[] download(Buffer b) {
@@ -177,10 +379,26 @@ public final class ConjugateGradient implements AutoCloseable {
         backend.upload(a, 0, b);
     }
 
+    /** {@code max |b_i|}, through a host copy (the backends have no max reduction). */
+    private double maxAbs(Buffer b) {
+        if (host == null) host = new float[Math.toIntExact(n)];
+        backend.download(b, host, 0);
+        float m = 0;
+        for (float v : host) m = Math.max(m, Math.abs(v));
+        return m;
+    }
+
     /** The loss at the current point, as of the last iteration. */
     public double loss() { return f; }
 
+    /** Iterations since construction or {@link #reset}. */
     public long iterations() { return iterations; }
+
+    /** {@link Objective#value} calls since construction. */
+    public long valueCalls() { return valueCalls; }
+
+    /** {@link Objective#valueAndGradient} calls since construction. */
+    public long valueAndGradientCalls() { return valueAndGradientCalls; }
 
     public CgConfig config() { return config; }
 
@@ -189,6 +407,33 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /** The gradient at the current point. */
     public Buffer gradient() { return g; }
+
+    /**
+     * d_i = -g_i x_i^2: steepest descent in relative coordinates (log |x_i|). float32 resolves each
+     * coordinate relative to its magnitude, so along this direction every coordinate moves by a
+     * similar number of float32 steps, where plain steepest descent can move the large ones by less
+     * than one step (badly scaled problems: x near 1e6 beside x near 1e-6). Computed on the host (it
+     * runs only when an iteration would stall). Coordinates at 0 get the scale of 1e-6 times the
+     * largest. False (d unchanged) when x is all zero or d is no descent direction.
+     */
+    private boolean relativeDescent(Buffer x) {
+        float[] xs = new float[Math.toIntExact(n)], gs = new float[Math.toIntExact(n)];
+        backend.download(x, xs, 0);
+        backend.download(g, gs, 0);
+        float largest = 0;
+        for (float v : xs) largest = Math.max(largest, Math.abs(v));
+        double dg = 0;
+        for (int i = 0; i < xs.length; i++) {
+            double scale = Math.abs(xs[i]) + 1e-6 * largest;
+            xs[i] = (float) (-gs[i] * scale * scale);
+            dg += (double) gs[i] * xs[i];
+        }
+        if (!(dg < 0)) return false;
+        backend.upload(xs, 0, d);
+        slope = dg;
+        sinceRestart = 0;
+        return true;
+    }
 
     /** d = -g (and gPrev = g): steepest descent; gg must hold g.g. */
     private void steepestDescent() {

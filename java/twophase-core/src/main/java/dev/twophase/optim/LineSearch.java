@@ -7,60 +7,161 @@ import dev.twophase.backend.Buffer;
  * A search for a step {@code alpha > 0} along direction d from x0 that lowers the loss. On
  * success x holds {@code x0 + alpha * d}; with {@link Result#gradientAtX} the gradient buffer
  * holds the gradient there. On failure x is restored to x0, and g to the gradient at x0.
+ *
+ * <p>Rules every search follows, whatever its method:
+ * <ul>
+ *   <li>a trial whose loss or slope is NaN or infinite is a step too long: its loss counts as
+ *       +infinity, so the search shrinks back toward the best point (counted in {@link #nonFiniteTrials});</li>
+ *   <li>a trial that returns exactly the loss (and slope) of x0 did not move x at float32
+ *       resolution (or f is flat there): it is no bracket end, the search grows the step
+ *       (tenfold while nothing brackets it) and treats the trial point as x0 itself;</li>
+ *   <li>at most {@code budget} objective calls per search; {@link #values} and
+ *       {@link #valueAndGradients} count them by kind;</li>
+ *   <li>with {@link CgConfig#firstTrialProbe}, a search that uses gradients first evaluates the
+ *       loss alone at the initial guess and starts from the minimizer of the parabola through
+ *       f(0), f'(0) and that value ({@link #probe}).</li>
+ * </ul>
  */
 abstract class LineSearch {
-    /** The outcome: whether the loss decreased, the step, the loss there, and the evaluations spent. */
-    record Result(boolean decreased, double alpha, double value, boolean gradientAtX, int evaluations) { }
+    /** The outcome: whether the loss decreased, the step, and the loss there. */
+    record Result(boolean decreased, double alpha, double value, boolean gradientAtX) { }
+
+    /** How much a step grows when a trial did not change x. */
+    static final double GROW = 10;
 
     protected final VectorBackend backend;
-    protected final Buffer x, x0, d, g;
-    protected final int maxEvaluations;
+    protected final Buffer x, x0, d, g, gAtX0;
+    protected final CgConfig config;
+    private final double[] slopeOut = new double[1];
     protected Objective objective;
-    protected int evaluations;
+    protected double f0, slope0;
+    private int budget, spent;
+    /** The step whose gradient g holds (NaN: none since the search started). */
+    private double gradientStep;
+    /** Whether the last trial evaluated the slope too. */
+    private boolean lastHadSlope;
+    int values, valueAndGradients, nonFiniteTrials;
 
-    LineSearch(VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, int maxEvaluations) {
+    LineSearch(VectorBackend backend, CgConfig config, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0) {
         this.backend = backend;
+        this.config = config;
         this.x = x;
         this.x0 = x0;
         this.d = d;
         this.g = g;
-        this.maxEvaluations = maxEvaluations;
+        this.gAtX0 = gAtX0;
     }
 
     /** {@code gAtX0} holds the gradient at x0 whenever a search starts (CG's previous gradient). */
     static LineSearch create(CgConfig c, VectorBackend backend, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0) {
         return switch (c.lineSearch()) {
-            case BRENT -> new BrentLineSearch(backend, x, x0, d, g, c.maxLineSearchEvaluations(), c.lineSearchTolerance());
-            case STRONG_WOLFE -> new StrongWolfeLineSearch(backend, x, x0, d, g, gAtX0, c.maxLineSearchEvaluations());
+            case MORE_THUENTE -> new MoreThuenteLineSearch(backend, c, x, x0, d, g, gAtX0);
+            case STRONG_WOLFE -> new StrongWolfeLineSearch(backend, c, x, x0, d, g, gAtX0);
+            case BRENT -> new BrentLineSearch(backend, c, x, x0, d, g, gAtX0);
         };
     }
 
+    /** True for searches whose trials evaluate the gradient too. */
+    abstract boolean usesGradients();
+
     /**
      * Searches from x0 (where x also starts) with loss {@code f0} and slope {@code slope0 = g.d < 0},
-     * starting with the trial step {@code alpha0 > 0}.
+     * starting with the trial step {@code alpha0 > 0}, spending at most {@code maxCalls} objective calls.
      */
-    final Result search(Objective f, double f0, double slope0, double alpha0) {
+    final Result search(Objective f, double f0, double slope0, double alpha0, int maxCalls) {
         this.objective = f;
-        this.evaluations = 0;
-        Result r = run(f0, slope0, alpha0);
+        this.f0 = f0;
+        this.slope0 = slope0;
+        this.budget = maxCalls;
+        this.spent = 0;
+        this.values = 0;
+        this.valueAndGradients = 0;
+        this.nonFiniteTrials = 0;
+        this.gradientStep = Double.NaN;
+        double first = alpha0;
+        // The probe needs room for the gradient trial after it.
+        if (config.firstTrialProbe() && usesGradients() && budget >= 2) first = probe(alpha0);
+        Result r = budget > 0 && first > 0 ? run(first) : new Result(false, 0, f0, false);
         if (!r.decreased()) {
             backend.copy(x0, x);
-            undoFailure();
+            if (valueAndGradients > 0) backend.copy(gAtX0, g);
+            return new Result(false, 0, f0, false);
         }
+        if (r.gradientAtX() && r.alpha() != gradientStep) throw new IllegalStateException("line search claims the gradient at " + r.alpha() + " but holds it at " + gradientStep);
         return r;
     }
 
-    abstract Result run(double f0, double slope0, double alpha0);
+    abstract Result run(double alpha0);
 
-    /** Puts back whatever else a failed search changed besides x (nothing, unless it wrote g). */
-    protected void undoFailure() { }
-
-    /** The loss at {@code x0 + alpha * d}; leaves x there. */
-    protected double value(double alpha) {
-        evaluations++;
-        backend.trialPoint(x, x0, d, alpha);
-        return objective.value(x);
+    /**
+     * One loss evaluation at {@code alpha0} and the parabola through f(0), f'(0) and f(alpha0): its
+     * minimizer, kept within [alpha0 / 10, 10 alpha0], is the first trial with a gradient. A probe
+     * that did not move x grows the step; a non-finite one shrinks it tenfold.
+     */
+    private double probe(double alpha0) {
+        double fa = value(alpha0);
+        while (unchanged(fa) && budget - spent >= 2) {
+            alpha0 *= GROW;
+            fa = value(alpha0);
+        }
+        if (budget - spent < 1) return 0;
+        if (fa == Double.POSITIVE_INFINITY) return alpha0 / GROW;
+        double curvature = 2 * (fa - f0 - slope0 * alpha0) / (alpha0 * alpha0);
+        if (!(curvature > 0)) return alpha0 * GROW;
+        return Math.max(alpha0 / GROW, Math.min(GROW * alpha0, -slope0 / curvature));
     }
 
-    protected boolean budgetLeft() { return evaluations < maxEvaluations; }
+    /** The loss at {@code x0 + alpha * d} (+infinity if not finite); leaves x there. */
+    protected final double value(double alpha) {
+        spent++;
+        values++;
+        lastHadSlope = false;
+        backend.trialPoint(x, x0, d, alpha);
+        double f = objective.value(x);
+        if (Double.isFinite(f)) return f;
+        nonFiniteTrials++;
+        return Double.POSITIVE_INFINITY;
+    }
+
+    /**
+     * The loss at {@code x0 + alpha * d} and the slope there ({@link #slope()}); leaves x there and
+     * the gradient in g. A non-finite loss or slope gives +infinity and a NaN slope.
+     */
+    protected final double valueAndSlope(double alpha) {
+        spent++;
+        valueAndGradients++;
+        lastHadSlope = true;
+        gradientStep = alpha;
+        backend.trialPoint(x, x0, d, alpha);
+        double f = objective.valueAndGradient(x, g);
+        backend.multiDot(g, new Buffer[]{d}, slopeOut);
+        if (Double.isFinite(f) && Double.isFinite(slopeOut[0])) return f;
+        nonFiniteTrials++;
+        slopeOut[0] = Double.NaN;
+        return Double.POSITIVE_INFINITY;
+    }
+
+    /** The slope {@code g.d} at the last {@link #valueAndSlope} trial. */
+    protected final double slope() { return slopeOut[0]; }
+
+    /** True when the last trial returned exactly the loss of x0 (and its slope, for gradient searches): x did not move. */
+    protected final boolean unchanged(double f) {
+        return f == f0 && (!lastHadSlope || slopeOut[0] == slope0);
+    }
+
+    protected final boolean budgetLeft() { return spent < budget; }
+
+    /** True when the last search spent its whole budget. */
+    final boolean exhausted() { return spent >= budget; }
+
+    /** True when g holds the gradient at {@code alpha}. */
+    protected final boolean gradientAt(double alpha) { return alpha == gradientStep; }
+
+    /** Moves x to {@code alpha} (the last trial may have been elsewhere) and reports a decrease. */
+    protected final Result acceptAt(double alpha, double f) {
+        backend.trialPoint(x, x0, d, alpha);
+        return new Result(true, alpha, f, gradientAt(alpha));
+    }
+
+    protected static Result failed() { return new Result(false, 0, Double.NaN, false); }
 }

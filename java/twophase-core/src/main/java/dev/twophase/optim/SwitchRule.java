@@ -26,11 +26,26 @@ public abstract sealed class SwitchRule {
     /** True when the run starts with CG. */
     public boolean startsWithCg() { return false; }
 
+    /** True when the decision depends on the gradient norm (the peak rules); a full-batch norm is computed only for those. */
+    public boolean watchesNorm() { return false; }
+
     /**
      * Called after each Adam epoch (1-based) with that epoch's gradient norm; true means switch
      * to CG for the next epoch.
+     *
+     * @throws NonFiniteException if the norm is NaN or infinite, for every rule: such a norm comes
+     *         from an epoch whose gradients were all non-finite (or a non-finite full-batch
+     *         gradient), i.e. a diverged run; it is no evidence of a peak, CG cannot start from
+     *         there, and the rule's state is left as it was, so the caller decides what a diverged
+     *         run becomes
      */
-    public abstract boolean switchAfter(int epoch, double gradientNorm);
+    public final boolean switchAfter(int epoch, double gradientNorm) {
+        if (!Double.isFinite(gradientNorm)) throw new NonFiniteException("gradient norm", "epoch", epoch, gradientNorm);
+        return decide(epoch, gradientNorm);
+    }
+
+    /** {@link #switchAfter} for a finite norm. */
+    abstract boolean decide(int epoch, double gradientNorm);
 
     /** The rule in the form {@link #parse} reads. */
     public abstract String describe();
@@ -63,30 +78,47 @@ public abstract sealed class SwitchRule {
 
     public static SwitchRule cgOnly() { return new CgOnly(); }
 
+    private static final String FORMS = "peak[:TOLERANCE[:SMOOTHING]], rise-peak[:TOLERANCE[:SMOOTHING]], epoch:N, never or cg-only";
+    private static final java.util.regex.Pattern DECIMAL = java.util.regex.Pattern.compile("(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+)?");
+    private static final java.util.regex.Pattern COUNT = java.util.regex.Pattern.compile("\\d{1,9}");
+
     /**
-     * Parses {@code peak}, {@code peak:0.9}, {@code peak:0.9:0.5} (tolerance, smoothing), the same
-     * forms of {@code rise-peak},
-     * {@code epoch:N}, {@code never}, {@code cg-only}.
+     * Parses, strictly (every part must be read; nothing is ignored): {@code peak},
+     * {@code peak:TOLERANCE}, {@code peak:TOLERANCE:SMOOTHING}, the same forms of {@code rise-peak},
+     * {@code epoch:N}, {@code never} (alias {@code adam}) and {@code cg-only} (alias {@code cg}).
+     * Numbers are plain decimals ({@code 0.9}, {@code .5}, {@code 1e-1}); N is a positive integer.
+     * Case and surrounding blanks are ignored.
      */
     public static SwitchRule parse(String spec) {
-        String s = spec.trim().toLowerCase(Locale.ROOT);
-        String[] parts = s.split(":");
+        String[] parts = spec.trim().toLowerCase(Locale.ROOT).split(":", -1);
+        String name = parts[0];
         try {
-            return switch (parts[0]) {
-                case "peak", "rise-peak" -> new Peak(parts.length > 1 ? Double.parseDouble(parts[1]) : 0.9,
-                        parts.length > 2 ? Double.parseDouble(parts[2]) : 0, parts[0].equals("rise-peak"));
+            return switch (name) {
+                case "peak", "rise-peak" -> {
+                    if (parts.length > 3) throw new IllegalArgumentException(name + " takes at most two numbers (tolerance, smoothing), got " + (parts.length - 1));
+                    double tolerance = parts.length > 1 ? decimal(parts[1], "tolerance") : 0.9;
+                    double smoothing = parts.length > 2 ? decimal(parts[2], "smoothing") : 0;
+                    yield new Peak(tolerance, smoothing, name.equals("rise-peak"));
+                }
                 case "epoch" -> {
-                    if (parts.length != 2) throw new IllegalArgumentException("needs an epoch number");
+                    if (parts.length != 2) throw new IllegalArgumentException("epoch takes exactly one number, the last Adam epoch (epoch:N)");
+                    if (!COUNT.matcher(parts[1]).matches()) throw new IllegalArgumentException("'" + parts[1] + "' is not an epoch number");
                     yield atEpoch(Integer.parseInt(parts[1]));
                 }
-                case "never", "adam" -> never();
-                case "cg-only", "cg" -> cgOnly();
-                default -> throw new IllegalArgumentException("unknown rule");
+                case "never", "adam", "cg-only", "cg" -> {
+                    if (parts.length != 1) throw new IllegalArgumentException(name + " takes no arguments");
+                    yield name.startsWith("cg") ? cgOnly() : never();
+                }
+                default -> throw new IllegalArgumentException(name.isEmpty() ? "no rule name" : "unknown rule '" + name + "'");
             };
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("switch rule '" + spec + "': " + e.getMessage()
-                    + "; expected peak[:TOLERANCE[:SMOOTHING]], rise-peak[:TOLERANCE[:SMOOTHING]], epoch:N, never or cg-only", e);
+            throw new IllegalArgumentException("switch rule '" + spec + "': " + e.getMessage() + "; expected " + FORMS, e);
         }
+    }
+
+    private static double decimal(String s, String what) {
+        if (!DECIMAL.matcher(s).matches()) throw new IllegalArgumentException(s.isEmpty() ? "empty " + what : what + " '" + s + "' is not a decimal number");
+        return Double.parseDouble(s);
     }
 
     static final class Peak extends SwitchRule {
@@ -104,8 +136,9 @@ public abstract sealed class SwitchRule {
             this.armed = !armOnRise;
         }
 
-        @Override public boolean switchAfter(int epoch, double gradientNorm) {
-            if (!Double.isFinite(gradientNorm)) return false;
+        @Override public boolean watchesNorm() { return true; }
+
+        @Override boolean decide(int epoch, double gradientNorm) {
             smoothed = Double.isNaN(smoothed) ? gradientNorm : smoothing * smoothed + (1 - smoothing) * gradientNorm;
             if (!armed) {
                 minimum = Math.min(minimum, smoothed);
@@ -140,13 +173,13 @@ public abstract sealed class SwitchRule {
             this.epoch = epoch;
         }
 
-        @Override public boolean switchAfter(int e, double gradientNorm) { return e >= epoch; }
+        @Override boolean decide(int e, double gradientNorm) { return e >= epoch; }
 
         @Override public String describe() { return "epoch:" + epoch; }
     }
 
     static final class Never extends SwitchRule {
-        @Override public boolean switchAfter(int epoch, double gradientNorm) { return false; }
+        @Override boolean decide(int epoch, double gradientNorm) { return false; }
 
         @Override public String describe() { return "never"; }
     }
@@ -154,7 +187,7 @@ public abstract sealed class SwitchRule {
     static final class CgOnly extends SwitchRule {
         @Override public boolean startsWithCg() { return true; }
 
-        @Override public boolean switchAfter(int epoch, double gradientNorm) { return true; }
+        @Override boolean decide(int epoch, double gradientNorm) { return true; }
 
         @Override public String describe() { return "cg-only"; }
     }

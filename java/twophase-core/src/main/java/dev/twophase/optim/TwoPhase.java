@@ -26,7 +26,9 @@ import dev.twophase.tensor.ParameterLayout;
  * When CG stalls (even steepest descent finds no lower loss, typically float32 rounding near a
  * minimum) the run falls back to Adam, as the paper suggests for a practical system; the switch
  * stays one-way, so it does not return to CG. When CG reaches the "zero" gradient norm the run is
- * {@link Phase#DONE}.
+ * {@link Phase#DONE}. A diverged run is not stepped around: a NaN or infinite per-epoch norm
+ * ({@link #endAdamEpoch}) or loss or gradient at CG's current point ({@link #cgIteration}) throws
+ * {@link NonFiniteException}, which says which quantity and where.
  *
  * <p>{@link #state()} saves the phase, the switch bookkeeping and the nested states of Adam
  * ({@code adam.*}), CG ({@code cg.*}) and the switch rule ({@code rule.*}) in the
@@ -93,12 +95,14 @@ public final class TwoPhase implements AutoCloseable {
 
     /**
      * Ends an Adam epoch: measures its gradient norm ({@link NormMeasure}; FULL_BATCH evaluates the
-     * objective's gradient at {@code params}) and lets the rule decide whether CG takes over.
+     * objective's gradient at {@code params}, but only for rules that watch the norm: the others
+     * get the free mini-batch mean) and lets the rule decide whether CG takes over.
      */
     public AdamEpochEnd endAdamEpoch(Objective objective, Buffer params) {
         requirePhase(Phase.ADAM, "endAdamEpoch");
         adamEpochs++;
-        double norm = switch (measure) {
+        NormMeasure used = rule.watchesNorm() ? measure : NormMeasure.MINIBATCH_MEAN;
+        double norm = switch (used) {
             case MINIBATCH_MEAN -> epochSteps == 0 ? Double.NaN : epochNormSum / epochSteps;
             case FULL_BATCH -> {
                 if (fullBatchGrad == null) fullBatchGrad = backend.allocate(layout.size());

@@ -8,11 +8,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
-import java.util.Random;
+import java.util.ArrayList;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.*;
 
-/** Nonlinear CG on problems with known minima. */
+/** Nonlinear CG on problems with known minima: convergence, evaluation counts, float32 and NaN robustness, budgets, buffers. */
 class ConjugateGradientTest {
     static CpuBackend cpu;
 
@@ -20,100 +21,252 @@ class ConjugateGradientTest {
 
     @AfterAll static void close() { cpu.close(); }
 
-    /** A random SPD matrix Q diag(eigs) Q^T with eigenvalues in [1, 10]. */
-    static TestProblems.Quadratic quadratic(int n, long seed) {
-        Random r = new Random(seed);
-        double[][] q = new double[n][n];
-        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) q[i][j] = r.nextGaussian();
-        for (int c = 0; c < n; c++) { // Gram-Schmidt: orthonormal columns
-            for (int p = 0; p < c; p++) {
-                double d = 0;
-                for (int i = 0; i < n; i++) d += q[i][c] * q[i][p];
-                for (int i = 0; i < n; i++) q[i][c] -= d * q[i][p];
-            }
-            double norm = 0;
-            for (int i = 0; i < n; i++) norm += q[i][c] * q[i][c];
-            for (int i = 0; i < n; i++) q[i][c] /= Math.sqrt(norm);
-        }
-        double[][] a = new double[n][n];
-        for (int k = 0; k < n; k++) {
-            double eig = 1 + 9.0 * k / (n - 1);
-            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) a[i][j] += q[i][k] * eig * q[j][k];
-        }
-        double[] b = new double[n];
-        for (int i = 0; i < n; i++) b[i] = r.nextGaussian();
-        return new TestProblems.Quadratic(cpu, a, b);
+    static TestProblems.Quadratic quadratic(int n, long seed) { return TestProblems.randomQuadratic(cpu, n, seed); }
+
+    /** The result's counts are the objective's own. */
+    static void assertCountsMatch(CgResult r, TestProblems.Counting f) {
+        assertEquals(f.values, r.valueCalls(), "value calls");
+        assertEquals(f.gradients, r.valueAndGradientCalls(), "value+gradient calls");
     }
 
+    /** Exact line searches (c2 1e-3, tolerance 1e-6) make every formula finish a quadratic in n iterations. */
     @ParameterizedTest @EnumSource(CgFormula.class)
     void quadraticFinishesInAtMostNIterations(CgFormula formula) {
         int n = 8;
-        TestProblems.Quadratic f = quadratic(n, 42);
-        CgConfig cfg = CgConfig.defaults().withFormula(formula).withLineSearchTolerance(1e-6).withMaxLineSearchEvaluations(60).withGradientTolerance(2e-4);
-        Buffer x = TestProblems.buffer(cpu, new float[n]);
-        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, cfg)) {
-            ConjugateGradient.Iteration it = null;
-            int steps = 0;
-            while (steps <= 3 * n) {
-                it = cg.iterate(f, x);
-                if (it.status() != ConjugateGradient.Status.STEPPED) break;
-                steps++;
+        for (LineSearchKind ls : LineSearchKind.values()) {
+            TestProblems.Quadratic f = quadratic(n, 42);
+            CgConfig cfg = CgConfig.defaults().withFormula(formula).withLineSearch(ls).withWolfe(1e-4, 1e-3).withLineSearchTolerance(1e-6)
+                    .withMaxLineSearchEvaluations(60);
+            try (Buffer x = TestProblems.buffer(cpu, new float[n]); ConjugateGradient cg = new ConjugateGradient(cpu, n, cfg)) {
+                CgResult r = cg.minimize(f, x, CgStop.gradientBelow(2e-4, GradientNorm.TWO).withMaxIterations(3 * n));
+                assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), formula + ", " + ls + ": " + r);
+                // Exact arithmetic needs n iterations; these float32 runs (measured: 7 or 8) must too.
+                assertTrue(r.iterations() <= n, formula + ", " + ls + " took " + r.iterations() + " iterations for n = " + n);
+                double[] xs = f.minimizer(), got = f.read(x);
+                for (int i = 0; i < n; i++) assertEquals(xs[i], got[i], 1e-4, formula + ", " + ls + ": x[" + i + "]");
+                assertTrue(r.gradientNorm() <= 2e-4);
+                assertCountsMatch(r, f);
             }
-            assertEquals(ConjugateGradient.Status.CONVERGED, it.status(), "last iteration " + it);
-            // Exact arithmetic needs n iterations; this float32 run (measured: 8 for all three formulas) must too.
-            assertTrue(steps <= n, formula + " took " + steps + " iterations for n = " + n);
-            double[] xs = f.minimizer(), got = f.read(x);
-            for (int i = 0; i < n; i++) assertEquals(xs[i], got[i], 1e-4, "x[" + i + "]");
-            assertTrue(it.gradientNorm() <= 2e-4);
         }
     }
 
+    /**
+     * Rosenbrock from (-1.2, 1) to a gradient max-norm of 1e-4 (its float32 floor is about 7e-5:
+     * the Hessian's rows times half a float32 step at (1, 1)). Measured with the defaults of each
+     * search; the bounds leave about 25% headroom so that a regression shows.
+     */
     @ParameterizedTest @EnumSource(LineSearchKind.class)
-    void rosenbrockFromTheClassicStart(LineSearchKind ls) {
+    void rosenbrockEvaluationCounts(LineSearchKind ls) {
         TestProblems.Rosenbrock f = new TestProblems.Rosenbrock(cpu);
-        Buffer x = TestProblems.buffer(cpu, -1.2f, 1f);
-        CgConfig cfg = CgConfig.defaults().withLineSearch(ls).withLineSearchTolerance(1e-5).withGradientTolerance(1e-3);
-        try (ConjugateGradient cg = new ConjugateGradient(cpu, 2, cfg)) {
-            ConjugateGradient.Iteration it = null;
-            int iterations = 0;
-            for (; iterations < 500; iterations++) {
-                it = cg.iterate(f, x);
-                if (it.status() != ConjugateGradient.Status.STEPPED) break;
-            }
+        CgConfig cfg = CgConfig.defaults().withLineSearch(ls);
+        try (Buffer x = TestProblems.buffer(cpu, -1.2f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, cfg)) {
+            CgResult r = cg.minimize(f, x, CgStop.gradientBelow(1e-4, GradientNorm.MAX));
             double[] p = f.read(x);
-            assertEquals(ConjugateGradient.Status.CONVERGED, it.status(), ls + ": " + it + " at " + p[0] + ", " + p[1]);
-            assertEquals(1.0, p[0], 1e-3);
-            assertEquals(1.0, p[1], 2e-3);
-            assertTrue(it.gradientNorm() <= 1e-3);
-            // Measured for these settings: Brent 20 iterations, 325 values + 21 gradients; Wolfe 19
-            // iterations, 81 gradients. The bounds leave ~25% headroom so a line-search regression shows.
-            String used = ls + " used " + f.values + " values + " + f.gradients + " gradients in " + iterations + " iterations";
-            assertTrue(iterations <= 25, used);
-            if (ls == LineSearchKind.BRENT) {
-                assertTrue(f.values <= 400 && f.gradients == iterations + 1, used);
-            } else {
-                assertTrue(f.values == 0 && f.gradients <= 100, used);
-            }
+            String used = ls + ": " + r;
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), used);
+            assertEquals(1.0, p[0], 1e-3, used);
+            assertEquals(1.0, p[1], 2e-3, used);
+            assertTrue(r.gradientMaxNorm() <= 1e-4, used);
+            assertCountsMatch(r, f);
+            // Measured: Moré-Thuente 19 values (one probe per iteration) + 58 value+gradient calls in 19 iterations,
+            // Nocedal-Wright 19 + 51 in 19, Brent 197 + 21 in 20.
+            int[] maxValues = {24, 24, 250}, maxGradients = {72, 64, 26};
+            assertTrue(r.valueCalls() <= maxValues[ls.ordinal()] && r.valueAndGradientCalls() <= maxGradients[ls.ordinal()], used);
+            if (ls == LineSearchKind.BRENT) assertEquals(r.iterations() + 1, r.valueAndGradientCalls(), "Brent: one gradient per iteration, " + used);
+        }
+    }
+
+    /**
+     * The start of Brown's badly scaled function, where steps span 1e-13 to 1: the default reaches
+     * the float32 floor (gradient max-norm 0.35, from half a float32 step in x and y times the Hessian's
+     * rows at the minimizer) without stalling.
+     */
+    @Test
+    void badlyScaledStartDoesNotStall() {
+        TestProblems.BrownBadlyScaled f = new TestProblems.BrownBadlyScaled(cpu);
+        try (Buffer x = TestProblems.buffer(cpu, 1f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0.35, GradientNorm.MAX).withMaxEvaluations(200));
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+            double[] p = f.read(x);
+            assertEquals(1e6, p[0], 1, r.toString());
+            assertEquals(2e-6, p[1], 1e-11, r.toString());
+            assertCountsMatch(r, f);
+        }
+    }
+
+    /**
+     * Powell's badly scaled function from (0, 1): its valley x y = 1e-4 runs from y near 1 to the
+     * minimizer (1.1e-5, 9.1), and float32 resolves x about 1e7 times finer than y. Along the gradient
+     * the search stalls at f = 0.014 (y would have to move by less than one float32 step); steepest
+     * descent in relative coordinates gets past it, to the float32 floor (gradient max-norm 0.017).
+     */
+    @Test
+    void aValleyBelowFloat32ResolutionIsLeftAlongRelativeSteepestDescent() {
+        TestProblems.PowellBadlyScaled f = new TestProblems.PowellBadlyScaled(cpu);
+        try (Buffer x = TestProblems.buffer(cpu, 0f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0.017, GradientNorm.MAX).withMaxEvaluations(400));
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+            assertTrue(r.loss() < 1e-3, "past the stall at 0.014: " + r);
+            assertCountsMatch(r, f);
+        }
+    }
+
+    /**
+     * At x = 1e8 a float32 step is 8, so the first trial (a step of unit length) does not move x:
+     * every search grows it instead of shrinking it toward zero, and reaches the minimizer at 2e8.
+     */
+    @ParameterizedTest @EnumSource(LineSearchKind.class)
+    void aTrialTooSmallToMoveXIsGrown(LineSearchKind ls) {
+        TestProblems.Parabola f = new TestProblems.Parabola(cpu, 1e-12, 2e8, Double.POSITIVE_INFINITY, false, false);
+        try (Buffer x = TestProblems.buffer(cpu, 1e8f); ConjugateGradient cg = new ConjugateGradient(cpu, 1, CgConfig.defaults().withLineSearch(ls))) {
+            CgResult r = cg.minimize(f, x, CgStop.defaults().withMaxEvaluations(60));
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), ls + ": " + r);
+            assertEquals(2e8, f.read(x)[0], 16, ls + ": " + r);
+            // Brent expands by the golden ratio (measured: 37 values); the Wolfe searches extrapolate faster.
+            assertTrue(r.evaluations() <= (ls == LineSearchKind.BRENT ? 50 : 25), ls + ": " + r);
         }
     }
 
     @Test
-    void stepsOnlyDownhillAndStallsAtAMinimum() {
+    void nonFiniteLossOrGradientAtTheStartIsAnErrorThatSaysWhich() {
+        TestProblems.Parabola nanLoss = new TestProblems.Parabola(cpu, 1, 0, 0.5, true, false);
+        TestProblems.Parabola nanGradient = new TestProblems.Parabola(cpu, 1, 0, 0.5, false, true);
+        try (Buffer x = TestProblems.buffer(cpu, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 1, CgConfig.defaults())) {
+            NonFiniteException e = assertThrows(NonFiniteException.class, () -> cg.minimize(nanLoss, x, CgStop.defaults()));
+            assertEquals("loss", e.quantity());
+            assertEquals(0, e.iteration());
+            assertEquals("loss is NaN at CG iteration 0", e.getMessage());
+            e = assertThrows(NonFiniteException.class, () -> cg.minimize(nanGradient, x, CgStop.defaults()));
+            assertEquals("gradient", e.quantity());
+        }
+    }
+
+    /** A loss that is NaN beyond x = 0.5, with its minimum at 0.45: trials out there are steps too long, counted and searched back from. */
+    @ParameterizedTest @EnumSource(LineSearchKind.class)
+    void nonFiniteTrialsAreStepsTooLong(LineSearchKind ls) {
+        TestProblems.Parabola f = new TestProblems.Parabola(cpu, 1, 0.45, 0.5, true, true);
+        List<ConjugateGradient.Iteration> seen = new ArrayList<>();
+        try (Buffer x = TestProblems.buffer(cpu, 0f); ConjugateGradient cg = new ConjugateGradient(cpu, 1, CgConfig.defaults().withLineSearch(ls))) {
+            CgResult r = cg.minimize(f, x, CgStop.gradientBelow(1e-6, GradientNorm.MAX).withListener(seen::add));
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), ls + ": " + r);
+            assertEquals(0.45, f.read(x)[0], 1e-6);
+            assertTrue(seen.stream().mapToInt(ConjugateGradient.Iteration::nonFiniteTrials).sum() > 0, ls + ": the first trial (x = 1) is NaN: " + seen);
+            assertCountsMatch(r, f);
+        }
+    }
+
+    /**
+     * Brent accepts a point by its loss alone; a NaN gradient there is at CG's new current point: an
+     * error naming the gradient and iteration 1, with x put back where the iteration started.
+     */
+    @Test
+    void aNonFiniteGradientAtTheAcceptedPointIsAnError() {
+        TestProblems.Parabola f = new TestProblems.Parabola(cpu, 1, 0.45, 0.3, false, true);
+        try (Buffer x = TestProblems.buffer(cpu, 0f); ConjugateGradient cg = new ConjugateGradient(cpu, 1, CgConfig.paper())) {
+            NonFiniteException e = assertThrows(NonFiniteException.class, () -> cg.iterate(f, x));
+            assertEquals("gradient", e.quantity());
+            assertEquals(1, e.iteration());
+            assertEquals(0f, f.read(x)[0]);
+        }
+    }
+
+    /** maxEvaluations is never exceeded, for any budget and any search, and the counts are the objective's. */
+    @ParameterizedTest @EnumSource(LineSearchKind.class)
+    void theEvaluationBudgetIsHonouredExactly(LineSearchKind ls) {
+        for (int budget = 1; budget <= 60; budget++) {
+            TestProblems.Rosenbrock f = new TestProblems.Rosenbrock(cpu);
+            try (Buffer x = TestProblems.buffer(cpu, -1.2f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults().withLineSearch(ls))) {
+                CgResult r = cg.minimize(f, x, CgStop.gradientBelow(1e-4, GradientNorm.MAX).withMaxEvaluations(budget));
+                assertTrue(f.values + f.gradients <= budget, ls + ", budget " + budget + ": " + r);
+                assertCountsMatch(r, f);
+                assertEquals(CgResult.Status.MAX_EVALUATIONS, r.status(), ls + ", budget " + budget + ": " + r);
+                // Stopped only because the next iteration could not start: at most a probe, a trial and a gradient short.
+                assertTrue(r.evaluations() >= budget - 2, ls + ", budget " + budget + ": " + r);
+            }
+        }
+    }
+
+    /**
+     * CG follows x to a new buffer that holds the same point (one extra loss evaluation checks it)
+     * and continues exactly as on the old one; a buffer holding another point is refused.
+     */
+    @Test
+    void aNewBufferIsFollowedOrRefusedNeverASilentRestart() {
+        TestProblems.Rosenbrock2 f = new TestProblems.Rosenbrock2(cpu, 6);
+        float[] start = {-1.2f, 1f, -1.2f, 1f, -1.2f, 1f};
+        try (Buffer a = TestProblems.buffer(cpu, start); Buffer b = TestProblems.buffer(cpu, start); Buffer moved = cpu.allocate(6);
+             ConjugateGradient straight = new ConjugateGradient(cpu, 6, CgConfig.defaults());
+             ConjugateGradient rebound = new ConjugateGradient(cpu, 6, CgConfig.defaults())) {
+            for (int i = 0; i < 3; i++) {
+                straight.iterate(f, a);
+                rebound.iterate(f, b);
+            }
+            cpu.copy(b, moved);
+            ConjugateGradient.Iteration s = straight.iterate(f, a), m = rebound.iterate(f, moved);
+            assertFalse(m.restarted(), "the direction is kept: " + m);
+            assertEquals(s.valueCalls() + 1, m.valueCalls(), "one loss evaluation checks the new buffer");
+            assertEquals(s.loss(), m.loss());
+            float[] pa = new float[6], pm = new float[6];
+            cpu.download(a, pa, 0);
+            cpu.download(moved, pm, 0);
+            assertArrayEquals(pa, pm);
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> rebound.iterate(f, b));
+            assertTrue(e.getMessage().contains("does not hold the point CG is at") && e.getMessage().contains("reset()"), e.getMessage());
+            rebound.reset();
+            assertTrue(rebound.iterate(f, b).restarted(), "after reset() any point starts over");
+        }
+    }
+
+    @Test
+    void stepsOnlyDownhillAndAStallIsCheapAndNotRepeated() {
         TestProblems.Quadratic f = quadratic(4, 7);
-        Buffer x = TestProblems.buffer(cpu, 1f, -1f, 0.5f, 2f);
-        try (ConjugateGradient cg = new ConjugateGradient(cpu, 4, CgConfig.defaults().withGradientTolerance(0))) {
+        CgConfig cfg = CgConfig.defaults().withStop(CgStop.gradientBelow(0, GradientNorm.TWO));
+        try (Buffer x = TestProblems.buffer(cpu, 1f, -1f, 0.5f, 2f); ConjugateGradient cg = new ConjugateGradient(cpu, 4, cfg)) {
             double last = f.value(x);
-            ConjugateGradient.Iteration it;
-            int stalls = 0;
-            for (int i = 0; i < 40; i++) {
+            ConjugateGradient.Iteration it = null;
+            for (int i = 0; i < 100; i++) {
                 it = cg.iterate(f, x);
-                if (it.status() == ConjugateGradient.Status.STALLED) { stalls++; continue; }
+                if (it.status() == ConjugateGradient.Status.STALLED) break;
                 assertTrue(it.loss() < last, "iteration " + i + ": loss " + it.loss() + " after " + last);
                 last = it.loss();
             }
-            // With a zero "zero-gradient" threshold the only way out is a stall at float precision.
-            assertTrue(stalls > 0);
+            // With a zero tolerance the only way out is a stall at float32 resolution.
+            assertEquals(ConjugateGradient.Status.STALLED, it.status());
+            assertTrue(it.evaluations() <= 3 * cfg.maxLineSearchEvaluations(), "a stalled iteration is bounded: " + it);
             assertEquals(last, f.value(x), 1e-12, "a stalled iteration leaves the point unchanged");
+            int calls = f.values + f.gradients;
+            ConjugateGradient.Iteration again = cg.iterate(f, x);
+            assertEquals(ConjugateGradient.Status.STALLED, again.status());
+            assertEquals(calls, f.values + f.gradients, "the stall is not searched again");
+        }
+    }
+
+    @Test
+    void minimizeStopsOnEachTestAndSaysWhy() {
+        TestProblems.Rosenbrock f = new TestProblems.Rosenbrock(cpu);
+        try (Buffer x = TestProblems.buffer(cpu, -1.2f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            CgResult r = cg.minimize(f, x, CgStop.defaults().withMaxIterations(3));
+            assertEquals(CgResult.Status.MAX_ITERATIONS, r.status());
+            assertEquals(3, r.iterations());
+
+            cpu.upload(new float[]{-1.2f, 1f}, 0, x);
+            int[] calls = {0};
+            r = cg.minimize(f, x, CgStop.defaults().withListener(it -> ++calls[0] < 2));
+            assertEquals(CgResult.Status.LISTENER, r.status());
+            assertEquals(2, r.iterations());
+
+            cpu.upload(new float[]{-1.2f, 1f}, 0, x);
+            r = cg.minimize(f, x, CgStop.defaults().withRelativeLossChange(0.5));
+            assertEquals(CgResult.Status.LOSS_CHANGE, r.status(), r.toString());
+            assertTrue(r.status().converged());
+
+            cpu.upload(new float[]{-1.2f, 1f}, 0, x);
+            r = cg.minimize(f, x, CgStop.defaults());
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+            assertTrue(r.gradientMaxNorm() <= 1e-5 * 215.6, "the default: 1e-5 times the starting max-norm: " + r);
+            assertTrue(r.reason().startsWith("gradient max-norm"), r.reason());
+            assertTrue(r.gradientNorm() >= r.gradientMaxNorm() && r.gradientNorm() <= Math.sqrt(2) * r.gradientMaxNorm(), r.toString());
         }
     }
 
@@ -121,7 +274,12 @@ class ConjugateGradientTest {
     void invalidSettingsNameTheParameter() {
         AdamTest.assertMessage(() -> CgConfig.defaults().withLineSearchTolerance(0), "lineSearchTolerance = 0.0");
         AdamTest.assertMessage(() -> CgConfig.defaults().withRestartEvery(-1), "restartEvery = -1");
+        AdamTest.assertMessage(() -> CgConfig.defaults().withWolfe(0.5, 0.9), "c1 = 0.5");
+        AdamTest.assertMessage(() -> CgConfig.defaults().withWolfe(1e-4, 1e-5), "c2 = 1.0E-5");
+        AdamTest.assertMessage(() -> CgStop.defaults().withMaxEvaluations(0), "maxEvaluations = 0");
+        AdamTest.assertMessage(() -> CgStop.defaults().withGradientTolerance(-1, 0, GradientNorm.MAX), "gradientTolerance = -1.0");
         AdamTest.assertMessage(() -> CgFormula.parse("polak"), "'polak'");
         AdamTest.assertMessage(() -> LineSearchKind.parse("armijo"), "'armijo'");
+        AdamTest.assertMessage(() -> GradientNorm.parse("1"), "'1'");
     }
 }

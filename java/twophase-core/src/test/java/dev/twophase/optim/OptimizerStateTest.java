@@ -119,6 +119,46 @@ class OptimizerStateTest {
         assertArrayEquals(straight, resumed);
     }
 
+    /** A stall is part of the state: the restored CG checks the point's bits and reports STALLED without evaluating anything. */
+    @Test
+    void aStalledCgStaysStalledAfterSaveAndLoad() {
+        TestProblems.Quadratic f = TestProblems.randomQuadratic(cpu, 4, 7);
+        CgConfig cfg = CgConfig.defaults().withStop(CgStop.gradientBelow(0, GradientNorm.TWO));
+        OptimizerState saved;
+        float[] at = new float[4];
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 4, cfg); Buffer x = TestProblems.buffer(cpu, 1f, -1f, 0.5f, 2f)) {
+            assertEquals(CgResult.Status.STALLED, cg.minimize(f, x, CgStop.gradientBelow(0, GradientNorm.TWO)).status());
+            saved = cg.state();
+            cpu.download(x, at, 0);
+        }
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 4, cfg); Buffer x = TestProblems.buffer(cpu, at)) {
+            cg.load(saved);
+            int calls = f.values + f.gradients;
+            ConjugateGradient.Iteration it = cg.iterate(f, x);
+            assertEquals(ConjugateGradient.Status.STALLED, it.status());
+            assertEquals(0, it.evaluations(), "the point is checked by its checksum, not by a loss evaluation");
+            assertEquals(calls, f.values + f.gradients);
+        }
+    }
+
+    /** A state restored over other parameters than those it was saved with is refused, not continued from a wrong point. */
+    @Test
+    void aLoadedCgRefusesOtherParameters() {
+        TestProblems.Quadratic f = TestProblems.randomQuadratic(cpu, 5, 3);
+        OptimizerState saved;
+        float[] at = new float[5];
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 5, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, 1f, -2f, 0.5f, 2f, 3f)) {
+            for (int i = 0; i < 2; i++) cg.iterate(f, x);
+            saved = cg.state();
+            cpu.download(x, at, 0);
+        }
+        at[2] = Math.nextUp(at[2]);
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 5, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, at)) {
+            cg.load(saved);
+            AdamTest.assertMessage(() -> cg.iterate(f, x), "does not hold the parameters CG's state was saved with");
+        }
+    }
+
     @Test
     void cgRefusesAStateOfAnotherShape() {
         try (ConjugateGradient a = new ConjugateGradient(cpu, 3, CgConfig.defaults());

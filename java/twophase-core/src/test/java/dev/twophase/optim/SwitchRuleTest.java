@@ -45,9 +45,21 @@ class SwitchRuleTest {
         assertFalse(SwitchRule.never().startsWithCg());
     }
 
+    /** A non-finite norm is an error for every rule, and leaves the rule's state as it was. */
     @Test
-    void nonFiniteNormsAreIgnored() {
-        assertEquals(-1, switchEpoch(SwitchRule.peak(0.9, 0), 5, Double.NaN, Double.POSITIVE_INFINITY, 5));
+    void nonFiniteNormsAreRefusedAndChangeNothing() {
+        for (String spec : new String[]{"peak:0.9", "rise-peak:0.9:0.5", "epoch:3", "never"}) {
+            for (double bad : new double[]{Double.NaN, Double.POSITIVE_INFINITY, Double.NEGATIVE_INFINITY}) {
+                SwitchRule r = SwitchRule.parse(spec), reference = SwitchRule.parse(spec);
+                assertFalse(r.switchAfter(1, 10));
+                assertFalse(reference.switchAfter(1, 10));
+                NonFiniteException e = assertThrows(NonFiniteException.class, () -> r.switchAfter(2, bad));
+                assertEquals("gradient norm is " + bad + " at epoch 2", e.getMessage());
+                assertEquals("gradient norm", e.quantity());
+                assertEquals(2, e.iteration());
+                assertEquals(reference.state().toString(), r.state().toString(), spec);
+            }
+        }
     }
 
     @Test
@@ -62,5 +74,25 @@ class SwitchRuleTest {
         AdamTest.assertMessage(() -> SwitchRule.parse("peak:0"), "switch tolerance = 0.0");
         AdamTest.assertMessage(() -> SwitchRule.parse("epoch:0"), "switch epoch = 0");
         AdamTest.assertMessage(() -> SwitchRule.parse("sometimes"), "'sometimes'");
+        assertEquals("peak:0.5:0.25", SwitchRule.parse(" PEAK:.5:2.5e-1 ").describe());
+        assertEquals("never", SwitchRule.parse("adam").describe());
+    }
+
+    /** Every part is parsed: malformed specs are refused with the spec and the expected forms, never read in part. */
+    @Test
+    void theGrammarIsStrict() {
+        String[][] bad = {
+                {":", "no rule name"}, {"", "no rule name"}, {"peak:", "empty tolerance"}, {"peak::0.5", "empty tolerance"},
+                {"peak:0.9:", "empty smoothing"}, {"peak:0.9:0.5:7", "at most two numbers"}, {"never:5", "never takes no arguments"},
+                {"cg-only:1", "takes no arguments"}, {"peak:0.9d", "'0.9d' is not a decimal"}, {"peak:nan", "'nan' is not a decimal"},
+                {"peak:0x1p-1", "not a decimal"}, {"peak:-0.5", "not a decimal"}, {"rise-peak:0.9:1e", "not a decimal"},
+                {"epoch", "exactly one number"}, {"epoch:", "'' is not an epoch"}, {"epoch:3:4", "exactly one number"},
+                {"epoch:+3", "not an epoch"}, {"epoch:3.0", "not an epoch"}, {"epoch:99999999999", "not an epoch"}};
+        for (String[] c : bad) {
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SwitchRule.parse(c[0]), c[0]);
+            assertTrue(e.getMessage().startsWith("switch rule '" + c[0] + "': "), e.getMessage());
+            assertTrue(e.getMessage().contains(c[1]), e.getMessage());
+            assertTrue(e.getMessage().endsWith("expected peak[:TOLERANCE[:SMOOTHING]], rise-peak[:TOLERANCE[:SMOOTHING]], epoch:N, never or cg-only"), e.getMessage());
+        }
     }
 }

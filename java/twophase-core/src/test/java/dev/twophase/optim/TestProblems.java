@@ -89,6 +89,31 @@ final class TestProblems {
         }
     }
 
+    /** A random SPD matrix Q diag(eigs) Q^T with eigenvalues in [1, 10]. */
+    static Quadratic randomQuadratic(Backend be, int n, long seed) {
+        java.util.Random r = new java.util.Random(seed);
+        double[][] q = new double[n][n];
+        for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) q[i][j] = r.nextGaussian();
+        for (int c = 0; c < n; c++) { // Gram-Schmidt: orthonormal columns
+            for (int p = 0; p < c; p++) {
+                double d = 0;
+                for (int i = 0; i < n; i++) d += q[i][c] * q[i][p];
+                for (int i = 0; i < n; i++) q[i][c] -= d * q[i][p];
+            }
+            double norm = 0;
+            for (int i = 0; i < n; i++) norm += q[i][c] * q[i][c];
+            for (int i = 0; i < n; i++) q[i][c] /= Math.sqrt(norm);
+        }
+        double[][] a = new double[n][n];
+        for (int k = 0; k < n; k++) {
+            double eig = 1 + 9.0 * k / (n - 1);
+            for (int i = 0; i < n; i++) for (int j = 0; j < n; j++) a[i][j] += q[i][k] * eig * q[j][k];
+        }
+        double[] b = new double[n];
+        for (int i = 0; i < n; i++) b[i] = r.nextGaussian();
+        return new Quadratic(be, a, b);
+    }
+
     /** Rosenbrock's function (1 - x)^2 + 100 (y - x^2)^2; minimum 0 at (1, 1). */
     static final class Rosenbrock extends Counting {
         Rosenbrock(Backend be) { super(be, 2); }
@@ -119,6 +144,66 @@ final class TestProblems {
                 }
             }
             return v;
+        }
+    }
+
+    /**
+     * Brown's badly scaled function (Moré, Garbow and Hillstrom no. 4): (x - 1e6)^2 + (y - 2e-6)^2 +
+     * (xy - 2)^2, minimum 0 at (1e6, 2e-6), start (1, 1). In float32 x moves in steps of 1/16 near
+     * its minimizer and y in steps of 2.3e-13.
+     */
+    static final class BrownBadlyScaled extends Counting {
+        BrownBadlyScaled(Backend be) { super(be, 2); }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0], y = p[1], r1 = x - 1e6, r2 = y - 2e-6, r3 = x * y - 2;
+            if (g != null) {
+                g[0] = 2 * r1 + 2 * y * r3;
+                g[1] = 2 * r2 + 2 * x * r3;
+            }
+            return r1 * r1 + r2 * r2 + r3 * r3;
+        }
+    }
+
+    /**
+     * Powell's badly scaled function (Moré, Garbow and Hillstrom no. 3): (1e4 x y - 1)^2 +
+     * (exp(-x) + exp(-y) - 1.0001)^2, minimum 0 at (1.098e-5, 9.106), start (0, 1).
+     */
+    static final class PowellBadlyScaled extends Counting {
+        PowellBadlyScaled(Backend be) { super(be, 2); }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0], y = p[1], r1 = 1e4 * x * y - 1, r2 = Math.exp(-x) + Math.exp(-y) - 1.0001;
+            if (g != null) {
+                g[0] = 2 * r1 * 1e4 * y - 2 * r2 * Math.exp(-x);
+                g[1] = 2 * r1 * 1e4 * x - 2 * r2 * Math.exp(-y);
+            }
+            return r1 * r1 + r2 * r2;
+        }
+    }
+
+    /**
+     * {@code scale * (x - center)^2} in one variable, and NaN (loss or gradient, as chosen) for
+     * {@code x > wall}: for steps that leave the domain and for starts far out at float32 resolution.
+     */
+    static final class Parabola extends Counting {
+        final double scale, center, wall;
+        final boolean nanLoss, nanGradient;
+
+        Parabola(Backend be, double scale, double center, double wall, boolean nanLoss, boolean nanGradient) {
+            super(be, 1);
+            this.scale = scale;
+            this.center = center;
+            this.wall = wall;
+            this.nanLoss = nanLoss;
+            this.nanGradient = nanGradient;
+        }
+
+        @Override double f(double[] p, double[] g) {
+            double x = p[0];
+            boolean out = x > wall;
+            if (g != null) g[0] = out && nanGradient ? Double.NaN : 2 * scale * (x - center);
+            return out && nanLoss ? Double.NaN : scale * (x - center) * (x - center);
         }
     }
 

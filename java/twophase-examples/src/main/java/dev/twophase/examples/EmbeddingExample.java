@@ -90,7 +90,7 @@ public final class EmbeddingExample {
                 } else {
                     var it = opt.cgIteration(fullBatch, w);  // one line search and one gradient
                     log.printf("epoch %2d  cg    loss %.5f  gradient norm %.4f  step %.3g  (%d evaluations)%n", epoch, it.loss(),
-                            it.gradientNorm(), it.alpha(), it.lineSearchEvaluations());
+                            it.gradientNorm(), it.alpha(), it.evaluations());
                 }
             }
             if (stateFile != null) {

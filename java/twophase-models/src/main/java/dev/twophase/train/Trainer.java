@@ -8,6 +8,7 @@ import dev.twophase.nn.Loss;
 import dev.twophase.nn.Network;
 import dev.twophase.nn.NetworkRunner;
 import dev.twophase.optim.ConjugateGradient;
+import dev.twophase.optim.NonFiniteException;
 import dev.twophase.optim.SwitchRule;
 import dev.twophase.optim.TwoPhase;
 
@@ -60,16 +61,21 @@ public final class Trainer {
             double seconds = 0;
             for (int epoch = 1; diverged == null && epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stopRequested; epoch++) {
                 long t0 = System.nanoTime();
-                String phase;
+                String phase = opt.phase() == TwoPhase.Phase.ADAM ? (opt.fellBackToAdam() ? "adam*" : "adam") : "cg";
                 double gradNorm;
-                if (opt.phase() == TwoPhase.Phase.ADAM) {
-                    phase = opt.fellBackToAdam() ? "adam*" : "adam";
-                    adamEpoch(epoch, opt, runner, train, params, grads, batchX, batchY, objective);
-                    gradNorm = opt.endAdamEpoch(objective, params).gradientNorm();
-                } else {
-                    phase = "cg";
-                    ConjugateGradient.Iteration it = opt.cgIteration(objective, params);
-                    gradNorm = it.gradientNorm();
+                String nonFinite = null;
+                try {
+                    if (opt.phase() == TwoPhase.Phase.ADAM) {
+                        adamEpoch(epoch, opt, runner, train, params, grads, batchX, batchY, objective);
+                        gradNorm = opt.endAdamEpoch(objective, params).gradientNorm();
+                    } else {
+                        ConjugateGradient.Iteration it = opt.cgIteration(objective, params);
+                        gradNorm = it.gradientNorm();
+                    }
+                } catch (NonFiniteException e) {
+                    // The switch rule or CG refuses a non-finite norm, loss or gradient: the run has diverged.
+                    gradNorm = e.quantity().equals("loss") ? Double.NaN : e.value();
+                    nonFinite = "the " + e.getMessage();
                 }
                 be.synchronize();
                 seconds += (System.nanoTime() - t0) / 1e9;
@@ -77,7 +83,7 @@ public final class Trainer {
                 EpochRecord r = new EpochRecord(epoch, phase, tr.loss(), tr.accuracy(), va.loss(), va.accuracy(), gradNorm, objective.compute(), seconds);
                 records.add(r);
                 progress.epoch(name, r, settings.epochs());
-                diverged = divergence(tr.loss(), gradNorm, initialLoss, settings.divergenceFactor());
+                diverged = nonFinite != null ? nonFinite : divergence(tr.loss(), gradNorm, initialLoss, settings.divergenceFactor());
             }
             return result(name, rule, opt, records, diverged);
         }
@@ -93,7 +99,7 @@ public final class Trainer {
             reason = diverged;
         } else if (opt.phase() == TwoPhase.Phase.DONE && done < settings.epochs()) {
             outcome = RunResult.Outcome.CONVERGED;
-            reason = "CG reached a gradient norm below " + settings.cg().gradientTolerance() + " after epoch " + done;
+            reason = "CG met its gradient test (" + settings.cg().stop().describeGradientTest() + ") after epoch " + done;
         } else if (done < settings.epochs()) {
             outcome = RunResult.Outcome.INTERRUPTED;
             reason = "stopped on request after epoch " + done + " of " + settings.epochs();

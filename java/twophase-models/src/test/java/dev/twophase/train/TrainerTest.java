@@ -75,9 +75,12 @@ class TrainerTest {
     @Test
     void fullBatchNormMeasureCostsOneGradientPerEpoch() {
         Trainer t = new Trainer(cpu, settings(5, NormMeasure.FULL_BATCH));
-        RunResult r = t.run("adam", SwitchRule.never(), net(), train, val, Progress.none());
+        RunResult r = t.run("two-phase", SwitchRule.parse("peak:0.01"), net(), train, val, Progress.none());
+        assertNull(r.switchEpoch());
         assertEquals(10.0, r.last().evaluations(), 1e-9);
         assertTrue(r.epochs().stream().allMatch(e -> e.gradNorm() > 0));
+        // Adam alone does not look at the norm, so it pays for no full-batch gradient.
+        assertEquals(5.0, t.run("adam", SwitchRule.never(), net(), train, val, Progress.none()).last().evaluations(), 1e-9);
     }
 
     @Test
