@@ -160,6 +160,8 @@ class CudaContractTest {
         assertEquals(1, CudaGeometry.biasColumnBlocks(1));
         assertEquals(2, CudaGeometry.biasColumnBlocks(33));
         assertEquals(4, CudaGeometry.biasFinishGrid(1000));
+        assertEquals(67108864, CudaGeometry.biasColumnBlocks(Integer.MAX_VALUE));
+        assertEquals(8388608, CudaGeometry.biasFinishGrid(Integer.MAX_VALUE));
 
         assertEquals(0, CudaGeometry.gemmGridX(0));
         assertEquals(0, CudaGeometry.gemmGridY(0));
