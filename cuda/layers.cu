@@ -36,7 +36,7 @@
  * where the double tanh/exp of the device and of the JVM differ in their last bit AND that
  * bit decides the float rounding (rare; the tests allow one float ulp there). GELU's gate
  * 0.5 (1 + tanh u) is evaluated as the equal 1 / (1 + exp(-2u)), which stays accurate where
- * tanh u is near -1 (x < -3: 1 + tanh u cancels, and is exactly 0 in float below x = -9).
+ * tanh u is near -1 (x < -3: 1 + tanh u cancels, and is 0 in float below about x = -5).
  *
  * Every double operation of the losses is written with an _rn intrinsic too: nvcc would
  * otherwise contract loss - t * logp into an FMA, which a separately rounded reference (the

@@ -126,7 +126,7 @@ static const char *act_name(int act)
  * where s is near 1), du has four roundings, and d is bounded by the magnitudes of its terms
  * (it crosses zero near x = -0.75). Where s is subnormal (x < -10) it is quantized to 2^-149,
  * times the factors that multiply it. Both bounds are doubled for margin. The old tanh form,
- * 0.5*x*(1 + t), fails the forward bound for x < -3 and gives 0 below x = -6.
+ * 0.5*x*(1 + t), fails the forward bound for x < -3 and gives 0 below about x = -5.
  */
 static bool gelu_close(bool backward, float x, float dy, float got, float want)
 {
@@ -232,7 +232,7 @@ static void test_activations()
 }
 
 /* GELU over [-12, 12] in steps of 1/64 and at random points of [-12, -5]: where 1 + tanh u
- * cancels, the gate must still follow the definition (the tanh form gives 0 below x = -6). */
+ * cancels, the gate must still follow the definition (the tanh form gives 0 below about x = -5). */
 static void test_gelu_tails()
 {
     Rng rng(706);

@@ -6,8 +6,10 @@ import dev.twophase.backend.BackendProvider;
 import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.Backends;
 import dev.twophase.backend.cuda.CudaAbi;
+import dev.twophase.backend.cuda.CudaDriver;
 import dev.twophase.backend.cuda.CudaGeometry;
 import dev.twophase.backend.cuda.CudaGeometry.NormChunkTable;
+import dev.twophase.backend.cuda.Emulation;
 import dev.twophase.backend.cuda.Kernel;
 import dev.twophase.backend.cuda.NativeResources;
 import dev.twophase.backend.cuda.OneLine;
@@ -304,9 +306,9 @@ class CudaContractTest {
     // ---------------------------------------------------------------- providers
 
     @Test void gpuProvidersFailCleanlyOnceOrOpen() throws Exception {
-        for (String name : GpuTestSupport.GPU_BACKENDS) {
+        for (String name : GpuTestSupport.DEVICE_BACKENDS) {
             BackendProvider p = GpuTestSupport.provider(name);
-            assertTrue(p.accelerated(), name + " must be accelerated");
+            assertTrue(p.accelerated() && !p.emulated(), name + " must be accelerated, not emulated");
             String first = null;
             try (Backend b = p.open(1)) {
                 assertEquals(name, b.name());
@@ -329,16 +331,41 @@ class CudaContractTest {
         Backends.Selection s = Backends.select("auto", 1);
         try {
             if (s.backend().name().equals("cpu")) {
-                for (String name : GpuTestSupport.GPU_BACKENDS) {
+                for (String name : GpuTestSupport.DEVICE_BACKENDS) {
                     assertTrue(s.reasons().stream().anyMatch(r -> r.startsWith(name + ": unavailable: ")), "no reason for " + name + ": " + s.reasons());
                 }
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Backends.select("ffm", 1));
                 assertTrue(e.getMessage().contains("cannot run here"), e.getMessage());
             } else {
-                assertTrue(GpuTestSupport.GPU_BACKENDS.contains(s.backend().name()), s.backend().name());
+                assertTrue(GpuTestSupport.DEVICE_BACKENDS.contains(s.backend().name()), s.backend().name());
+            }
+            for (String name : GpuTestSupport.EMULATED_BACKENDS) {
+                assertFalse(s.reasons().stream().anyMatch(r -> r.startsWith(name + ":")), "auto tried " + name + ": " + s.reasons());
             }
         } finally {
             s.backend().close();
+        }
+    }
+
+    @Test void emulatedProvidersAreNeverAccelerated() {
+        for (String name : GpuTestSupport.EMULATED_BACKENDS) {
+            BackendProvider p = GpuTestSupport.provider(name);
+            assertTrue(p.emulated() && !p.accelerated(), name + " must be emulated and not accelerated (auto never picks it)");
+        }
+        assertTrue(Backends.names().containsAll(GpuTestSupport.GPU_BACKENDS), Backends.names().toString());
+    }
+
+    /**
+     * Without the NVIDIA driver the jcuda provider gives up before loading JCuda's natives (whose
+     * failed load would disable JCuda for the whole JVM): jcuda-emu still opens afterwards.
+     */
+    @Test void aFailedJcudaLeavesJCudaUsableForTheEmulator() throws Exception {
+        Assumptions.assumeTrue(CudaDriver.unavailableReason() != null, "the NVIDIA driver loads here");
+        BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> GpuTestSupport.provider("jcuda").open(1));
+        assertTrue(e.getMessage().startsWith("no NVIDIA driver") || e.getMessage().contains("emulated driver"), e.getMessage());
+        try (Backend b = GpuTestSupport.provider("jcuda-emu").open(1)) {
+            assertEquals("jcuda-emu", b.name());
+            assertTrue(b.description().contains(Emulation.SUMMARY), b.description());
         }
     }
 }

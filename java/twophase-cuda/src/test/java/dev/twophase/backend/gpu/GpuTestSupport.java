@@ -22,10 +22,19 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * Opens the GPU backends once per test class and compares their results with the CPU backend's.
  * A GPU backend that cannot run here makes its tests skip (JUnit assumption) with the provider's
- * one-line reason, so a machine without a GPU reports them as skipped, not failed.
+ * one-line reason, so a machine without a GPU reports them as skipped, not failed. Every test
+ * runs on the emulated backends too (the kernels on twophase's CUDA emulator, through the same
+ * two bindings), which run on any machine. The NVIDIA-driver backends come first: in one JVM
+ * JCuda binds to the first libcuda.so.1, so on a GPU machine jcuda-emu skips itself.
  */
 final class GpuTestSupport implements AutoCloseable {
-    static final List<String> GPU_BACKENDS = List.of("jcuda", "ffm");
+    static final List<String> GPU_BACKENDS = List.of("jcuda", "ffm", "jcuda-emu", "ffm-emu");
+
+    /** The backends that need the NVIDIA driver. */
+    static final List<String> DEVICE_BACKENDS = List.of("jcuda", "ffm");
+
+    /** The backends on the CUDA emulator. */
+    static final List<String> EMULATED_BACKENDS = List.of("jcuda-emu", "ffm-emu");
 
     /** The GPU backends' names, for {@code @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")}. */
     static Stream<String> gpuBackends() { return GPU_BACKENDS.stream(); }
