@@ -360,6 +360,7 @@ class CudaContractTest {
      * failed load would disable JCuda for the whole JVM): jcuda-emu still opens afterwards.
      */
     @Test void aFailedJcudaLeavesJCudaUsableForTheEmulator() throws Exception {
+        GpuTestSupport.assumeSelected("jcuda-emu");
         Assumptions.assumeTrue(CudaDriver.unavailableReason() != null, "the NVIDIA driver loads here");
         BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> GpuTestSupport.provider("jcuda").open(1));
         assertTrue(e.getMessage().startsWith("no NVIDIA driver") || e.getMessage().contains("emulated driver"), e.getMessage());

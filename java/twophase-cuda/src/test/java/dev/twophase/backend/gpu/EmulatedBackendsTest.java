@@ -36,6 +36,7 @@ import static org.junit.jupiter.api.Assertions.fail;
 class EmulatedBackendsTest {
 
     private static GpuBackend<?> open(String name) {
+        GpuTestSupport.assumeSelected(name);
         try {
             return name.equals("ffm-emu") ? FfmBackend.open(true) : JCudaBackend.open(true);
         } catch (BackendUnavailableException e) {
@@ -101,6 +102,7 @@ class EmulatedBackendsTest {
     }
 
     @Test void aBadMemoryPropertyNamesTheValue() {
+        GpuTestSupport.assumeSelected("ffm-emu");
         try {
             System.setProperty(Emulation.MEMORY_PROPERTY, "lots");
             BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> FfmBackend.open(true));
@@ -111,6 +113,7 @@ class EmulatedBackendsTest {
     }
 
     @Test void emulatedDriverExportsEveryDriverFunctionJCudaImports() throws Exception {
+        GpuTestSupport.assumeSelected("jcuda-emu");
         List<String> imports = undefinedSymbols("/lib/libJCudaDriver-12.6.0-linux-x86_64.so", "cu");
         assertTrue(imports.size() > 250, "parsed only " + imports.size() + " driver imports of JCuda's natives");
         SymbolLookup driver = Emulation.loadDriver();

@@ -28,13 +28,29 @@ import static org.junit.jupiter.api.Assertions.fail;
  * JCuda binds to the first libcuda.so.1, so on a GPU machine jcuda-emu skips itself.
  */
 final class GpuTestSupport implements AutoCloseable {
-    static final List<String> GPU_BACKENDS = List.of("jcuda", "ffm", "jcuda-emu", "ffm-emu");
+    /**
+     * The backends every GPU test runs on: all four, or those listed in the system property
+     * {@code twophase.test.gpuBackends} (scripts/gpu-check runs only jcuda and ffm on a GPU machine,
+     * where the emulated driver must not be loaded before the NVIDIA driver).
+     */
+    static final List<String> GPU_BACKENDS = selected();
 
     /** The backends that need the NVIDIA driver. */
     static final List<String> DEVICE_BACKENDS = List.of("jcuda", "ffm");
 
-    /** The backends on the CUDA emulator. */
-    static final List<String> EMULATED_BACKENDS = List.of("jcuda-emu", "ffm-emu");
+    /** The selected backends on the CUDA emulator. */
+    static final List<String> EMULATED_BACKENDS = GPU_BACKENDS.stream().filter(b -> b.endsWith("-emu")).toList();
+
+    private static List<String> selected() {
+        String p = System.getProperty("twophase.test.gpuBackends");
+        if (p == null || p.isBlank()) return List.of("jcuda", "ffm", "jcuda-emu", "ffm-emu");
+        return Arrays.stream(p.split(",")).map(String::trim).filter(b -> !b.isEmpty()).toList();
+    }
+
+    /** Skips the calling test unless the emulated backend {@code name} is selected. */
+    static void assumeSelected(String name) {
+        Assumptions.assumeTrue(GPU_BACKENDS.contains(name), () -> name + " is not among twophase.test.gpuBackends=" + GPU_BACKENDS);
+    }
 
     /** The GPU backends' names, for {@code @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")}. */
     static Stream<String> gpuBackends() { return GPU_BACKENDS.stream(); }
