@@ -133,7 +133,6 @@ struct Launch {
     const char *name = "";
     void (*body)(void *) = nullptr;
     void *closure = nullptr;
-    unsigned nthreads = 0;
 };
 
 Launch g_launch;
@@ -537,7 +536,6 @@ cudaError_t run_launch(const char *name, const void *kernel, dim3 grid, dim3 blo
     g_launch.name = name;
     g_launch.body = body;
     g_launch.closure = closure;
-    g_launch.nthreads = nthreads;
     g_ctx.grid_dim = grid;
     g_ctx.block_dim = block;
     for (unsigned z = 0; z < grid.z; ++z)

@@ -16,6 +16,8 @@ import dev.twophase.backend.cuda.OneLine;
 import dev.twophase.backend.ffm.TpFunction;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -267,10 +269,11 @@ class CudaContractTest {
 
     // ---------------------------------------------------------------- built artifacts
 
-    @Test void libraryExportsEveryBoundFunctionWithTheExpectedAbi() throws Throwable {
+    @ParameterizedTest @ValueSource(strings = {NativeResources.LIBRARY, NativeResources.EMU_LIBRARY})
+    void libraryExportsEveryBoundFunctionWithTheExpectedAbi(String resource) throws Throwable {
         Path lib;
         try {
-            lib = NativeResources.extract(NativeResources.LIBRARY, "twophase-contract", ".so");
+            lib = NativeResources.extract(resource, "twophase-contract", ".so");
         } catch (BackendUnavailableException e) {
             Assumptions.abort(e.getMessage());
             return;
@@ -282,7 +285,7 @@ class CudaContractTest {
                     TpFunction.ABI_VERSION.descriptor());
             MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
             assertEquals(0, (int) abi.invokeExact(v));
-            assertEquals(CudaAbi.ABI_VERSION, v.get(ValueLayout.JAVA_INT, 0), "tp_abi_version of the packaged library");
+            assertEquals(CudaAbi.ABI_VERSION, v.get(ValueLayout.JAVA_INT, 0), "tp_abi_version of the packaged " + resource);
         } finally {
             Files.deleteIfExists(lib);
         }
