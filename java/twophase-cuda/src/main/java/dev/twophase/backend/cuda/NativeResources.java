@@ -24,6 +24,11 @@ public final class NativeResources {
     public static final String EMU_LIBRARY = "/native/libtwophase_emu.so";
     public static final String EMU_DRIVER = "/native/emu/libcuda.so.1";
 
+    /** Whether the jar carries the resource. */
+    public static boolean has(String resource) {
+        return NativeResources.class.getResource(resource) != null;
+    }
+
     /** The bytes of a resource, or an exception saying it is not in the jar. */
     public static byte[] read(String resource) throws BackendUnavailableException {
         try (InputStream in = NativeResources.class.getResourceAsStream(resource)) {

@@ -40,7 +40,7 @@ class EmulatedBackendsTest {
         try {
             return name.equals("ffm-emu") ? FfmBackend.open(true) : JCudaBackend.open(true);
         } catch (BackendUnavailableException e) {
-            Assumptions.abort(name + " unavailable: " + e.getMessage());
+            GpuTestSupport.unavailable(name, e.getMessage());
             return null;
         }
     }

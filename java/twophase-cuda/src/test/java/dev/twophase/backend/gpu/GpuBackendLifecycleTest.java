@@ -7,7 +7,6 @@ import dev.twophase.backend.Buffer;
 import dev.twophase.backend.cpu.CpuBackend;
 import dev.twophase.backend.cuda.CudaException;
 import dev.twophase.backend.cuda.GpuBackend;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -28,7 +27,7 @@ class GpuBackendLifecycleTest {
         try {
             return (GpuBackend<?>) GpuTestSupport.provider(name).open(1);
         } catch (BackendUnavailableException e) {
-            Assumptions.abort(name + " backend unavailable: " + e.getMessage());
+            GpuTestSupport.unavailable(name, e.getMessage());
             return null;
         }
     }
