@@ -103,9 +103,9 @@ extern "C" int tp_adam_step(float *param, const float *grad, float *exp_avg, flo
     if (n == 0) return 0;
     TP_REQUIRE(param != nullptr && grad != nullptr && exp_avg != nullptr && exp_avg_sq != nullptr);
     const int grid = tp_elementwise_grid(n);
-    tp_adam_kernel<<<grid, TP_BLOCK>>>(param, grad, exp_avg, exp_avg_sq, (long long)n, beta1, one_minus_beta1,
-                                       beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
-                                       l2_weight_decay, decay_factor, grad_scale, skip_flag);
+    TP_LAUNCH(tp_adam_kernel, grid, TP_BLOCK, param, grad, exp_avg, exp_avg_sq, (long long)n, beta1, one_minus_beta1,
+              beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps, l2_weight_decay, decay_factor, grad_scale,
+              skip_flag);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;

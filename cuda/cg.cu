@@ -112,7 +112,8 @@ tp_reduce_partials(const double *partials, int k, int nparts, double *out)
     }
     const double *row = partials + (long long)j * nparts;
     double acc = 0.0;
-    for (int i = (int)threadIdx.x; i < nparts; i += TP_BLOCK) acc += row[i];
+    /* 64-bit: nparts is up to INT_MAX (the rows of a cross-entropy), and i + TP_BLOCK must not wrap */
+    for (long long i = threadIdx.x; i < nparts; i += TP_BLOCK) acc += row[i];
     const double s = tp_block_sum(acc, sh);
     if (threadIdx.x == 0) out[j] = s;
 }
@@ -242,9 +243,9 @@ extern "C" int tp_multi_dot(const float *x, const float *const *ys, int k, int64
     double *partials = static_cast<double *>(scratch->ptr);
     double *dout = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
 
-    tp_multi_dot_partials<<<grid, TP_BLOCK>>>(x, y[0], y[1], y[2], y[3], k, (long long)n, partials);
+    TP_LAUNCH(tp_multi_dot_partials, grid, TP_BLOCK, x, y[0], y[1], y[2], y[3], k, (long long)n, partials);
     TP_LAUNCH_CHECK();
-    tp_reduce_partials<<<k, TP_BLOCK>>>(partials, k, grid, dout);
+    TP_LAUNCH(tp_reduce_partials, k, TP_BLOCK, partials, k, grid, dout);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaMemcpy(out, dout, sizeof(double) * (size_t)k, cudaMemcpyDeviceToHost));
     return 0;
@@ -255,7 +256,7 @@ extern "C" int tp_cg_direction(float *d, const float *g, float *g_prev, int64_t 
     TP_REQUIRE(n >= 0);
     if (n == 0) return 0;
     TP_REQUIRE(d != nullptr && g != nullptr && g_prev != nullptr);
-    tp_cg_direction_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(d, g, g_prev, (long long)n, beta);
+    TP_LAUNCH(tp_cg_direction_kernel, tp_elementwise_grid(n), TP_BLOCK, d, g, g_prev, (long long)n, beta);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
@@ -266,7 +267,7 @@ extern "C" int tp_trial_point(float *x, const float *x0, const float *d, int64_t
     TP_REQUIRE(n >= 0);
     if (n == 0) return 0;
     TP_REQUIRE(x != nullptr && x0 != nullptr && d != nullptr);
-    tp_trial_point_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(x, x0, d, (long long)n, alpha);
+    TP_LAUNCH(tp_trial_point_kernel, tp_elementwise_grid(n), TP_BLOCK, x, x0, d, (long long)n, alpha);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
@@ -277,7 +278,7 @@ extern "C" int tp_axpy(float a, const float *x, float *y, int64_t n)
     TP_REQUIRE(n >= 0);
     if (n == 0) return 0;
     TP_REQUIRE(x != nullptr && y != nullptr);
-    tp_axpy_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(a, x, y, (long long)n);
+    TP_LAUNCH(tp_axpy_kernel, tp_elementwise_grid(n), TP_BLOCK, a, x, y, (long long)n);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;

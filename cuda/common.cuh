@@ -4,7 +4,9 @@
  * - TP_CUDA_CHECK(call): every CUDA runtime call goes through it; on failure it clears the
  *   (non-sticky) last error and RETURNS the cudaError_t code from the enclosing tp_*
  *   function. Nothing here aborts or prints: the Java side turns codes into exceptions.
- * - TP_LAUNCH_CHECK(): after every <<<>>> launch (launch-configuration errors).
+ * - TP_LAUNCH(kernel, grid, block, args...): every kernel launch goes through it: <<<>>> under
+ *   nvcc, the emulator's launch when compiled by a host compiler against cuda/emu/cuda_runtime.h
+ *   (which defines TP_EMU). TP_LAUNCH_CHECK() after every launch (launch-configuration errors).
  * - Launch geometry (tp_elementwise_grid, the norm chunk table) lives in geometry.h as
  *   plain host C++ so that it is testable without a GPU.
  * - Grid-stride index helpers, the 16-byte alignment test for the float4 paths, and a
@@ -42,6 +44,12 @@ static_assert(TP_BLOCK % 32 == 0, "TP_BLOCK must be a multiple of the warp size"
         }                                                                                   \
     } while (0)
 
+#ifdef TP_EMU
+#define TP_LAUNCH(kernel, grid, block, ...) ::tp_emu::launch(#kernel, kernel, dim3(grid), dim3(block), __VA_ARGS__)
+#else
+#define TP_LAUNCH(kernel, grid, block, ...) kernel<<<(grid), (block)>>>(__VA_ARGS__)
+#endif
+
 #define TP_LAUNCH_CHECK() TP_CUDA_CHECK(cudaGetLastError())
 
 #define TP_REQUIRE(cond)                                                                    \
@@ -67,8 +75,9 @@ __device__ __forceinline__ bool tp_aligned16(const void *p)
     return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
-/* Quiet NaN, written by reduction kernels launched with the wrong block size. */
+/* Quiet NaN, written by kernels launched with the wrong block size. */
 __device__ __forceinline__ double tp_nan() { return __longlong_as_double(0x7ff8000000000000LL); }
+__device__ __forceinline__ float tp_nanf() { return __int_as_float(0x7fc00000); }
 
 /*
  * Sums values[lane] over one block of TP_BLOCK threads with a fixed tree in shared

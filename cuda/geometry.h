@@ -21,6 +21,7 @@
  *       TP_BIAS_MAX_CHUNKS)) (a multiple of TP_BIAS_ROW_LANES), chunks = ceil(rows /
  *       rows_per_chunk) <= TP_BIAS_MAX_CHUNKS; pass 1 grid = (ceil(cols / 32), chunks),
  *       pass 2 grid = ceil(cols / TP_BLOCK); partials: chunks * cols doubles
+ *   All grid arithmetic is 64-bit: cols + 31 overflows an int for cols near 2^31.
  *     sgemm fallback: grid = (ceil(n / TP_GEMM_TILE), min(ceil(m / TP_GEMM_TILE), TP_GEMM_MAX_GRID_Y))
  */
 #ifndef TWOPHASE_GEOMETRY_H
@@ -87,6 +88,18 @@ static inline int tp_bias_chunks(int64_t rows)
     if (rows <= 0) return 0;
     const int64_t per = tp_bias_rows_per_chunk(rows);
     return (int)(rows / per + (rows % per != 0 ? 1 : 0));
+}
+
+/* Bias gradient, pass 1 grid.x: blocks of TP_BIAS_COLS_PER_BLOCK columns. */
+static inline int tp_bias_column_blocks(int cols)
+{
+    return cols <= 0 ? 0 : (int)(((int64_t)cols + TP_BIAS_COLS_PER_BLOCK - 1) / TP_BIAS_COLS_PER_BLOCK);
+}
+
+/* Bias gradient, pass 2 grid: one thread per column. */
+static inline int tp_bias_finish_grid(int cols)
+{
+    return cols <= 0 ? 0 : (int)(((int64_t)cols + TP_BLOCK - 1) / TP_BLOCK);
 }
 
 /* sgemm fallback grid: x over the n columns of C, y over the m rows (grid-stride beyond the cap). */

@@ -8,11 +8,11 @@
  *     grid = tp_elementwise_grid(rows * cols); y[r][c] = y[r][c] + bias[c].
  *   tp_bias_grad_partials(const float* dy, long long rows, int cols, long long rows_per_chunk,
  *                         double* partials)
- *     grid = (ceil(cols / 32), tp_bias_chunks(rows)), rows_per_chunk = tp_bias_rows_per_chunk(rows).
+ *     grid = (tp_bias_column_blocks(cols), tp_bias_chunks(rows)), rows_per_chunk = tp_bias_rows_per_chunk(rows).
  *     partials[chunk * cols + c] = sum of dy[r][c] over the chunk's rows, in double: lane l of
  *     8 sums rows chunk_start + l, + 8, ... in order, then lane 0 adds the 8 lane sums in order.
  *   tp_bias_grad_finish(const double* partials, int nchunks, int cols, float* dbias)
- *     grid = ceil(cols / TP_BLOCK); dbias[c] = dbias[c] + (float)(sum of its chunks in order).
+ *     grid = tp_bias_finish_grid(cols); dbias[c] = dbias[c] + (float)(sum of its chunks in order).
  *   tp_activation_kernel(int act, const float* x, float* y, long long n)
  *     grid = tp_elementwise_grid(n); y = f(x), act one of TP_ACT_* (others: nothing written).
  *   tp_activation_backward_kernel(int act, const float* x, const float* y, const float* dy,
@@ -34,7 +34,16 @@
  * rounded separately (_rn intrinsics, no FMA contraction), transcendentals in double and
  * rounded once to float. The elementwise results match the Java loops bit for bit except
  * where the double tanh/exp of the device and of the JVM differ in their last bit AND that
- * bit decides the float rounding (rare; the tests allow one float ulp there).
+ * bit decides the float rounding (rare; the tests allow one float ulp there). GELU's gate
+ * 0.5 (1 + tanh u) is evaluated as the equal 1 / (1 + exp(-2u)), which stays accurate where
+ * tanh u is near -1 (x < -3: 1 + tanh u cancels, and is 0 in float below about x = -5).
+ *
+ * Every double operation of the losses is written with an _rn intrinsic too: nvcc would
+ * otherwise contract loss - t * logp into an FMA, which a separately rounded reference (the
+ * CPU backend) does not compute.
+ *
+ * Loops over a run-time size count in 64 bits (a 32-bit counter stepping by 32 wraps for
+ * sizes near 2^31); grids are computed in 64 bits by geometry.h.
  *
  * Reductions (bias gradient, squared error, cross-entropy) accumulate in double with a fixed
  * order (per-thread sequential, fixed trees, chunk order), no atomics: identical bits run to
@@ -59,6 +68,12 @@ __device__ __forceinline__ float tp_gelu_u(const float x)
 /* (float) tanh((double) u) */
 __device__ __forceinline__ float tp_tanh_f(const float u) { return __double2float_rn(tanh((double)u)); }
 
+/* GELU's gate s = 0.5 (1 + tanh u) = 1 / (1 + exp(-2u)), in double, rounded once */
+__device__ __forceinline__ float tp_gelu_gate(const float u)
+{
+    return __double2float_rn(__ddiv_rn(1.0, __dadd_rn(1.0, exp(__dmul_rn(-2.0, (double)u)))));
+}
+
 template <int ACT> __device__ __forceinline__ float tp_act_forward(const float x)
 {
     if constexpr (ACT == TP_ACT_IDENTITY) {
@@ -69,9 +84,8 @@ template <int ACT> __device__ __forceinline__ float tp_act_forward(const float x
         return tp_tanh_f(x);
     } else if constexpr (ACT == TP_ACT_SIGMOID) {
         return __double2float_rn(__ddiv_rn(1.0, __dadd_rn(1.0, exp(-(double)x))));
-    } else { /* GELU: 0.5f * x * (1 + t) */
-        const float t = tp_tanh_f(tp_gelu_u(x));
-        return __fmul_rn(__fmul_rn(0.5f, x), __fadd_rn(1.0f, t));
+    } else { /* GELU: x * s */
+        return __fmul_rn(x, tp_gelu_gate(tp_gelu_u(x)));
     }
 }
 
@@ -86,11 +100,10 @@ template <int ACT> __device__ __forceinline__ float tp_act_backward(const float 
         return __fmul_rn(dy, __fsub_rn(1.0f, __fmul_rn(y, y)));
     } else if constexpr (ACT == TP_ACT_SIGMOID) {
         return __fmul_rn(dy, __fmul_rn(y, __fsub_rn(1.0f, y)));
-    } else { /* GELU: 0.5f*(1 + t) + 0.5f*x*(1 - t*t)*du, du = C*(1 + 3A*x*x) */
-        const float t = tp_tanh_f(tp_gelu_u(x));
+    } else { /* GELU: s + x*s*(1 - s)*2*du, du = C*(1 + 3A*x*x) */
+        const float s = tp_gelu_gate(tp_gelu_u(x));
         const float du = __fmul_rn(TP_GELU_C, __fadd_rn(1.0f, __fmul_rn(__fmul_rn(__fmul_rn(3.0f, TP_GELU_A), x), x)));
-        const float d = __fadd_rn(__fmul_rn(0.5f, __fadd_rn(1.0f, t)),
-                                  __fmul_rn(__fmul_rn(__fmul_rn(0.5f, x), __fsub_rn(1.0f, __fmul_rn(t, t))), du));
+        const float d = __fadd_rn(s, __fmul_rn(__fmul_rn(__fmul_rn(__fmul_rn(x, s), __fsub_rn(1.0f, s)), 2.0f), du));
         return __fmul_rn(dy, d);
     }
 }
@@ -237,25 +250,25 @@ tp_softmax_xent_rows(const float *logits, const float *target, long long rows, i
         const float *t = target + r * cols;
         /* max in float (exact, so any order gives the same value in every lane) */
         float mx = -INFINITY;
-        for (int c = lane; c < cols; c += 32) mx = tp_max_nan(mx, l[c]);
+        for (long long c = lane; c < cols; c += 32) mx = tp_max_nan(mx, l[c]);
 #pragma unroll
         for (int off = 16; off > 0; off >>= 1) mx = tp_max_nan(mx, __shfl_xor_sync(full, mx, off));
         /* sum of exp(l - max) in double: lane-strided, then a fixed tree, lane 0's value broadcast */
         double sum = 0.0;
-        for (int c = lane; c < cols; c += 32) sum += exp((double)__fsub_rn(l[c], mx));
+        for (long long c = lane; c < cols; c += 32) sum = __dadd_rn(sum, exp((double)__fsub_rn(l[c], mx)));
 #pragma unroll
-        for (int off = 16; off > 0; off >>= 1) sum += __shfl_down_sync(full, sum, off);
+        for (int off = 16; off > 0; off >>= 1) sum = __dadd_rn(sum, __shfl_down_sync(full, sum, off));
         sum = __shfl_sync(full, sum, 0);
-        const double log_sum = log(sum) + (double)mx;
+        const double log_sum = __dadd_rn(log(sum), (double)mx);
         double loss = 0.0;
-        for (int c = lane; c < cols; c += 32) {
-            const double logp = (double)l[c] - log_sum;
+        for (long long c = lane; c < cols; c += 32) {
+            const double logp = __dsub_rn((double)l[c], log_sum);
             const float tc = t[c];
-            if (tc != 0.0f) loss -= (double)tc * logp;
-            if (dout != nullptr) dout[r * cols + c] = __fmul_rn(grad_scale, __double2float_rn(exp(logp) - (double)tc));
+            if (tc != 0.0f) loss = __dsub_rn(loss, __dmul_rn((double)tc, logp));
+            if (dout != nullptr) dout[r * cols + c] = __fmul_rn(grad_scale, __double2float_rn(__dsub_rn(exp(logp), (double)tc)));
         }
 #pragma unroll
-        for (int off = 16; off > 0; off >>= 1) loss += __shfl_down_sync(full, loss, off);
+        for (int off = 16; off > 0; off >>= 1) loss = __dadd_rn(loss, __shfl_down_sync(full, loss, off));
         if (lane == 0) row_loss[r] = loss;
     }
 }
@@ -279,7 +292,7 @@ extern "C" int tp_add_bias(float *y, const float *bias, int64_t rows, int cols)
     TP_REQUIRE(tp_matrix_size(rows, cols, &n));
     if (n == 0) return 0;
     TP_REQUIRE(y != nullptr && bias != nullptr);
-    tp_add_bias_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(y, bias, (long long)rows, cols);
+    TP_LAUNCH(tp_add_bias_kernel, tp_elementwise_grid(n), TP_BLOCK, y, bias, (long long)rows, cols);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
@@ -297,13 +310,13 @@ extern "C" int tp_bias_grad(const float *dy, float *dbias, int64_t rows, int col
         const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, sizeof(double) * (size_t)nchunks * (size_t)cols, &scratch);
         if (rc != 0) return rc;
         partials = static_cast<double *>(scratch->ptr);
-        const dim3 grid((unsigned)((cols + TP_BIAS_COLS_PER_BLOCK - 1) / TP_BIAS_COLS_PER_BLOCK), (unsigned)nchunks);
-        tp_bias_grad_partials<<<grid, TP_BLOCK>>>(dy, (long long)rows, cols,
-                                                 (long long)tp_bias_rows_per_chunk(rows), partials);
+        const dim3 grid((unsigned)tp_bias_column_blocks(cols), (unsigned)nchunks);
+        TP_LAUNCH(tp_bias_grad_partials, grid, TP_BLOCK, dy, (long long)rows, cols,
+                  (long long)tp_bias_rows_per_chunk(rows), partials);
         TP_LAUNCH_CHECK();
     }
     /* rows == 0 still adds 0 to every dbias[c], as the Java loop does (-0 becomes +0) */
-    tp_bias_grad_finish<<<(cols + TP_BLOCK - 1) / TP_BLOCK, TP_BLOCK>>>(partials, nchunks, cols, dbias);
+    TP_LAUNCH(tp_bias_grad_finish, tp_bias_finish_grid(cols), TP_BLOCK, partials, nchunks, cols, dbias);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
@@ -314,7 +327,7 @@ extern "C" int tp_activation(int act, const float *x, float *y, int64_t n)
     TP_REQUIRE(tp_valid_act(act) && n >= 0);
     if (n == 0) return 0;
     TP_REQUIRE(x != nullptr && y != nullptr);
-    tp_activation_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(act, x, y, (long long)n);
+    TP_LAUNCH(tp_activation_kernel, tp_elementwise_grid(n), TP_BLOCK, act, x, y, (long long)n);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
@@ -326,7 +339,7 @@ extern "C" int tp_activation_backward(int act, const float *x, const float *y, c
     TP_REQUIRE(tp_valid_act(act) && n >= 0);
     if (n == 0) return 0;
     TP_REQUIRE(x != nullptr && y != nullptr && dy != nullptr && dx != nullptr);
-    tp_activation_backward_kernel<<<tp_elementwise_grid(n), TP_BLOCK>>>(act, x, y, dy, dx, (long long)n);
+    TP_LAUNCH(tp_activation_backward_kernel, tp_elementwise_grid(n), TP_BLOCK, act, x, y, dy, dx, (long long)n);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
@@ -335,7 +348,7 @@ extern "C" int tp_activation_backward(int act, const float *x, const float *y, c
 /* partials -> one double on the host, through tp_reduce_partials (cg.cu) */
 static int tp_reduce_to_host(const double *partials, int nparts, double *result_dev, double *loss)
 {
-    tp_reduce_partials<<<1, TP_BLOCK>>>(partials, 1, nparts, result_dev);
+    TP_LAUNCH(tp_reduce_partials, 1, TP_BLOCK, partials, 1, nparts, result_dev);
     TP_LAUNCH_CHECK();
     TP_CUDA_CHECK(cudaMemcpy(loss, result_dev, sizeof(double), cudaMemcpyDeviceToHost));
     return 0;
@@ -358,7 +371,7 @@ extern "C" int tp_squared_error(const float *out, const float *target, int64_t n
     double *partials = static_cast<double *>(scratch->ptr);
     double *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
     const float two_scale = 2.0f * grad_scale; /* as the Java loop: 2f * gradScale */
-    tp_squared_error_partials<<<grid, TP_BLOCK>>>(out, target, (long long)n, two_scale, dout, partials);
+    TP_LAUNCH(tp_squared_error_partials, grid, TP_BLOCK, out, target, (long long)n, two_scale, dout, partials);
     TP_LAUNCH_CHECK();
     return tp_reduce_to_host(partials, grid, result, loss);
 }
@@ -379,8 +392,8 @@ extern "C" int tp_softmax_cross_entropy(const float *logits, const float *target
     if (rc != 0) return rc;
     double *row_loss = static_cast<double *>(scratch->ptr);
     double *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + row_bytes);
-    tp_softmax_xent_rows<<<tp_row_grid(rows), TP_BLOCK>>>(logits, target, (long long)rows, cols, grad_scale, dout,
-                                                          row_loss);
+    TP_LAUNCH(tp_softmax_xent_rows, tp_row_grid(rows), TP_BLOCK, logits, target, (long long)rows, cols, grad_scale,
+              dout, row_loss);
     TP_LAUNCH_CHECK();
     return tp_reduce_to_host(row_loss, (int)rows, result, loss);
 }

@@ -29,7 +29,8 @@
  * finite if and only if every element it covers is finite (NaN and +-Inf propagate:
  * squares are non-negative, so no Inf - Inf). One test per thread instead of per element.
  *
- * Indices: chunk bounds are 64-bit; within a chunk (<= TP_NORM_CHUNK elements) 32-bit.
+ * Indices: chunk bounds, tensor and chunk counters are 64-bit; within a chunk (<= TP_NORM_CHUNK
+ * elements) 32-bit.
  * Loads are float4 from the first 16-byte-aligned element of the chunk on (scalar head
  * and tail), 4 bytes read per element.
  */
@@ -63,15 +64,16 @@ tp_norm_chunks(const float *g, const long long *chunk_start, const long long *ch
     const float4 *body = reinterpret_cast<const float4 *>(base + head);
 
     double acc = 0.0;
-    for (int i = tid; i < head; i += TP_BLOCK) acc += tp_sq(base[i]);
-    for (int i = tid; i < nvec; i += TP_BLOCK) {
+    for (int i = tid; i < head; i += TP_BLOCK) acc += tp_sq(base[i]); /* int: head <= len <= TP_NORM_CHUNK */
+    for (int i = tid; i < nvec; i += TP_BLOCK) {                      /* int: len <= TP_NORM_CHUNK */
         const float4 q = body[i];
         acc += tp_sq(q.x);
         acc += tp_sq(q.y);
         acc += tp_sq(q.z);
         acc += tp_sq(q.w);
     }
-    for (int i = head + 4 * nvec + tid; i < len; i += TP_BLOCK) acc += tp_sq(base[i]);
+    for (int i = head + 4 * nvec + tid; i < len; i += TP_BLOCK) /* int: len <= TP_NORM_CHUNK */
+        acc += tp_sq(base[i]);
 
     if (!isfinite(acc)) *nonfinite = 1;
     const double s = tp_block_sum(acc, sh);
@@ -92,8 +94,9 @@ tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int nt
     const int warp = tid >> 5;
     const int nwarps = TP_BLOCK / 32;
 
-    /* (1) tensors with few chunks: one thread each, chunks in order */
-    for (int t = tid; t < ntensors; t += TP_BLOCK) {
+    /* (1) tensors with few chunks: one thread each, chunks in order (64-bit counters over
+     * tensors and chunks: ntensors and the chunk count go up to INT_MAX) */
+    for (long long t = tid; t < ntensors; t += TP_BLOCK) {
         const int c0 = tensor_first_chunk[t];
         const int c1 = tensor_first_chunk[t + 1];
         if (c1 - c0 <= TP_NORM_SMALL_CHUNKS) {
@@ -103,12 +106,12 @@ tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int nt
         }
     }
     /* (2) tensors with many chunks: one warp each, lane-strided, then a fixed shuffle tree */
-    for (int t = warp; t < ntensors; t += nwarps) {
+    for (long long t = warp; t < ntensors; t += nwarps) {
         const int c0 = tensor_first_chunk[t];
         const int c1 = tensor_first_chunk[t + 1];
         if (c1 - c0 > TP_NORM_SMALL_CHUNKS) { /* uniform across the warp */
             double s = 0.0;
-            for (int c = c0 + lane; c < c1; c += 32) s += chunk_sumsq[c];
+            for (long long c = c0 + lane; c < c1; c += 32) s += chunk_sumsq[c];
 #pragma unroll
             for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
             if (lane == 0) out[t] = s;
@@ -118,7 +121,7 @@ tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int nt
 
     /* (3) the total over the per-tensor sums */
     double acc = 0.0;
-    for (int t = tid; t < ntensors; t += TP_BLOCK) acc += out[t];
+    for (long long t = tid; t < ntensors; t += TP_BLOCK) acc += out[t];
     const double total = tp_block_sum(acc, sh);
     if (tid == 0) out[ntensors] = total;
 }
@@ -189,10 +192,10 @@ extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int nt
 
     TP_CUDA_CHECK(cudaMemsetAsync(d_flag, 0, sizeof(int), 0));
     if (nchunks > 0) {
-        tp_norm_chunks<<<nchunks, TP_BLOCK>>>(g, d_start, d_end, d_chunk, d_flag);
+        TP_LAUNCH(tp_norm_chunks, nchunks, TP_BLOCK, g, d_start, d_end, d_chunk, d_flag);
         TP_LAUNCH_CHECK();
     }
-    tp_norm_cleanup<<<1, TP_BLOCK>>>(d_chunk, d_first, ntensors, d_out);
+    TP_LAUNCH(tp_norm_cleanup, 1, TP_BLOCK, d_chunk, d_first, ntensors, d_out);
     TP_LAUNCH_CHECK();
     if (device_flag != nullptr)
         TP_CUDA_CHECK(cudaMemcpyAsync(device_flag, d_flag, sizeof(int), cudaMemcpyDeviceToDevice, 0));

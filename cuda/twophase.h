@@ -99,12 +99,13 @@ int tp_bias_grad(const float *dy, float *dbias, int64_t rows, int cols);
  * rounded once to float, like the Java formulas in Activation:
  *   relu x > 0 ? x : 0 (NaN stays NaN)   tanh (float)tanh((double)x)
  *   sigmoid (float)(1 / (1 + exp(-(double)x)))
- *   gelu u = C*(x + A*x*x*x) in float; t = (float)tanh((double)u); y = 0.5f*x*(1 + t) */
+ *   gelu u = C*(x + A*x*x*x) in float; s = (float)(1 / (1 + exp(-2*(double)u))); y = x*s
+ *        (s is 0.5 (1 + tanh u), written so that it stays accurate where tanh u is near -1) */
 int tp_activation(int act, const float *x, float *y, int64_t n);
 
 /* dx = dy * f'(x) with y = f(x) (dx may alias dy):
  *   identity dy   relu x > 0 ? dy : 0   tanh dy*(1 - y*y)   sigmoid dy*(y*(1 - y))
- *   gelu dy*(0.5f*(1 + t) + 0.5f*x*(1 - t*t)*C*(1 + 3A*x*x)) */
+ *   gelu dy*(s + x*s*(1 - s)*2*du), du = C*(1 + 3A*x*x), float operations left to right */
 int tp_activation_backward(int act, const float *x, const float *y, const float *dy, float *dx,
                            int64_t n);
 

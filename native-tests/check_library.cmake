@@ -1,7 +1,8 @@
-# ctest: libtwophase_cuda.so exports every function declared in twophase.h, nothing from
-# the CUDA runtime, and (with the static runtime) depends on neither libcudart nor
-# libcuda at link level (the runtime dlopens libcuda.so.1 when first used).
-#   cmake -DLIB=libtwophase_cuda.so -DHEADER=twophase.h -DRUNTIME=Static|Shared -P check_library.cmake
+# ctest: libtwophase_cuda.so (or libtwophase_emu.so) exports every function declared in
+# twophase.h, nothing from the CUDA runtime, and (with the static runtime) depends on neither
+# libcudart nor libcuda at link level (the runtime dlopens libcuda.so.1 when first used); the
+# emulated library needs nothing but the C library.
+#   cmake -DLIB=libtwophase_cuda.so -DHEADER=twophase.h -DRUNTIME=Static|Shared|Emulated -P check_library.cmake
 find_program(NM nm REQUIRED)
 find_program(READELF readelf REQUIRED)
 execute_process(COMMAND ${NM} -D --defined-only ${LIB} OUTPUT_VARIABLE syms RESULT_VARIABLE rc)
@@ -35,4 +36,7 @@ if(dyn MATCHES "libcuda\\.so" OR dyn MATCHES "libcublas")
 endif()
 if(RUNTIME STREQUAL "Static" AND dyn MATCHES "libcudart")
   message(SEND_ERROR "static runtime requested but libcudart is NEEDED: ${needed}")
+endif()
+if(RUNTIME STREQUAL "Emulated" AND dyn MATCHES "libcudart|libstdc\\+\\+")
+  message(SEND_ERROR "the emulated library needs more than the C library: ${needed}")
 endif()

@@ -24,7 +24,55 @@
         if (rc_ != 0) return;                                                               \
     } while (0)
 
-static const int64_t kSizes[] = {1, 4, 7, 4097, 1000003, 3 * TP_BLOCK * 4 * TP_MAX_GRID + 13};
+/* Command line of the GPU tests: [--quick] [--huge] [test name ...]. --quick drops the sizes above
+ * 10^5 elements (the sanitizer build runs so); names select test functions (all by default). */
+struct TestArgs {
+    bool quick = false;
+    bool huge = false;
+    std::vector<const char *> only;
+    bool wants(const char *name) const
+    {
+        if (only.empty()) return true;
+        for (const char *o : only)
+            if (std::strcmp(o, name) == 0) return true;
+        return false;
+    }
+};
+
+inline TestArgs &test_args()
+{
+    static TestArgs a;
+    return a;
+}
+
+inline void parse_test_args(int argc, char **argv)
+{
+    TestArgs &a = test_args();
+    for (int i = 1; i < argc; ++i) {
+        if (std::strcmp(argv[i], "--quick") == 0) a.quick = true;
+        else if (std::strcmp(argv[i], "--huge") == 0) a.huge = true;
+        else a.only.push_back(argv[i]);
+    }
+}
+
+/* Runs the test function when the command line selects it. */
+#define TP_RUN(fn)                                                                          \
+    do {                                                                                    \
+        if (test_args().wants(#fn)) fn();                                                   \
+    } while (0)
+
+/* Element counts: odd sizes, one element, several blocks with tails, the grid cap. */
+inline std::vector<int64_t> test_sizes()
+{
+    std::vector<int64_t> v = {1, 4, 7, 4097};
+    if (test_args().quick) {
+        v.push_back(70001);
+    } else {
+        v.push_back(1000003);
+        v.push_back(3 * TP_BLOCK * 4 * TP_MAX_GRID + 13);
+    }
+    return v;
+}
 static constexpr int64_t kGuard = 64;          /* floats of guard zone on each side   */
 static constexpr uint32_t kGuardBits = 0x7f7f7f7fu; /* memset 0x7f: 3.39e38, a sentinel  */
 

@@ -1,6 +1,8 @@
 /* twophase: CPU references; see reference.h. Build with -ffp-contract=off. */
 #include "reference.h"
 
+#include <math.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -107,8 +109,44 @@ extern "C" void ref_bias_grad(const float *dy, float *dbias, int64_t rows, int c
     }
 }
 
-static const float kGeluC = 0.7978845608028654f; /* sqrt(2/pi) */
-static const float kGeluA = 0.044715f;
+/* GELU, tanh approximation, from its definition (Hendrycks & Gimpel):
+ *   gelu(x) = x Phi(x),  Phi(x) = (1 + tanh u) / 2,  u = sqrt(2/pi) (x + 0.044715 x^3)
+ *   gelu'(x) = Phi + x Phi',  Phi' = (1 - tanh^2 u) u' / 2,  u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2)
+ * in long double, with the exact identities (1 + tanh u) / 2 = 1 / (1 + e^-2u) and
+ * (1 - tanh^2 u) / 2 = 2 Phi (1 - Phi), 1 - Phi = 1 / (1 + e^2u): 1 + tanh u itself would lose
+ * every digit where tanh u is near -1 (x < -3). Independent of the kernels' float formulas. */
+static const long double kSqrt2OverPi = 0.797884560802865355879892119868763737L;
+static const long double kGeluA = 0.044715L;
+
+static long double gelu_u(float x)
+{
+    const long double lx = x;
+    return kSqrt2OverPi * (lx + kGeluA * lx * lx * lx);
+}
+
+static long double gelu_phi(long double u) { return 1.0L / (1.0L + expl(-2.0L * u)); }
+static long double gelu_one_minus_phi(long double u) { return 1.0L / (1.0L + expl(2.0L * u)); }
+
+static long double gelu_du(float x)
+{
+    const long double lx = x;
+    return kSqrt2OverPi * (1.0L + 3.0L * kGeluA * lx * lx);
+}
+
+static long double gelu_derivative(float x)
+{
+    const long double u = gelu_u(x), phi = gelu_phi(u);
+    return phi + (long double)x * 2.0L * phi * gelu_one_minus_phi(u) * gelu_du(x);
+}
+
+extern "C" void ref_gelu_terms(float x, RefGeluTerms *terms)
+{
+    const long double u = gelu_u(x);
+    terms->u = (double)u;
+    terms->phi = (double)gelu_phi(u);
+    terms->one_minus_phi = (double)gelu_one_minus_phi(u);
+    terms->du = (double)gelu_du(x);
+}
 
 extern "C" float ref_activation(int act, float x)
 {
@@ -117,11 +155,7 @@ extern "C" float ref_activation(int act, float x)
     case TP_ACT_RELU: return x > 0.0f ? x : (std::isnan(x) ? x : 0.0f);
     case TP_ACT_TANH: return (float)std::tanh((double)x);
     case TP_ACT_SIGMOID: return (float)(1.0 / (1.0 + std::exp(-(double)x)));
-    case TP_ACT_GELU: {
-        const float u = kGeluC * (x + kGeluA * x * x * x);
-        const float t = (float)std::tanh((double)u);
-        return 0.5f * x * (1.0f + t);
-    }
+    case TP_ACT_GELU: return (float)((long double)x * gelu_phi(gelu_u(x)));
     default: return NAN;
     }
 }
@@ -133,12 +167,7 @@ extern "C" float ref_activation_backward(int act, float x, float y, float dy)
     case TP_ACT_RELU: return x > 0.0f ? dy : 0.0f;
     case TP_ACT_TANH: return dy * (1.0f - y * y);
     case TP_ACT_SIGMOID: return dy * (y * (1.0f - y));
-    case TP_ACT_GELU: {
-        const float u = kGeluC * (x + kGeluA * x * x * x);
-        const float t = (float)std::tanh((double)u);
-        const float du = kGeluC * (1.0f + 3.0f * kGeluA * x * x);
-        return dy * (0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * du);
-    }
+    case TP_ACT_GELU: return (float)((long double)dy * gelu_derivative(x));
     default: return NAN;
     }
 }

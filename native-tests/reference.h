@@ -58,9 +58,17 @@ void ref_add_bias(float *y, const float *bias, int64_t rows, int cols);
 /* dbias[c] = dbias[c] + (float)(sum_r dy[r][c] accumulated in double, r in order) */
 void ref_bias_grad(const float *dy, float *dbias, int64_t rows, int cols);
 
-/* f(x) and dy * f'(x) (y = f(x)) for one element, as the formulas in twophase.h */
+/* f(x) and dy * f'(x) (y = f(x)) for one element, as the formulas in twophase.h; GELU from its
+ * mathematical definition in long double, rounded once (the kernels evaluate it in float, so
+ * they are compared with the float error bound of their formula, not bit for bit). */
 float ref_activation(int act, float x);
 float ref_activation_backward(int act, float x, float y, float dy);
+/* GELU's intermediate terms at x, exact (long double, rounded to double): u, Phi = sigma(2u),
+ * 1 - Phi and u' = sqrt(2/pi) (1 + 3 * 0.044715 x^2); for error bounds. */
+typedef struct {
+    double u, phi, one_minus_phi, du;
+} RefGeluTerms;
+void ref_gelu_terms(float x, RefGeluTerms *terms);
 
 /* sum (out - target)^2 in double (differences in float); dout (may be NULL) =
  * (2*grad_scale) * (out - target) */

@@ -126,6 +126,13 @@ static void test_model_geometry()
              (int64_t)(chunks - 1) * per < rows;
     }
     TPT_CHECK(ok, "bias chunk sweep");
+    /* the column grids in 64 bits: (cols + 31) / 32 in int arithmetic is negative at INT_MAX */
+    TPT_CHECK(tp_bias_column_blocks(0) == 0 && tp_bias_column_blocks(1) == 1 && tp_bias_column_blocks(32) == 1 &&
+                  tp_bias_column_blocks(33) == 2, "bias column blocks 0, 1, 32, 33");
+    TPT_CHECK(tp_bias_finish_grid(0) == 0 && tp_bias_finish_grid(1000) == 4 && tp_bias_finish_grid(TP_BLOCK) == 1,
+              "bias finish grid 0, 1000, TP_BLOCK");
+    TPT_CHECK(tp_bias_column_blocks(INT_MAX) == 67108864 && tp_bias_finish_grid(INT_MAX) == 8388608,
+              "bias grids of INT_MAX columns: %d %d", tp_bias_column_blocks(INT_MAX), tp_bias_finish_grid(INT_MAX));
 
     TPT_CHECK(tp_gemm_grid_x(0) == 0 && tp_gemm_grid_y(0) == 0, "gemm grid of nothing");
     TPT_CHECK(tp_gemm_grid_x(1) == 1 && tp_gemm_grid_x(64) == 1 && tp_gemm_grid_x(65) == 2, "gemm grid x");

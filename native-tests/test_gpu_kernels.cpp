@@ -6,6 +6,7 @@
  *                             outputs, guard zones, skip flag, determinism, bad arguments
  *   test_gpu_kernels --huge   n > 2^31 elements (64-bit indexing); needs ~40 GB of device
  *                             memory, skipped otherwise
+ *   test_gpu_kernels [--quick] [test_adam ...]   sizes up to 10^5 only; only the named tests
  *
  * Without a usable device it prints "SKIPPED: no CUDA device (error N: ...)" and exits 77
  * (ctest SKIP_RETURN_CODE).
@@ -75,7 +76,7 @@ static void test_adam()
         {"adamw t=1000", 1e-3, 0.9, 0.999, 1e-8, 0.0, 0.1, 1.0, 1000},
     };
     Rng rng(100);
-    for (int64_t n : kSizes) {
+    for (int64_t n : test_sizes()) {
         for (const AdamCase &c : cases) {
             int aligned[4] = {0, 0, 0, 0}, shifted[4] = {1, 1, 1, 1}, mixed[4] = {0, 1, 0, 0};
             adam_case(c, n, aligned, rng);
@@ -139,7 +140,7 @@ static void test_adam_host_one_minus_beta()
 static void test_multi_dot()
 {
     Rng rng(200);
-    for (int64_t n : kSizes) {
+    for (int64_t n : test_sizes()) {
         for (int k = 1; k <= TP_MAX_DOTS; ++k) {
             for (int pattern = 0; pattern < 3; ++pattern) {
                 /* pattern 0: all aligned; 1: x shifted; 2: only the last y shifted by 3 */
@@ -198,7 +199,7 @@ static void test_multi_dot()
 static void test_cg_direction()
 {
     Rng rng(300);
-    for (int64_t n : kSizes) {
+    for (int64_t n : test_sizes()) {
         for (int pattern = 0; pattern < 3; ++pattern) {
             for (float beta : {0.0f, 0.37f, 1.5f}) {
                 const int od = pattern == 1 ? 1 : 0, og = pattern == 1 ? 1 : 0, ogp = pattern == 2 ? 2 : 0;
@@ -222,7 +223,7 @@ static void test_cg_direction()
 static void test_trial_point()
 {
     Rng rng(400);
-    for (int64_t n : kSizes) {
+    for (int64_t n : test_sizes()) {
         for (int pattern = 0; pattern < 3; ++pattern) {
             for (float alpha : {0.0f, -1.3e-2f, 2.5f}) {
                 std::vector<float> x0 = tpt::random_vector(rng, n), d = tpt::random_vector(rng, n), x((size_t)n);
@@ -253,7 +254,7 @@ static void test_trial_point()
 static void test_axpy()
 {
     Rng rng(450);
-    for (int64_t n : kSizes) {
+    for (int64_t n : test_sizes()) {
         for (int pattern = 0; pattern < 3; ++pattern) {
             for (float a : {0.0f, -0.75f, 3.1f}) {
                 std::vector<float> x = tpt::random_vector(rng, n), y = tpt::random_vector(rng, n);
@@ -289,8 +290,10 @@ static std::vector<std::vector<int64_t>> norm_layouts()
     layouts.push_back(layout_from_sizes({1}));
     layouts.push_back(layout_from_sizes({0, 0, 7, 0, 4097, 1, 0}));            /* empties         */
     layouts.push_back(layout_from_sizes({TP_NORM_CHUNK, TP_NORM_CHUNK + 1, TP_NORM_CHUNK - 1}));
-    layouts.push_back(layout_from_sizes({3, 3 * TP_BLOCK * 4 * TP_MAX_GRID + 13, 0, 70000})); /* one huge: warp path */
-    layouts.push_back(layout_from_sizes({1000003}));
+    if (!test_args().quick) {
+        layouts.push_back(layout_from_sizes({3, 3 * TP_BLOCK * 4 * TP_MAX_GRID + 13, 0, 70000})); /* one huge: warp path */
+        layouts.push_back(layout_from_sizes({1000003}));
+    }
     Rng rng(500);
     std::vector<int64_t> many;                                                 /* thousands       */
     for (int t = 0; t < 3000; ++t) many.push_back(t % 11 == 0 ? 0 : rng.below(2000));
@@ -556,19 +559,19 @@ static int test_huge()
 
 int main(int argc, char **argv)
 {
-    const bool huge = argc > 1 && std::strcmp(argv[1], "--huge") == 0;
+    parse_test_args(argc, argv);
     require_device_or_skip();
-    if (huge) return test_huge();
+    if (test_args().huge) return test_huge();
 
-    test_adam();
-    test_adam_skip_flag();
-    test_adam_host_one_minus_beta();
-    test_multi_dot();
-    test_cg_direction();
-    test_trial_point();
-    test_axpy();
-    test_segmented_norms();
-    test_norms_then_adam_and_cache();
-    test_bad_arguments();
+    TP_RUN(test_adam);
+    TP_RUN(test_adam_skip_flag);
+    TP_RUN(test_adam_host_one_minus_beta);
+    TP_RUN(test_multi_dot);
+    TP_RUN(test_cg_direction);
+    TP_RUN(test_trial_point);
+    TP_RUN(test_axpy);
+    TP_RUN(test_segmented_norms);
+    TP_RUN(test_norms_then_adam_and_cache);
+    TP_RUN(test_bad_arguments);
     return tpt::finish("test_gpu_kernels");
 }

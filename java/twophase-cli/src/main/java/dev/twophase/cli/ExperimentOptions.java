@@ -107,7 +107,7 @@ final class ExperimentOptions {
     @Option(names = "--seed", description = "Seed for initial weights and mini-batch order (default 1).")
     Long seed;
 
-    @Option(names = "--backend", description = "auto (default), cpu, jcuda or ffm.")
+    @Option(names = "--backend", description = "auto (default), cpu, jcuda or ffm; jcuda-emu or ffm-emu run the CUDA kernels emulated on the CPU (for testing, slow).")
     String backend;
 
     @Option(names = "--threads", description = "CPU worker threads (default: all processors; at most 4 per processor).")

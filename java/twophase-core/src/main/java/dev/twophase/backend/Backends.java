@@ -9,8 +9,9 @@ import java.util.ServiceLoader;
 
 /**
  * The one place that chooses a backend. {@code auto} takes the first accelerated backend that
- * opens, else the CPU; every other choice names one backend. The selection keeps a line per
- * candidate saying why it was or was not chosen, for {@code twophase devices} and the reports.
+ * opens, else the CPU; it never takes an emulated one ({@link BackendProvider#emulated()}). Every
+ * other choice names one backend. The selection keeps a line per candidate saying why it was or
+ * was not chosen, for {@code twophase devices} and the reports.
  */
 public final class Backends {
     private Backends() { }
@@ -18,7 +19,7 @@ public final class Backends {
     /** The chosen backend and one line per candidate that was tried or skipped. */
     public record Selection(Backend backend, List<String> reasons) { }
 
-    /** All known providers: the CPU, then the GPU providers registered as services (jcuda, ffm). */
+    /** All known providers: those registered as services (jcuda, ffm, jcuda-emu, ffm-emu), then the CPU. */
     public static List<BackendProvider> providers() {
         List<BackendProvider> all = new ArrayList<>();
         for (BackendProvider p : ServiceLoader.load(BackendProvider.class)) all.add(p);
@@ -34,7 +35,8 @@ public final class Backends {
     }
 
     /**
-     * Opens the backend named {@code choice} ({@code auto}, {@code cpu}, {@code jcuda}, {@code ffm}).
+     * Opens the backend named {@code choice} ({@code auto}, {@code cpu}, {@code jcuda}, {@code ffm},
+     * {@code jcuda-emu}, {@code ffm-emu}).
      *
      * @throws IllegalArgumentException for an unknown name, or when the named backend cannot run
      *         here (the message says why)
@@ -45,7 +47,7 @@ public final class Backends {
         List<BackendProvider> providers = providers();
         if (want.equals("auto")) {
             for (BackendProvider p : providers) {
-                if (!p.accelerated()) continue;
+                if (!p.accelerated() || p.emulated()) continue;
                 try {
                     Backend b = p.open(cpuThreads);
                     reasons.add(p.name() + ": chosen: " + b.description());

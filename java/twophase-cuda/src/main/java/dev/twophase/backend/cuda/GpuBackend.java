@@ -108,11 +108,32 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         checkOpen("allocate");
         if (length < 0) throw new IllegalArgumentException("allocate: negative length " + length);
         if (length > Long.MAX_VALUE / Float.BYTES) throw new IllegalArgumentException("allocate: " + length + " floats do not fit in 64-bit bytes");
-        B b = length == 0 ? deviceEmpty() : deviceAllocate(length);
+        B b;
+        try {
+            b = length == 0 ? deviceEmpty() : deviceAllocate(length);
+        } catch (CudaException e) {
+            if (!e.isOutOfMemory()) throw e;
+            throw outOfMemory(length, e);
+        }
         synchronized (live) {
             live.add(b);
         }
         return b;
+    }
+
+    /** The out-of-memory error of an allocation, with the size asked for and the memory free. */
+    private CudaException outOfMemory(long length, CudaException e) {
+        String free;
+        try {
+            long[] info = memoryInfo();
+            free = info[0] + " of " + info[1] + " bytes free";
+        } catch (RuntimeException ignored) {
+            free = "free memory unknown";
+        }
+        CudaException oom = new CudaException("allocate(" + length + " floats = " + length * Float.BYTES + " bytes; device memory: "
+                + free + "): " + e.call(), e.code(), e.error());
+        oom.initCause(e);
+        return oom;
     }
 
     /** Free and total memory of the device, in bytes. */

@@ -17,7 +17,8 @@ import java.util.concurrent.ConcurrentHashMap;
 public abstract class GpuProvider implements BackendProvider {
     private static final Map<String, String> UNAVAILABLE = new ConcurrentHashMap<>();
 
-    @Override public final boolean accelerated() { return true; }
+    /** A GPU backend that is not {@link #emulated()}: {@code auto} prefers it. */
+    @Override public final boolean accelerated() { return !emulated(); }
 
     @Override public final Backend open(int cpuThreads) throws BackendUnavailableException {
         String cached = UNAVAILABLE.get(name());

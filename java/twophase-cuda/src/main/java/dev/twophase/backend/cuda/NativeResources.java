@@ -10,15 +10,24 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 
 /**
- * The CUDA artifacts that CMake builds and the jar carries under {@code native/}: the fatbin for
- * JCuda and the shared library for FFM. A build without nvcc has neither; then the GPU backends
- * are unavailable with that reason.
+ * The native artifacts that CMake builds and the jar carries under {@code native/}: the fatbin for
+ * JCuda and the shared library for FFM (a build without nvcc has neither; then the GPU backends
+ * are unavailable with that reason), and the CUDA emulation, always built: the emulated library
+ * for FFM and the emulated driver for JCuda (in a directory of its own, so that it is never found
+ * where the NVIDIA driver is searched for).
  */
 public final class NativeResources {
     private NativeResources() { }
 
     public static final String FATBIN = "/native/twophase.fatbin";
     public static final String LIBRARY = "/native/libtwophase_cuda.so";
+    public static final String EMU_LIBRARY = "/native/libtwophase_emu.so";
+    public static final String EMU_DRIVER = "/native/emu/libcuda.so.1";
+
+    /** Whether the jar carries the resource. */
+    public static boolean has(String resource) {
+        return NativeResources.class.getResource(resource) != null;
+    }
 
     /** The bytes of a resource, or an exception saying it is not in the jar. */
     public static byte[] read(String resource) throws BackendUnavailableException {
@@ -48,8 +57,10 @@ public final class NativeResources {
         }
     }
 
-    private static BackendUnavailableException missing(String resource) {
-        return new BackendUnavailableException(resource.substring(resource.lastIndexOf('/') + 1)
-                + " is not in the jar (built without nvcc: run cmake --build build before mvn package)");
+    static BackendUnavailableException missing(String resource) {
+        String name = resource.substring(resource.lastIndexOf('/') + 1);
+        boolean emulated = resource.equals(EMU_LIBRARY) || resource.equals(EMU_DRIVER);
+        return new BackendUnavailableException(name + " is not in the jar ("
+                + (emulated ? "built without CMake" : "built without nvcc") + ": run cmake --build build before mvn package)");
     }
 }

@@ -3,6 +3,8 @@ package dev.twophase.backend.ffm;
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.cuda.CudaAbi;
+import dev.twophase.backend.cuda.CudaDriver;
+import dev.twophase.backend.cuda.Emulation;
 import dev.twophase.backend.cuda.GpuBackend;
 import dev.twophase.backend.cuda.GpuBuffer;
 
@@ -21,13 +23,15 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * The FFM backend: {@code java.lang.foreign} downcalls into libtwophase_cuda.so (its C ABI,
  * {@code cuda/twophase.h}; see {@link TpFunction}), device memory from {@code tp_malloc} held as
  * raw addresses, GEMM through cuBLAS loaded by soname ({@link FfmCublas}) or the library's tiled
- * kernel ({@code tp_sgemm}) when cuBLAS is not installed.
+ * kernel ({@code tp_sgemm}) when cuBLAS is not installed. Opened {@code emulated}, the same
+ * backend ({@code ffm-emu}) calls the same ABI in libtwophase_emu.so, the kernels on twophase's
+ * CUDA emulator ({@link dev.twophase.backend.cuda.Emulation}), GEMM always through {@code tp_sgemm}.
  *
  * <p>Every tp_* call returns after its work is done (the ABI synchronizes), so a failing kernel is
  * reported by the call that launched it. Every status code is checked in one place ({@link
  * NativeCall#check}) and becomes a {@link dev.twophase.backend.cuda.CudaException} naming the call
  * and {@code tp_error_string(code)}. The library keeps one scratch buffer per process for
- * reductions; it is released when the last FFM backend closes.
+ * reductions; it is released when the last FFM backend on that library closes.
  */
 public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
@@ -51,16 +55,16 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     /** Floats per host<->device copy: bounds how long one critical downcall holds off the GC. */
     static final int COPY_CHUNK = 1 << 22;
 
-    private static int openBackends;
-
     private final TpLibrary lib;
     private final FfmCublas cublas;
+    private final String name;
     private final String description;
 
-    private FfmBackend(TpLibrary lib, FfmCublas cublas, String description) {
+    private FfmBackend(TpLibrary lib, FfmCublas cublas, String name, String description) {
         super(FBuffer.class);
         this.lib = lib;
         this.cublas = cublas;
+        this.name = name;
         this.description = description;
     }
 
@@ -70,7 +74,22 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
      * @throws BackendUnavailableException when the library, the driver or a device is missing
      */
     public static FfmBackend open() throws BackendUnavailableException {
-        TpLibrary lib = TpLibrary.get();
+        return open(false);
+    }
+
+    /**
+     * Opens device 0 through libtwophase_cuda.so ({@code ffm}), or with {@code emulated} through
+     * libtwophase_emu.so ({@code ffm-emu}: no driver or GPU needed).
+     *
+     * @throws BackendUnavailableException when the library, the driver or a device is missing
+     */
+    public static FfmBackend open(boolean emulated) throws BackendUnavailableException {
+        if (!emulated) {
+            String why = CudaDriver.unavailableReason(); // before extracting and loading anything
+            if (why != null) throw new BackendUnavailableException(why);
+        }
+        TpLibrary lib = TpLibrary.get(emulated ? TpLibrary.Kind.EMULATED : TpLibrary.Kind.CUDA);
+        if (emulated) Emulation.configureMemory(lib.lookup());
         int count, runtime, driver;
         String name;
         long totalBytes;
@@ -104,20 +123,25 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
             lib.check("tp_mem_get_info", () -> (int) lib.h(TpFunction.MEM_GET_INFO).invokeExact(free, total));
             totalBytes = total.get(JAVA_LONG, 0);
         }
+        if (emulated) {
+            if (!name.equals(Emulation.DEVICE_NAME)) throw new BackendUnavailableException("libtwophase_emu.so reports device '" + name + "'");
+            String description = String.format("ffm-emu: %s: %s through FFM (libtwophase_emu.so), %.1f GiB device memory, "
+                    + "GEMM: twophase tiled kernel", Emulation.SUMMARY, name, totalBytes / (double) (1L << 30));
+            lib.acquire();
+            return new FfmBackend(lib, null, "ffm-emu", description);
+        }
         List<String> whyNot = new ArrayList<>();
         FfmCublas cublas = FfmCublas.load(whyNot);
         String gemm = cublas != null ? cublas.description() : "twophase tiled kernel (cuBLAS unavailable: " + String.join("; ", whyNot) + ")";
         String description = String.format("ffm: %s (device 0 of %d, %.1f GiB), CUDA runtime %s (static), driver %s, GEMM: %s",
                 name, count, totalBytes / (double) (1L << 30), version(runtime), version(driver), gemm);
-        synchronized (FfmBackend.class) {
-            openBackends++;
-        }
-        return new FfmBackend(lib, cublas, description);
+        lib.acquire();
+        return new FfmBackend(lib, cublas, "ffm", description);
     }
 
     private static String version(int v) { return v / 1000 + "." + v % 1000 / 10; }
 
-    @Override public String name() { return "ffm"; }
+    @Override public String name() { return name; }
 
     @Override public String description() { return description; }
 
@@ -182,11 +206,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
                 first = e;
             }
         }
-        boolean last;
-        synchronized (FfmBackend.class) {
-            last = --openBackends == 0;
-        }
-        if (last) {
+        if (lib.release()) {
             try {
                 lib.check("tp_release_scratch", () -> (int) lib.h(TpFunction.RELEASE_SCRATCH).invokeExact());
             } catch (RuntimeException e) {

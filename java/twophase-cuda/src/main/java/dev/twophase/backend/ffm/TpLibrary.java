@@ -11,25 +11,46 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.Map;
 
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 /**
- * libtwophase_cuda.so, loaded once per JVM: from the path in the system property {@value
- * #LIBRARY_PROPERTY} when set, otherwise extracted from the jar ({@code /native/libtwophase_cuda.so})
- * to a temporary file. Holds one downcall handle per {@link TpFunction}; the library's ABI version
- * must be {@link CudaAbi#ABI_VERSION}. Loading never touches CUDA (the library links the CUDA
- * runtime statically and only needs libcuda.so.1 once a device call is made).
+ * A library with the C ABI of {@code cuda/twophase.h}, loaded once per JVM and {@link Kind}: the
+ * CUDA build {@code libtwophase_cuda.so} or the emulated {@code libtwophase_emu.so}; from the path
+ * in the kind's system property when set, otherwise extracted from the jar to a temporary file.
+ * Holds one downcall handle per {@link TpFunction}; the library's ABI version must be {@link
+ * CudaAbi#ABI_VERSION}. Loading never touches CUDA (the CUDA build links the runtime statically
+ * and only needs libcuda.so.1 once a device call is made). Counts the backends open on it, so that
+ * the last one to close releases the library's scratch buffers.
  */
 final class TpLibrary {
-    static final String LIBRARY_PROPERTY = "twophase.cuda.library";
+    /** Which library. */
+    enum Kind {
+        CUDA("twophase.cuda.library", NativeResources.LIBRARY, "libtwophase_cuda"),
+        EMULATED("twophase.emu.library", NativeResources.EMU_LIBRARY, "libtwophase_emu");
 
-    private static TpLibrary instance;
-    private static BackendUnavailableException failure;
+        final String property;
+        final String resource;
+        final String prefix;
+
+        Kind(String property, String resource, String prefix) {
+            this.property = property;
+            this.resource = resource;
+            this.prefix = prefix;
+        }
+    }
+
+    private static final Map<Kind, TpLibrary> INSTANCES = new EnumMap<>(Kind.class);
+    private static final Map<Kind, BackendUnavailableException> FAILURES = new EnumMap<>(Kind.class);
 
     private final MethodHandle[] handles = new MethodHandle[TpFunction.values().length];
+    private final SymbolLookup lookup;
+    private int openBackends;
 
     private TpLibrary(Path path, SymbolLookup lookup) throws BackendUnavailableException {
+        this.lookup = lookup;
         Linker linker = Linker.nativeLinker();
         for (TpFunction f : TpFunction.values()) {
             MemorySegment symbol = lookup.find(f.symbol()).orElseThrow(() -> new BackendUnavailableException(
@@ -40,27 +61,29 @@ final class TpLibrary {
         }
     }
 
-    /** The library, loading it on first use; a failure is remembered and thrown again. */
-    static synchronized TpLibrary get() throws BackendUnavailableException {
-        if (instance != null) return instance;
-        if (failure != null) throw failure;
+    /** The library of this kind, loading it on first use; a failure is remembered and thrown again. */
+    static synchronized TpLibrary get(Kind kind) throws BackendUnavailableException {
+        TpLibrary lib = INSTANCES.get(kind);
+        if (lib != null) return lib;
+        if (FAILURES.containsKey(kind)) throw FAILURES.get(kind);
         try {
-            instance = load();
-            return instance;
+            lib = load(kind);
+            INSTANCES.put(kind, lib);
+            return lib;
         } catch (BackendUnavailableException e) {
-            failure = e;
+            FAILURES.put(kind, e);
             throw e;
         }
     }
 
-    private static TpLibrary load() throws BackendUnavailableException {
-        String override = System.getProperty(LIBRARY_PROPERTY);
+    private static TpLibrary load(Kind kind) throws BackendUnavailableException {
+        String override = System.getProperty(kind.property);
         Path path;
         if (override != null && !override.isBlank()) {
             path = Path.of(override);
-            if (!Files.isRegularFile(path)) throw new BackendUnavailableException(LIBRARY_PROPERTY + "=" + override + ": no such file");
+            if (!Files.isRegularFile(path)) throw new BackendUnavailableException(kind.property + "=" + override + ": no such file");
         } else {
-            path = NativeResources.extract(NativeResources.LIBRARY, "libtwophase_cuda", ".so");
+            path = NativeResources.extract(kind.resource, kind.prefix, ".so");
         }
         SymbolLookup lookup;
         try {
@@ -83,6 +106,15 @@ final class TpLibrary {
     }
 
     MethodHandle h(TpFunction f) { return handles[f.ordinal()]; }
+
+    /** The library's symbols (the emulator's configuration functions beyond the ABI). */
+    SymbolLookup lookup() { return lookup; }
+
+    /** A backend opened on this library. */
+    synchronized void acquire() { openBackends++; }
+
+    /** A backend closed; true when it was the last one open on this library. */
+    synchronized boolean release() { return --openBackends == 0; }
 
     /** The one place where tp_* status codes are checked: {@link NativeCall#check} with tp_error_string. */
     void check(String what, NativeCall call) {

@@ -3,8 +3,10 @@ package dev.twophase.backend.jcuda;
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.cuda.CudaAbi;
+import dev.twophase.backend.cuda.CudaDriver;
 import dev.twophase.backend.cuda.CudaException;
 import dev.twophase.backend.cuda.CudaGeometry;
+import dev.twophase.backend.cuda.Emulation;
 import dev.twophase.backend.cuda.GpuBackend;
 import dev.twophase.backend.cuda.GpuBuffer;
 import dev.twophase.backend.cuda.Kernel;
@@ -45,6 +47,11 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32;
  * geometry of {@link CudaGeometry}, device memory from {@code cuMemAlloc}, GEMM through cuBLAS
  * (JCublas2) when {@code libcublas.so.12} loads and through the fatbin's tiled kernel otherwise.
  *
+ * <p>Opened {@code emulated} ({@code jcuda-emu}), the same code runs on twophase's emulated
+ * {@code libcuda.so.1} ({@link Emulation}), loaded before JCuda's natives so that they bind to it:
+ * {@code cuModuleLoadData} ignores the image, {@code cuModuleGetFunction} finds the kernels by
+ * name, {@code cuLaunchKernel} runs them on the CPU; GEMM always through the tiled kernel.
+ *
  * <p>All work goes to the legacy default stream of the device's primary context (shared with
  * cuBLAS and with the FFM backend's CUDA runtime), so it runs in call order. Elementwise ops
  * return as soon as the kernel is queued; reductions, downloads and {@link #synchronize()} wait.
@@ -72,11 +79,15 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     private static final CUdeviceptr NULL = new CUdeviceptr();
     private static final int BLOCK = CudaGeometry.BLOCK;
 
+    /** The image the emulated driver is given (it ignores it): the jar need not carry a fatbin. */
+    private static final byte[] EMULATED_IMAGE = "twophase emulated module\0".getBytes(StandardCharsets.US_ASCII);
+
     private final CUdevice device;
     private final CUcontext context;
     private final CUmodule module;
     private final Map<Kernel, CUfunction> functions = new EnumMap<>(Kernel.class);
     private final cublasHandle cublas;
+    private final String name;
     private final String description;
     private final Scratch reduce = new Scratch("reduction scratch");
     private final Scratch normTable = new Scratch("norm chunk table");
@@ -84,12 +95,13 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     private int cachedChunks;
     private Thread boundThread;
 
-    private JCudaBackend(CUdevice device, CUcontext context, CUmodule module, cublasHandle cublas, String description) {
+    private JCudaBackend(CUdevice device, CUcontext context, CUmodule module, cublasHandle cublas, String name, String description) {
         super(JBuffer.class);
         this.device = device;
         this.context = context;
         this.module = module;
         this.cublas = cublas;
+        this.name = name;
         this.description = description;
         this.boundThread = Thread.currentThread();
     }
@@ -102,7 +114,27 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
      *         native loader propagate to {@link JCudaProvider}, which turns them into a reason
      */
     public static JCudaBackend open() throws BackendUnavailableException {
-        byte[] fatbin = NativeResources.read(NativeResources.FATBIN);
+        return open(false);
+    }
+
+    /**
+     * Opens device 0 of the NVIDIA driver ({@code jcuda}), or with {@code emulated} of twophase's
+     * emulated driver ({@code jcuda-emu}; no driver or GPU needed). JCuda's natives bind to the
+     * first {@code libcuda.so.1} of the JVM, so the two cannot both be used in one JVM: the one
+     * opened second is unavailable, with that reason.
+     *
+     * @throws BackendUnavailableException when it cannot run here
+     */
+    public static JCudaBackend open(boolean emulated) throws BackendUnavailableException {
+        byte[] image;
+        if (emulated) {
+            Emulation.configureMemory(Emulation.loadDriver()); // before JCuda's natives, which then bind to it
+            image = EMULATED_IMAGE;
+        } else {
+            String why = CudaDriver.unavailableReason(); // before JCuda's natives: a failed load disables JCuda in the JVM
+            if (why != null) throw new BackendUnavailableException(why);
+            image = NativeResources.read(NativeResources.FATBIN);
+        }
         JCudaDriver.setExceptionsEnabled(false); // loads the JNI library: UnsatisfiedLinkError without a driver
         int rc = JCudaDriver.cuInit(0);
         if (rc != CUresult.CUDA_SUCCESS) throw new BackendUnavailableException("cuInit: " + errorName(rc));
@@ -113,13 +145,23 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         }
         CUdevice device = new CUdevice();
         check("cuDeviceGet(0)", JCudaDriver.cuDeviceGet(device, 0));
+        boolean emulator = deviceName(device).equals(Emulation.DEVICE_NAME);
+        if (emulated && !emulator) {
+            throw new BackendUnavailableException("JCuda's natives are bound to the NVIDIA driver loaded earlier in this JVM "
+                    + "(a GPU backend ran first): jcuda-emu needs a JVM where it is opened first");
+        }
+        if (!emulated && emulator) {
+            throw new BackendUnavailableException("JCuda's natives are bound to twophase's emulated driver (jcuda-emu was opened "
+                    + "first in this JVM)");
+        }
+        String name = emulated ? "jcuda-emu" : "jcuda";
         CUcontext context = new CUcontext();
         check("cuDevicePrimaryCtxRetain", JCudaDriver.cuDevicePrimaryCtxRetain(context, device));
         CUmodule module = null;
         try {
             check("cuCtxSetCurrent", cuCtxSetCurrent(context));
             module = new CUmodule();
-            rc = JCudaDriver.cuModuleLoadData(module, fatbin);
+            rc = JCudaDriver.cuModuleLoadData(module, image);
             if (rc != CUresult.CUDA_SUCCESS) {
                 throw new BackendUnavailableException("cuModuleLoadData(twophase.fatbin, sm_80/sm_90 + compute_90 PTX): " + errorName(rc)
                         + " (a GPU or driver the fatbin has no code for)");
@@ -130,24 +172,28 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
                 check("cuModuleGetFunction(" + k.symbol() + ")", JCudaDriver.cuModuleGetFunction(f, module, k.symbol()));
                 functions.put(k, f);
             }
-            String device0 = describe(device);
+            String device0 = describe(name, device);
             String gemm;
             cublasHandle handle = null;
-            try {
-                cublasHandle h = new cublasHandle();
-                int st = JCublas2.cublasCreate(h);
-                if (st == 0) {
-                    int[] version = {0};
-                    JCublas2.cublasGetVersion(h, version);
-                    handle = h;
-                    gemm = "cuBLAS " + version[0] + " via JCublas2";
-                } else {
-                    gemm = "twophase tiled kernel (cublasCreate: " + CudaAbi.cublasStatusName(st) + ")";
+            if (emulated) {
+                gemm = "twophase tiled kernel"; // cuBLAS would need the NVIDIA driver
+            } else {
+                try {
+                    cublasHandle h = new cublasHandle();
+                    int st = JCublas2.cublasCreate(h);
+                    if (st == 0) {
+                        int[] version = {0};
+                        JCublas2.cublasGetVersion(h, version);
+                        handle = h;
+                        gemm = "cuBLAS " + version[0] + " via JCublas2";
+                    } else {
+                        gemm = "twophase tiled kernel (cublasCreate: " + CudaAbi.cublasStatusName(st) + ")";
+                    }
+                } catch (LinkageError e) {
+                    gemm = "twophase tiled kernel (cuBLAS unavailable: " + OneLine.describe(e) + ")";
                 }
-            } catch (LinkageError e) {
-                gemm = "twophase tiled kernel (cuBLAS unavailable: " + OneLine.describe(e) + ")";
             }
-            JCudaBackend b = new JCudaBackend(device, context, module, handle, device0 + ", GEMM: " + gemm);
+            JCudaBackend b = new JCudaBackend(device, context, module, handle, name, device0 + ", GEMM: " + gemm);
             b.functions.putAll(functions);
             return b;
         } catch (BackendUnavailableException | RuntimeException e) {
@@ -157,11 +203,16 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         }
     }
 
-    private static String describe(CUdevice device) {
+    private static String deviceName(CUdevice device) {
         byte[] name = new byte[256];
         check("cuDeviceGetName", JCudaDriver.cuDeviceGetName(name, name.length, device));
         int len = 0;
         while (len < name.length && name[len] != 0) len++;
+        return new String(name, 0, len, StandardCharsets.UTF_8);
+    }
+
+    private static String describe(String backend, CUdevice device) {
+        String name = deviceName(device);
         int[] major = {0}, minor = {0}, sms = {0}, driver = {0};
         JCudaDriver.cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device);
         JCudaDriver.cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device);
@@ -169,12 +220,15 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         JCudaDriver.cuDriverGetVersion(driver);
         long[] total = {0};
         JCudaDriver.cuDeviceTotalMem(total, device);
-        return String.format("jcuda: %s (device 0, sm_%d%d, %d SMs, %.1f GiB), CUDA driver %d.%d",
-                new String(name, 0, len, StandardCharsets.UTF_8), major[0], minor[0], sms[0], total[0] / (double) (1L << 30),
-                driver[0] / 1000, driver[0] % 1000 / 10);
+        if (name.equals(Emulation.DEVICE_NAME)) {
+            return String.format("%s: %s: %s through JCuda (emulated libcuda.so.1, sm_%d%d limits), %.1f GiB device memory",
+                    backend, Emulation.SUMMARY, name, major[0], minor[0], total[0] / (double) (1L << 30));
+        }
+        return String.format("%s: %s (device 0, sm_%d%d, %d SMs, %.1f GiB), CUDA driver %d.%d", backend, name, major[0], minor[0],
+                sms[0], total[0] / (double) (1L << 30), driver[0] / 1000, driver[0] % 1000 / 10);
     }
 
-    @Override public String name() { return "jcuda"; }
+    @Override public String name() { return name; }
 
     @Override public String description() { return description; }
 

@@ -6,14 +6,18 @@ import dev.twophase.backend.BackendProvider;
 import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.Backends;
 import dev.twophase.backend.cuda.CudaAbi;
+import dev.twophase.backend.cuda.CudaDriver;
 import dev.twophase.backend.cuda.CudaGeometry;
 import dev.twophase.backend.cuda.CudaGeometry.NormChunkTable;
+import dev.twophase.backend.cuda.Emulation;
 import dev.twophase.backend.cuda.Kernel;
 import dev.twophase.backend.cuda.NativeResources;
 import dev.twophase.backend.cuda.OneLine;
 import dev.twophase.backend.ffm.TpFunction;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import java.io.IOException;
 import java.lang.foreign.Arena;
@@ -160,6 +164,8 @@ class CudaContractTest {
         assertEquals(1, CudaGeometry.biasColumnBlocks(1));
         assertEquals(2, CudaGeometry.biasColumnBlocks(33));
         assertEquals(4, CudaGeometry.biasFinishGrid(1000));
+        assertEquals(67108864, CudaGeometry.biasColumnBlocks(Integer.MAX_VALUE));
+        assertEquals(8388608, CudaGeometry.biasFinishGrid(Integer.MAX_VALUE));
 
         assertEquals(0, CudaGeometry.gemmGridX(0));
         assertEquals(0, CudaGeometry.gemmGridY(0));
@@ -263,10 +269,11 @@ class CudaContractTest {
 
     // ---------------------------------------------------------------- built artifacts
 
-    @Test void libraryExportsEveryBoundFunctionWithTheExpectedAbi() throws Throwable {
+    @ParameterizedTest @ValueSource(strings = {NativeResources.LIBRARY, NativeResources.EMU_LIBRARY})
+    void libraryExportsEveryBoundFunctionWithTheExpectedAbi(String resource) throws Throwable {
         Path lib;
         try {
-            lib = NativeResources.extract(NativeResources.LIBRARY, "twophase-contract", ".so");
+            lib = NativeResources.extract(resource, "twophase-contract", ".so");
         } catch (BackendUnavailableException e) {
             Assumptions.abort(e.getMessage());
             return;
@@ -278,7 +285,7 @@ class CudaContractTest {
                     TpFunction.ABI_VERSION.descriptor());
             MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
             assertEquals(0, (int) abi.invokeExact(v));
-            assertEquals(CudaAbi.ABI_VERSION, v.get(ValueLayout.JAVA_INT, 0), "tp_abi_version of the packaged library");
+            assertEquals(CudaAbi.ABI_VERSION, v.get(ValueLayout.JAVA_INT, 0), "tp_abi_version of the packaged " + resource);
         } finally {
             Files.deleteIfExists(lib);
         }
@@ -302,9 +309,9 @@ class CudaContractTest {
     // ---------------------------------------------------------------- providers
 
     @Test void gpuProvidersFailCleanlyOnceOrOpen() throws Exception {
-        for (String name : GpuTestSupport.GPU_BACKENDS) {
+        for (String name : GpuTestSupport.DEVICE_BACKENDS) {
             BackendProvider p = GpuTestSupport.provider(name);
-            assertTrue(p.accelerated(), name + " must be accelerated");
+            assertTrue(p.accelerated() && !p.emulated(), name + " must be accelerated, not emulated");
             String first = null;
             try (Backend b = p.open(1)) {
                 assertEquals(name, b.name());
@@ -327,16 +334,42 @@ class CudaContractTest {
         Backends.Selection s = Backends.select("auto", 1);
         try {
             if (s.backend().name().equals("cpu")) {
-                for (String name : GpuTestSupport.GPU_BACKENDS) {
+                for (String name : GpuTestSupport.DEVICE_BACKENDS) {
                     assertTrue(s.reasons().stream().anyMatch(r -> r.startsWith(name + ": unavailable: ")), "no reason for " + name + ": " + s.reasons());
                 }
                 IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> Backends.select("ffm", 1));
                 assertTrue(e.getMessage().contains("cannot run here"), e.getMessage());
             } else {
-                assertTrue(GpuTestSupport.GPU_BACKENDS.contains(s.backend().name()), s.backend().name());
+                assertTrue(GpuTestSupport.DEVICE_BACKENDS.contains(s.backend().name()), s.backend().name());
+            }
+            for (String name : GpuTestSupport.EMULATED_BACKENDS) {
+                assertFalse(s.reasons().stream().anyMatch(r -> r.startsWith(name + ":")), "auto tried " + name + ": " + s.reasons());
             }
         } finally {
             s.backend().close();
+        }
+    }
+
+    @Test void emulatedProvidersAreNeverAccelerated() {
+        for (String name : GpuTestSupport.EMULATED_BACKENDS) {
+            BackendProvider p = GpuTestSupport.provider(name);
+            assertTrue(p.emulated() && !p.accelerated(), name + " must be emulated and not accelerated (auto never picks it)");
+        }
+        assertTrue(Backends.names().containsAll(GpuTestSupport.GPU_BACKENDS), Backends.names().toString());
+    }
+
+    /**
+     * Without the NVIDIA driver the jcuda provider gives up before loading JCuda's natives (whose
+     * failed load would disable JCuda for the whole JVM): jcuda-emu still opens afterwards.
+     */
+    @Test void aFailedJcudaLeavesJCudaUsableForTheEmulator() throws Exception {
+        GpuTestSupport.assumeSelected("jcuda-emu");
+        Assumptions.assumeTrue(CudaDriver.unavailableReason() != null, "the NVIDIA driver loads here");
+        BackendUnavailableException e = assertThrows(BackendUnavailableException.class, () -> GpuTestSupport.provider("jcuda").open(1));
+        assertTrue(e.getMessage().startsWith("no NVIDIA driver") || e.getMessage().contains("emulated driver"), e.getMessage());
+        try (Backend b = GpuTestSupport.provider("jcuda-emu").open(1)) {
+            assertEquals("jcuda-emu", b.name());
+            assertTrue(b.description().contains(Emulation.SUMMARY), b.description());
         }
     }
 }

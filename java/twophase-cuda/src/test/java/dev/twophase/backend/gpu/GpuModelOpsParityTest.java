@@ -26,7 +26,8 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * Each GPU backend against the CPU backend on the model ops, odd shapes. Bias add, relu/identity
  * and the float-only backward formulas must match bit for bit; transcendental activations within
- * one float ulp (or, for GELU where 1 + t or 1 - t*t cancel, within what one ulp of t changes);
+ * one float ulp (or, for GELU's backward where 1 - s cancels, within what one ulp of s changes), and
+ * in at most one result in 10^4 (the same formula on both sides);
  * GEMM within the float-accumulation bound; reductions within double-rounding tolerances, and
  * bit-identical on repetition. Skipped without a GPU.
  */
@@ -116,6 +117,15 @@ class GpuModelOpsParityTest {
         }
         boolean exactForward = f == Activation.IDENTITY || f == Activation.RELU;
         boolean exactBackward = f != Activation.GELU;
+        // one formula on both sides: only a last-bit difference of the double exp/tanh of the device
+        // and of the JVM may change a float, and that rarely (two different formulas differ in ~44%)
+        int differ = 0;
+        for (int i = 0; i < n; i++) {
+            if (Float.floatToRawIntBits(yCpu[i]) != Float.floatToRawIntBits(yGpu[i]) && !(Float.isNaN(yCpu[i]) && Float.isNaN(yGpu[i]))) differ++;
+            if (Float.floatToRawIntBits(gCpu[i]) != Float.floatToRawIntBits(gGpu[i]) && !(Float.isNaN(gCpu[i]) && Float.isNaN(gGpu[i]))) differ++;
+        }
+        if (differ > n / 10_000) fail(name + " " + f + " n=" + n + ": " + differ + " of " + 2 * n + " results differ from the CPU's bits; "
+                + "the CPU and the kernel must evaluate the same formula");
         for (int i = 0; i < n; i++) {
             if (!(exactForward ? Float.floatToRawIntBits(yCpu[i]) == Float.floatToRawIntBits(yGpu[i]) : near(f, false, x[i], 0f, yCpu[i], yGpu[i]))) {
                 fail(name + " " + f + " forward at " + i + " x=" + x[i] + ": cpu " + yCpu[i] + " gpu " + yGpu[i]);
@@ -127,7 +137,7 @@ class GpuModelOpsParityTest {
         }
     }
 
-    /** One float ulp, or for GELU what one ulp of t = tanh(u) changes where 1 + t or 1 - t*t cancel. */
+    /** One float ulp, or for GELU what one ulp of its gate s changes (x s, and s + x s (1 - s) 2 du where 1 - s cancels). */
     private static boolean near(Activation f, boolean backward, float x, float dy, float want, float got) {
         if (ulps(want, got) <= 1) return true;
         if (f != Activation.GELU) return false;

@@ -6,6 +6,8 @@ import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.Backends;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.cpu.CpuBackend;
+import dev.twophase.backend.cuda.CudaDriver;
+import dev.twophase.backend.cuda.NativeResources;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.params.provider.Arguments;
 
@@ -22,10 +24,35 @@ import static org.junit.jupiter.api.Assertions.fail;
 /**
  * Opens the GPU backends once per test class and compares their results with the CPU backend's.
  * A GPU backend that cannot run here makes its tests skip (JUnit assumption) with the provider's
- * one-line reason, so a machine without a GPU reports them as skipped, not failed.
+ * one-line reason, so a machine without a GPU reports them as skipped, not failed. Every test
+ * runs on the emulated backends too (the kernels on twophase's CUDA emulator, through the same
+ * two bindings), which run on any machine. The NVIDIA-driver backends come first: in one JVM
+ * JCuda binds to the first libcuda.so.1, so on a GPU machine jcuda-emu skips itself.
  */
 final class GpuTestSupport implements AutoCloseable {
-    static final List<String> GPU_BACKENDS = List.of("jcuda", "ffm");
+    /**
+     * The backends every GPU test runs on: all four, or those listed in the system property
+     * {@code twophase.test.gpuBackends} (scripts/gpu-check runs only jcuda and ffm on a GPU machine,
+     * where the emulated driver must not be loaded before the NVIDIA driver).
+     */
+    static final List<String> GPU_BACKENDS = selected();
+
+    /** The backends that need the NVIDIA driver. */
+    static final List<String> DEVICE_BACKENDS = List.of("jcuda", "ffm");
+
+    /** The selected backends on the CUDA emulator. */
+    static final List<String> EMULATED_BACKENDS = GPU_BACKENDS.stream().filter(b -> b.endsWith("-emu")).toList();
+
+    private static List<String> selected() {
+        String p = System.getProperty("twophase.test.gpuBackends");
+        if (p == null || p.isBlank()) return List.of("jcuda", "ffm", "jcuda-emu", "ffm-emu");
+        return Arrays.stream(p.split(",")).map(String::trim).filter(b -> !b.isEmpty()).toList();
+    }
+
+    /** Skips the calling test unless the emulated backend {@code name} is selected. */
+    static void assumeSelected(String name) {
+        Assumptions.assumeTrue(GPU_BACKENDS.contains(name), () -> name + " is not among twophase.test.gpuBackends=" + GPU_BACKENDS);
+    }
 
     /** The GPU backends' names, for {@code @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")}. */
     static Stream<String> gpuBackends() { return GPU_BACKENDS.stream(); }
@@ -49,8 +76,20 @@ final class GpuTestSupport implements AutoCloseable {
             }
         }
         Backend b = open.get(name);
-        Assumptions.assumeTrue(b != null, () -> name + " backend unavailable: " + reasons.get(name));
+        if (b == null) unavailable(name, reasons.get(name));
         return b;
+    }
+
+    /**
+     * A backend that cannot open: a skipped test, except an emulated backend on a machine without
+     * the NVIDIA driver whose libraries the jar carries, which must open (there nothing but a
+     * defect keeps it from running, and skipping would hide that every GPU test went untested).
+     */
+    static void unavailable(String name, String reason) {
+        boolean mustRun = name.endsWith("-emu") && NativeResources.has(NativeResources.EMU_LIBRARY)
+                && NativeResources.has(NativeResources.EMU_DRIVER) && CudaDriver.unavailableReason() != null;
+        if (mustRun) fail(name + " must run here (no NVIDIA driver, emulator libraries in the jar) but is unavailable: " + reason);
+        Assumptions.abort(name + " backend unavailable: " + reason);
     }
 
     static BackendProvider provider(String name) {
