@@ -16,10 +16,15 @@ import java.util.Locale;
  */
 public record EqualCompute(String referenceRun, double compute, double trainLoss) {
 
-    /** The reference from the first {@code never} run that finished an epoch, or null if there is none. */
+    /**
+     * The reference from the first {@code never} run that finished an epoch and did not diverge (a
+     * diverged loss is no target), or null if there is none.
+     */
     public static EqualCompute of(List<RunResult> runs) {
         for (RunResult r : runs) {
-            if (r.switchRule().equals("never") && r.last() != null) return new EqualCompute(r.name(), r.last().evaluations(), r.last().trainLoss());
+            if (r.switchRule().equals("never") && r.last() != null && r.outcome() != RunResult.Outcome.DIVERGED) {
+                return new EqualCompute(r.name(), r.last().evaluations(), r.last().trainLoss());
+            }
         }
         return null;
     }
@@ -42,14 +47,14 @@ public record EqualCompute(String referenceRun, double compute, double trainLoss
 
     /** The lines printed under the results table. */
     public String table(List<RunResult> runs) {
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "equal compute (reference: %s, %.1f passes, final train loss %.5f):%n",
-                referenceRun, compute, trainLoss));
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "equal compute (reference: %s, %.1f passes, final train loss %s):%n",
+                referenceRun, compute, Report.loss(trainLoss)));
         int width = Math.max(12, runs.stream().mapToInt(r -> r.name().length()).max().orElse(0));
         String row = "  %-" + width + "s %20s %26s%n";
-        sb.append(String.format(Locale.ROOT, row, "run", "train loss at " + Math.round(compute), "passes to reach " + String.format(Locale.ROOT, "%.5f", trainLoss)));
+        sb.append(String.format(Locale.ROOT, row, "run", "train loss at " + Math.round(compute), "passes to reach " + Report.loss(trainLoss)));
         for (RunResult r : runs) {
             Double at = lossAtCompute(r), to = computeToLoss(r);
-            sb.append(String.format(Locale.ROOT, row, r.name(), at == null ? "-" : String.format(Locale.ROOT, "%.5f", at),
+            sb.append(String.format(Locale.ROOT, row, r.name(), at == null ? "-" : Report.loss(at),
                     to == null ? "never" : String.format(Locale.ROOT, "%.1f (%.2fx)", to, to / compute)));
         }
         return sb.toString();

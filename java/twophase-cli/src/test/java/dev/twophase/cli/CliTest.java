@@ -65,7 +65,7 @@ class CliTest {
         java.io.BufferedReader lines = new java.io.BufferedReader(new java.io.InputStreamReader(p.getInputStream()));
         String line;
         while ((line = lines.readLine()) != null && !line.contains(" epoch ")) { } // training has started
-        assertEquals(0, new ProcessBuilder("kill", "-INT", Long.toString(p.pid())).start().waitFor(), "Ctrl-C is SIGINT");
+        RobustnessTest.signal(p, RobustnessTest.ctrlC());
         StringBuilder rest = new StringBuilder();
         while ((line = lines.readLine()) != null) rest.append(line).append('\n');
         assertTrue(p.waitFor(60, java.util.concurrent.TimeUnit.SECONDS), "the run stops after its current epoch");

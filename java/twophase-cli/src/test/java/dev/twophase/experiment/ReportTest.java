@@ -68,6 +68,8 @@ class ReportTest {
         String table = eq.table(runs);
         assertTrue(table.contains(" 3.9 (0.9") && table.contains("never"), table);
         assertNull(EqualCompute.of(List.of(fast, slow)), "no Adam run, no reference");
+        RunResult divergedAdam = new RunResult("adam", "never", null, List.of(at(1, 0.5, 1), at(2, 4.8e21, 2)), 0, false, RunResult.Outcome.DIVERGED, "exploded");
+        assertNull(EqualCompute.of(List.of(divergedAdam, fast)), "a diverged Adam run is no reference");
     }
 
     @Test
