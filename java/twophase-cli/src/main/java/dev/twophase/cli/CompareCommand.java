@@ -73,8 +73,8 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
         return new Job(opt, COMPARE, plan, rule, Map.of(), Map.of("--runs", String.join(",", plan.stream().map(Comparison.Run::name).toList())), () -> { });
     }
 
-    /** The command line as given (the root command's arguments), which a checkpoint records for resume. */
-    static List<String> commandLine(CommandSpec spec) { return List.copyOf(spec.root().commandLine().getParseResult().originalArgs()); }
+    /** The command line as given (the root command's arguments, @files expanded), which a checkpoint records for resume. */
+    static List<String> commandLine(CommandSpec spec) { return List.copyOf(spec.root().commandLine().getParseResult().expandedArgs()); }
 
     /**
      * Runs a job from scratch: takes the output folder (created, checked, locked), then

@@ -23,7 +23,7 @@ public final class Checkpoints {
     private final Checkpoint resumed;
     private long last = System.nanoTime();
     private int writes;
-    private long nanosWriting, lastBytes;
+    private long nanosWriting, maxBytes;
 
     /**
      * {@code identity}: what every checkpoint records (null only with {@link CheckpointPolicy#OFF});
@@ -98,7 +98,7 @@ public final class Checkpoints {
         last = System.nanoTime();
         nanosWriting += last - t0;
         writes++;
-        lastBytes = Files.size(out.resolve(Checkpoint.FILE));
+        maxBytes = Math.max(maxBytes, Files.size(out.resolve(Checkpoint.FILE)));
     }
 
     /** Whether the folder holds a checkpoint of this comparison (written now, or the one it resumed). */
@@ -107,11 +107,11 @@ public final class Checkpoints {
     /** How many checkpoints this process wrote. */
     public int writes() { return writes; }
 
-    /** "3 checkpoints written, the last 1.2 MB, 8.1 ms each on average", or null when none was. */
+    /** "3 checkpoints written, up to 1.2 MB, 8.1 ms each on average (...)", or null when none was. */
     String summary() {
         if (writes == 0) return null;
-        return String.format(java.util.Locale.ROOT, "%d checkpoint%s written, the last %s, %.1f ms each on average (every %s, at the end of each run and on a stop)",
-                writes, writes == 1 ? "" : "s", bytes(lastBytes), nanosWriting / 1e6 / writes, policy);
+        return String.format(java.util.Locale.ROOT, "%d checkpoint%s written, up to %s, %.1f ms each on average (every %s, at the end of each run and on a stop)",
+                writes, writes == 1 ? "" : "s", bytes(maxBytes), nanosWriting / 1e6 / writes, policy);
     }
 
     static String bytes(long n) {

@@ -95,7 +95,7 @@ public final class OutputFolder implements AutoCloseable {
             String holder = Files.readString(lockFile, StandardCharsets.UTF_8).strip();
             ch.close();
             throw new IOException(what + ": in use by another twophase run (" + (holder.isEmpty() ? "lock " + lockFile : holder)
-                    + "); wait for it to finish, or choose another " + option);
+                    + "); wait for it to finish" + (option.startsWith("--") ? ", or choose another " + option : ""));
         }
         ch.truncate(0);
         ch.write(ByteBuffer.wrap(("pid " + PID + ", started " + Instant.now()).getBytes(StandardCharsets.UTF_8)), 0);

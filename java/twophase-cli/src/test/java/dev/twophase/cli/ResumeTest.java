@@ -164,6 +164,9 @@ class ResumeTest {
         p = Cli.resume(out);
         p.await(l -> l.contains("train loss") && l.contains(" cg "), "a CG epoch");
         assertFalse(Files.exists(out.resolve(caught)), "the killed write's temporary file is gone");
+        CliTest.Result second = resume(out); // one folder, one writer
+        assertEquals(ExitStatus.FAILURE, second.code(), second.err());
+        assertTrue(second.err().contains("resume " + out + ": in use by another twophase run (pid " + p.process.pid()), second.err());
         Thread.sleep(rnd.nextInt(150));
         p.kill();
         assertTrue(inProgress(out).matches("(two-phase|cg-only) cg \\d+"), "resumes inside CG: " + inProgress(out));
