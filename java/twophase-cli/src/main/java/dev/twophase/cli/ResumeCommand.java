@@ -67,6 +67,9 @@ public final class ResumeCommand implements Callable<Integer> {
             TrainingCommand.Job job = original.job();
             Map<String, String> options = CompareCommand.effective(job);
             checkOptions(checkpoint.identity().options(), options, dir);
+            if (!job.plan().equals(checkpoint.identity().plan())) {
+                throw new IOException(file + ": its runs " + checkpoint.identity().plan() + " are not those its command line gives here, " + job.plan());
+            }
             return CompareCommand.run(job, checkpoint.identity().command(), options, out, checkpoint, spec.commandLine().getErr());
         }
     }

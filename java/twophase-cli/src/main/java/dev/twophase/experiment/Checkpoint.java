@@ -50,15 +50,15 @@ import java.util.zip.CheckedOutputStream;
  *   data      int64    CRC-32 of the training and validation data (sizes, inputs' float bits, labels)
  *   plan      int32 n, then n (name, switch rule) string pairs
  *   finished  int32 n, then n results
- *   current   uint8    1 if a run is in progress, then its result so far and its state; else 0
+ *   current   uint8    1 if a run is in progress, then its result so far and its state (up to the crc); else 0
  *   crc       int64    CRC-32 of every byte before it
  * result: name, switch rule (strings), switch epoch (int32, -1: none), skipped Adam steps (int64),
  *   fell back to Adam (uint8), outcome (string), reason (uint8 1 and a string, or 0), int32 n
  *   records: epoch (int32), phase (string), train loss, train accuracy, validation loss,
  *   validation accuracy, gradient norm, evaluations, seconds (float64 bits each)
- * state: int64 length, then an {@link OptimizerState} file of that length with the entries
- *   parameters (float32 array), compute, initialLoss, seconds (float64) and optimizer.* (the
- *   TwoPhase state)
+ * state: an {@link OptimizerState} file (its own format, with its own CRC) that fills the bytes up
+ *   to the crc, with the entries parameters (float32 array), compute, initialLoss, seconds
+ *   (float64) and optimizer.* (the TwoPhase state)
  * </pre>
  * {@link #write} goes through {@link OutputFolder#writeDurably} (a unique temporary name, flushed
  * to disk, renamed into place); {@link #read} checks the magic, the version, the checksum over the
@@ -129,7 +129,8 @@ public final class Checkpoint {
     /** Writes the format described above to {@code stream} (not closed). */
     void writeTo(OutputStream stream) throws IOException {
         CRC32 crc = new CRC32();
-        DataOutputStream out = new DataOutputStream(new CheckedOutputStream(new BufferedOutputStream(stream, 1 << 16), crc));
+        // the buffer below the checksum, so that the CRC is updated in large blocks
+        DataOutputStream out = new DataOutputStream(new BufferedOutputStream(new CheckedOutputStream(stream, crc), 1 << 16));
         out.write(MAGIC);
         out.writeInt(VERSION);
         out.writeUTF(identity.software());
@@ -158,9 +159,6 @@ public final class Checkpoint {
                     .putDouble("initialLoss", current.initialLoss())
                     .putDouble("seconds", current.seconds())
                     .putAll("optimizer", current.optimizer());
-            CountingOutput length = new CountingOutput();
-            s.writeTo(length);
-            out.writeLong(length.count);
             s.writeTo(out);
         }
         out.flush();
@@ -253,9 +251,8 @@ public final class Checkpoint {
                 if (in.readBoolean()) {
                     RunResult soFar = result();
                     where = at.count;
-                    long length = in.readLong();
-                    if (length < 0 || length > end - at.count) throw bad(source, where, "the run's state claims " + length + " bytes; " + (end - at.count) + " are left");
-                    OptimizerState s = OptimizerState.readFrom(new Bounded(in, length), length, source + ", the state of run '" + soFar.name() + "' at byte " + (where + 8));
+                    long length = end - where;
+                    OptimizerState s = OptimizerState.readFrom(new Bounded(in, length), length, source + ", the state of run '" + soFar.name() + "' at byte " + where);
                     where = at.count;
                     current = new RunState(soFar, s.floats("parameters"), s.nested("optimizer"), s.getDouble("compute"), s.getDouble("initialLoss"), s.getDouble("seconds"));
                 }
@@ -386,14 +383,5 @@ public final class Checkpoint {
         }
 
         @Override public void close() { }
-    }
-
-    /** Counts the bytes written and drops them: the length of the run's state before it is written. */
-    private static final class CountingOutput extends OutputStream {
-        long count;
-
-        @Override public void write(int b) { count++; }
-
-        @Override public void write(byte[] b, int off, int len) { count += len; }
     }
 }

@@ -336,6 +336,19 @@ class ResumeTest {
     }
 
     @Test
+    void theDefaultCommandResumesLikeCompare() throws IOException {
+        Path out = dir.resolve("default");
+        CliTest.Result r = run("--epochs", "3", "--hidden", "4", "--backend", "cpu", "--checkpoint-every", "1", "--quiet", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        List<String> history = historyWithoutSeconds(out);
+        assertEquals(List.of("--epochs", "3", "--hidden", "4", "--backend", "cpu", "--checkpoint-every", "1", "--quiet", "--out", out.toString()),
+                Checkpoint.read(out.resolve(Checkpoint.FILE), Main.VERSION).identity().command());
+        r = resume(out, "--hidden", "4");
+        assertEquals(0, r.code(), r.err());
+        assertEquals(history, historyWithoutSeconds(out));
+    }
+
+    @Test
     void theDataMayMoveButMustBeTheSame() throws IOException {
         Path a = mnist(dir.resolve("a"), 0), b = mnist(dir.resolve("b"), 0), other = mnist(dir.resolve("other"), 1);
         Path out = dir.resolve("mnist");
