@@ -151,9 +151,8 @@ class ResumeTest {
 
         // 2. while a checkpoint is being written: its temporary file is still there after the kill
         String caught = null;
-        for (int attempt = 0; attempt < 10 && caught == null; attempt++) {
+        for (int attempt = 0; attempt < 10 && caught == null; attempt++) { // one or two attempts in practice
             p = Cli.resume(out);
-            Thread.sleep(rnd.nextInt(100));
             caught = awaitTemporary(out, p, ".checkpoint.bin.twophase-");
             p.kill();
             if (caught != null && !Files.exists(out.resolve(caught))) caught = null; // the write finished before the kill landed
@@ -167,14 +166,14 @@ class ResumeTest {
         CliTest.Result second = resume(out); // one folder, one writer
         assertEquals(ExitStatus.FAILURE, second.code(), second.err());
         assertTrue(second.err().contains("resume " + out + ": in use by another twophase run (pid " + p.process.pid()), second.err());
-        Thread.sleep(rnd.nextInt(150));
+        Thread.sleep(rnd.nextInt(50)); // well inside the CG phase: two-phase has 100 CG epochs, cg-only 150
         p.kill();
         assertTrue(inProgress(out).matches("(two-phase|cg-only) cg \\d+"), "resumes inside CG: " + inProgress(out));
 
         // 4. Ctrl-C during CG alone: a clean stop that saves where it stopped
         p = Cli.resume(out);
         p.await(l -> l.contains("train loss") && l.contains("cg-only"), "an epoch of cg-only");
-        Thread.sleep(rnd.nextInt(150));
+        Thread.sleep(rnd.nextInt(50));
         RobustnessTest.signal(p.process, "INT");
         assertEquals(ExitStatus.INTERRUPTED, p.waitFor(), p.all.toString());
         assertTrue(p.all.toString().contains("to continue: twophase resume " + out), p.all.toString());
