@@ -63,10 +63,11 @@ public final class ResumeCommand implements Callable<Integer> {
                         + " (see --checkpoint-every) once a checkpoint is due");
             }
             Checkpoint checkpoint = Checkpoint.read(file, Main.VERSION);
-            TrainingCommand original = original(checkpoint, file);
-            TrainingCommand.Job job = original.job();
+            // Every option given is checked; those that may change are then applied alone, so that an
+            // option given again with its default value does not show up in the report as if set.
+            checkOptions(checkpoint.identity().options(), CompareCommand.effective(original(checkpoint, file, name -> true).job()), dir);
+            TrainingCommand.Job job = original(checkpoint, file, CHANGEABLE::contains).job();
             Map<String, String> options = CompareCommand.effective(job);
-            checkOptions(checkpoint.identity().options(), options, dir);
             if (!job.plan().equals(checkpoint.identity().plan())) {
                 throw new IOException(file + ": its runs " + checkpoint.identity().plan() + " are not those its command line gives here, " + job.plan());
             }
@@ -75,10 +76,11 @@ public final class ResumeCommand implements Callable<Integer> {
     }
 
     /**
-     * The command the checkpoint recorded, parsed again, with the options given to resume applied
-     * over its own; the data folder, when not given, is the absolute one the checkpoint recorded.
+     * The command the checkpoint recorded, parsed again, with the options given to resume that
+     * {@code apply} accepts applied over its own; the data folder, when not given, is the absolute
+     * one the checkpoint recorded.
      */
-    private TrainingCommand original(Checkpoint checkpoint, Path file) throws IOException {
+    private TrainingCommand original(Checkpoint checkpoint, Path file, java.util.function.Predicate<String> apply) throws IOException {
         List<String> args = checkpoint.identity().command();
         CommandLine.ParseResult parsed;
         try {
@@ -99,6 +101,7 @@ public final class ResumeCommand implements Callable<Integer> {
             if (same == null) {
                 throw new IllegalArgumentException(name + ": the runs in " + dir + " were started by '" + String.join(" ", target.qualifiedName()) + "', which has no " + name);
             }
+            if (!apply.test(name)) continue;
             same.setValue(given.getValue());
             dataDirGiven |= name.equals("--data-dir");
         }

@@ -275,9 +275,10 @@ class ResumeTest {
         assertFalse(Files.exists(dir.resolve("elsewhere")));
         assertArrayEquals(report, Files.readAllBytes(out.resolve("report.json")));
         assertArrayEquals(checkpoint, Files.readAllBytes(out.resolve(Checkpoint.FILE)));
-        // the same values as given at first are no change
+        // the same values as given at first, or the defaults, are no change, and the report stays as it was
         r = resume(out, "--epochs", "2", "--lr", "1e-3", "--runs", "adam", "--hidden", "64,64", "--switch", "rise-peak:0.9:0.9");
         assertEquals(0, r.code(), r.err());
+        assertEquals(JSON.readTree(report).get("settings"), JSON.readTree(out.resolve("report.json").toFile()).get("settings"));
     }
 
     @Test
