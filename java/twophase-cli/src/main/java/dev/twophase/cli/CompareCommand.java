@@ -3,6 +3,9 @@ package dev.twophase.cli;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Backends;
 import dev.twophase.data.Dataset;
+import dev.twophase.experiment.Checkpoint;
+import dev.twophase.experiment.CheckpointPolicy;
+import dev.twophase.experiment.Checkpoints;
 import dev.twophase.experiment.Comparison;
 import dev.twophase.experiment.Interrupts;
 import dev.twophase.experiment.OutputFolder;
@@ -18,6 +21,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -38,7 +42,7 @@ import java.util.concurrent.Callable;
                 "OUT/report.json, OUT/history.csv, OUT/gradnorm-vs-loss.png and OUT/loss-vs-compute.png.",
                 "Defaults: --dataset digits --model mlp --hidden 64,64 --epochs 1000 --switch rise-peak:0.9:0.9 --line-search more-thuente --out out.",
                 "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."})
-public final class CompareCommand implements Callable<Integer> {
+public final class CompareCommand implements Callable<Integer>, TrainingCommand {
     /**
      * The two-phase run's rule: the peak of the norm smoothed over about ten epochs (EMA 0.9), armed
      * once it has risen 1/0.9 above its running minimum, left 10% below the peak. Chosen from the
@@ -57,35 +61,72 @@ public final class CompareCommand implements Callable<Integer> {
 
     static final Defaults COMPARE = new Defaults("digits", 0, 0, "mlp", 1000, CgConfig.defaults(), Path.of("out"), 8);
 
-    @Override public Integer call() throws Exception { return compare(opt, runs, spec.commandLine().getErr()); }
+    @Override public Integer call() throws Exception { return execute(job(), commandLine(spec), spec.commandLine().getErr()); }
 
-    /** compare with these options; also the default command's body. */
-    static int compare(ExperimentOptions opt, RunsOption runs, PrintWriter err) throws Exception {
+    @Override public Job job() { return job(opt, runs); }
+
+    /** compare's plan with these options; also the default command's. */
+    static Job job(ExperimentOptions opt, RunsOption runs) {
         opt.validate(COMPARE.dataset(), COMPARE.model());
         String rule = ExperimentOptions.or(opt.switchRule, DEFAULT_RULE);
-        return execute(opt, COMPARE, runs.plan(rule), rule, Map.of(), err);
+        List<Comparison.Run> plan = runs.plan(rule);
+        return new Job(opt, COMPARE, plan, rule, Map.of(), Map.of("--runs", String.join(",", plan.stream().map(Comparison.Run::name).toList())), () -> { });
+    }
+
+    /** The command line as given (the root command's arguments, @files expanded), which a checkpoint records for resume. */
+    static List<String> commandLine(CommandSpec spec) { return List.copyOf(spec.root().commandLine().getParseResult().expandedArgs()); }
+
+    /**
+     * Runs a job from scratch: takes the output folder (created, checked, locked), then
+     * {@link #run}; returns the exit status ({@link ExitStatus}).
+     */
+    static int execute(Job job, List<String> commandLine, PrintWriter err) throws Exception {
+        Map<String, String> options = effective(job);
+        try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
+            return run(job, commandLine, options, out, null, err);
+        }
+    }
+
+    /** Every option of the job as its runs use it ({@link ExperimentOptions#effective}). */
+    static Map<String, String> effective(Job job) {
+        TrainSettings settings = job.opt().settings(job.defaults().epochs(), job.defaults().cg());
+        return job.opt().effective(job.defaults(), settings, job.rule(), job.commandOptions());
     }
 
     /**
-     * Runs a validated plan: takes the output folder (created, checked, locked), loads the data,
-     * builds the model, opens the backend, trains with progress and writes the report; returns the
-     * exit status ({@link ExitStatus}), with one line on {@code err} naming the runs that diverged.
+     * Runs a validated job in {@code out}, from scratch or from {@code resume} (a checkpoint read
+     * from {@code out}, whose options {@code options} already matched): loads the data, builds the
+     * model, opens the backend, trains with progress and checkpoints, writes the report and prints
+     * the summary; returns the exit status ({@link ExitStatus}), with one line on {@code err} naming
+     * the runs that diverged.
      */
-    static int execute(ExperimentOptions opt, Defaults defaults, List<Comparison.Run> plan, String rule, Map<String, Object> extra,
-                       PrintWriter err) throws Exception {
+    static int run(Job job, List<String> commandLine, Map<String, String> options, OutputFolder out, Checkpoint resume, PrintWriter err) throws Exception {
+        ExperimentOptions opt = job.opt();
+        Defaults defaults = job.defaults();
         TrainSettings settings = opt.settings(defaults.epochs(), defaults.cg());
-        try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(opt.out, defaults.out()), "--out");
-             Interrupts interrupts = Interrupts.install(System.out)) {
+        CheckpointPolicy policy = opt.checkpointPolicy();
+        try (Interrupts interrupts = Interrupts.install(System.out)) {
             Dataset.Split data = opt.loadData(defaults.dataset(), defaults.trainSize(), defaults.valSize());
+            long dataChecksum = policy.enabled() || resume != null ? Checkpoint.dataChecksum(data) : 0;
+            if (resume != null) ResumeCommand.checkData(resume, dataChecksum, options, out);
             Network net = opt.network(defaults.model(), data.train());
             Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
             Comparison.Outcome outcome;
             try (Backend be = sel.backend()) {
-                Map<String, Object> described = opt.describe(net, data, settings, be, rule);
-                described.putAll(extra);
-                Comparison c = new Comparison(be, sel.reasons(), net, data, settings, plan, described);
-                printHeader(net, data, settings, be, plan);
-                outcome = c.execute(out, interrupts, opt.quiet ? Progress.none() : Progress.console(System.out, defaults.progressLines()), System.out);
+                if (resume != null) ResumeCommand.checkBackend(resume, be.name(), options.get("--backend"), out);
+                Map<String, Object> described = opt.describe(net, data, settings, be, job.rule());
+                described.putAll(job.reportExtra());
+                Comparison c = new Comparison(be, sel.reasons(), net, data, settings, job.plan(), described);
+                printHeader(net, data, settings, be, job.plan());
+                if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume, settings.epochs()));
+                else if (policy.enabled() && Files.exists(out.resolve(Checkpoint.FILE))) {
+                    System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run replaces it"
+                            + " ('twophase resume " + out.dir() + "' would have continued it)");
+                }
+                Checkpoints checkpoints = new Checkpoints(policy, new Checkpoint.Identity(Main.VERSION, commandLine, options, be.name(), dataChecksum,
+                        job.plan()), resume);
+                outcome = c.execute(out, interrupts, opt.quiet ? Progress.none() : Progress.console(System.out, defaults.progressLines()), System.out,
+                        checkpoints);
             }
             List<RunResult> diverged = outcome.diverged();
             if (!diverged.isEmpty()) {
@@ -93,6 +134,7 @@ public final class CompareCommand implements Callable<Integer> {
                         .map(r -> r.name() + " at epoch " + r.divergedEpoch() + " (" + r.reason() + ")").toList()));
                 err.flush();
             }
+            job.epilogue().run();
             return outcome.interrupted() ? ExitStatus.INTERRUPTED : diverged.isEmpty() ? ExitStatus.SUCCESS : ExitStatus.DIVERGED;
         }
     }

@@ -6,6 +6,7 @@ import dev.twophase.backend.Backends;
 import dev.twophase.data.Dataset;
 import dev.twophase.data.Datasets;
 import dev.twophase.data.SubsetSizeException;
+import dev.twophase.experiment.CheckpointPolicy;
 import dev.twophase.nn.Loss;
 import dev.twophase.nn.Models;
 import dev.twophase.nn.Network;
@@ -119,6 +120,11 @@ final class ExperimentOptions {
     @Option(names = "--quiet", description = "No progress lines.")
     boolean quiet;
 
+    @Option(names = "--checkpoint-every", description = "Save a checkpoint into OUT for 'twophase resume': every N epochs, or at the end of the"
+            + " first epoch a wall time such as 30s, 5m, 2h after the last one, or off. Default " + CheckpointPolicy.DEFAULT
+            + " (also at the end of every run and on Ctrl-C).")
+    String checkpointEvery;
+
     static <T> T or(T value, T fallback) { return value != null ? value : fallback; }
 
     private static final List<String> HIDDEN_ACTIVATIONS = List.of("relu", "tanh", "sigmoid", "gelu"),
@@ -170,6 +176,56 @@ final class ExperimentOptions {
         }
         if (backend != null) Bounds.choice("--backend", backend, Backends.names());
         Bounds.threads("--threads", threads);
+        checkpointPolicy();
+    }
+
+    CheckpointPolicy checkpointPolicy() { return CheckpointPolicy.parse("--checkpoint-every", or(checkpointEvery, CheckpointPolicy.DEFAULT)); }
+
+    /** The folder the data set's files are read from. */
+    Path dataDir(String dataset) { return or(dataDir, Path.of("data", dataset)); }
+
+    private int[] hiddenOrDefault() { return or(hidden, new int[]{64, 64}); }
+
+    /**
+     * Every option as the runs use it, by option name, with the command's defaults filled in (the
+     * data folder absolute): what a checkpoint records, and what {@code resume} compares.
+     * {@code commandOptions}, the command's own (such as --runs), come first.
+     */
+    Map<String, String> effective(CompareCommand.Defaults d, TrainSettings s, String rule, Map<String, String> commandOptions) {
+        Map<String, String> m = new LinkedHashMap<>(commandOptions);
+        String ds = Datasets.canonicalName(dataset(d.dataset()));
+        m.put("--dataset", ds);
+        if (!ds.equals("digits")) m.put("--data-dir", dataDir(ds).toAbsolutePath().normalize().toString());
+        m.put("--skip-checksums", Boolean.toString(skipChecksums));
+        m.put("--train-size", Integer.toString(or(trainSize, d.trainSize())));
+        m.put("--val-size", Integer.toString(or(valSize, d.valSize())));
+        String mod = or(model, d.model());
+        m.put("--model", mod);
+        if (mod.equals("mlp")) {
+            m.put("--hidden", String.join(",", Arrays.stream(hiddenOrDefault()).mapToObj(Integer::toString).toList()));
+            m.put("--activation", Activation.parse(or(activation, "tanh")).name().toLowerCase(java.util.Locale.ROOT));
+            m.put("--output-activation", Activation.parse(or(outputActivation, "identity")).name().toLowerCase(java.util.Locale.ROOT));
+        }
+        m.put("--loss", s.loss().id());
+        m.put("--epochs", Integer.toString(s.epochs()));
+        m.put("--batch-size", Integer.toString(s.batchSize()));
+        m.put("--lr", Double.toString(s.adam().lr()));
+        m.put("--switch", rule);
+        m.put("--norm", s.normMeasure().id());
+        m.put("--cg", s.cg().formula().id());
+        m.put("--line-search", s.cg().lineSearch().id());
+        m.put("--ls-tolerance", Double.toString(s.cg().lineSearchTolerance()));
+        m.put("--c1", Double.toString(s.cg().c1()));
+        m.put("--c2", Double.toString(s.cg().c2()));
+        m.put("--no-probe", Boolean.toString(!s.cg().firstTrialProbe()));
+        m.put("--restart-every", Integer.toString(s.cg().restartEvery()));
+        m.put("--divergence-factor", Double.toString(s.divergenceFactor()));
+        m.put("--seed", Long.toString(s.seed()));
+        m.put("--backend", or(backend, "auto"));
+        m.put("--threads", Integer.toString(threads()));
+        m.put("--checkpoint-every", checkpointPolicy().toString());
+        m.put("--quiet", Boolean.toString(quiet));
+        return m;
     }
 
     String dataset(String fallback) { return or(dataset, fallback); }
@@ -177,7 +233,7 @@ final class ExperimentOptions {
     /** The requested samples; a request the data cannot meet names --train-size or --val-size. */
     Dataset.Split loadData(String defaultDataset, int defaultTrain, int defaultVal) throws java.io.IOException {
         String name = dataset(defaultDataset);
-        Path dir = or(dataDir, Path.of("data", name));
+        Path dir = dataDir(name);
         int train = or(trainSize, defaultTrain), val = or(valSize, defaultVal);
         try {
             return Datasets.load(name, dir, new Datasets.Request(train, val, !skipChecksums));
@@ -193,7 +249,7 @@ final class ExperimentOptions {
     Network network(String defaultModel, Dataset d) {
         String m = or(model, defaultModel);
         Network net = m.equals("mlp")
-                ? Network.mlp(d.features(), or(hidden, new int[]{64, 64}), d.classes(), Activation.parse(or(activation, "tanh")),
+                ? Network.mlp(d.features(), hiddenOrDefault(), d.classes(), Activation.parse(or(activation, "tanh")),
                         Activation.parse(or(outputActivation, "identity")))
                 : Models.create(m, d.channels(), d.height(), d.width(), d.classes());
         long need = net.layout().size() * BYTES_PER_PARAMETER, max = Runtime.getRuntime().maxMemory();

@@ -15,13 +15,15 @@ import java.util.concurrent.Callable;
  * options ({@code twophase --out DIR} is {@code twophase compare --out DIR}): Adam alone and the
  * two-phase method on the bundled digits data by default. Exit statuses: {@link ExitStatus}.
  */
-@Command(name = "twophase", mixinStandardHelpOptions = true, version = "twophase 0.1.0", sortOptions = false,
+@Command(name = "twophase", mixinStandardHelpOptions = true, version = Main.VERSION, sortOptions = false,
         description = {"Trains neural networks with the convexity-dependent two-phase method:",
                 "Adam while the loss is non-convex, then nonlinear conjugate gradient once the gradient norm has passed its peak.",
                 "With no command, runs 'compare' (its options below) on the bundled digits data.",
                 "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."},
-        subcommands = {CompareCommand.class, ReproCommand.class, DownloadCommand.class, ThroughputCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
-public final class Main implements Callable<Integer> {
+        subcommands = {CompareCommand.class, ReproCommand.class, ResumeCommand.class, DownloadCommand.class, ThroughputCommand.class, DevicesCommand.class, CommandLine.HelpCommand.class})
+public final class Main implements Callable<Integer>, TrainingCommand {
+    /** The software and its version, as checkpoints record it: a checkpoint is continued only by the version that wrote it. */
+    static final String VERSION = "twophase 0.1.0";
 
     @Mixin ExperimentOptions opt;
 
@@ -30,7 +32,9 @@ public final class Main implements Callable<Integer> {
     @Spec CommandSpec spec;
 
     /** No command: the main job, compare with the options given. */
-    @Override public Integer call() throws Exception { return CompareCommand.compare(opt, runs, spec.commandLine().getErr()); }
+    @Override public Integer call() throws Exception { return CompareCommand.execute(job(), CompareCommand.commandLine(spec), spec.commandLine().getErr()); }
+
+    @Override public Job job() { return CompareCommand.job(opt, runs); }
 
     public static void main(String[] args) {
         int status;

@@ -27,7 +27,7 @@ import java.util.concurrent.Callable;
                 "--scale full: the paper's 60,000/10,000 samples and 1000 epochs (700 for vit-mlp), for a GPU.",
                 "Any shared option (--epochs, --train-size, --switch, ...) overrides the preset.",
                 "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."})
-public final class ReproCommand implements Callable<Integer> {
+public final class ReproCommand implements Callable<Integer>, TrainingCommand {
 
     @Parameters(index = "0", description = "vgg5-max-relu, vit-mlp, vit-nomlp, vit-nomlp-wkewq or vit-nomlp-wkewq-wvwo1")
     String model;
@@ -63,7 +63,9 @@ public final class ReproCommand implements Callable<Integer> {
 
     @Spec CommandSpec spec;
 
-    @Override public Integer call() throws Exception {
+    @Override public Integer call() throws Exception { return CompareCommand.execute(job(), CompareCommand.commandLine(spec), spec.commandLine().getErr()); }
+
+    @Override public Job job() {
         if (!PAPER_MNIST.containsKey(model)) throw new IllegalArgumentException("unknown model '" + model + "'; expected one of " + PAPER_MNIST.keySet());
         Preset p = preset(model, scale);
         if (opt.model != null) throw new IllegalArgumentException("--model " + opt.model + ": repro takes the model as its argument (" + model + ")");
@@ -75,12 +77,18 @@ public final class ReproCommand implements Callable<Integer> {
                 .stream().map(name -> RunsOption.run(name, rule)).toList();
         CompareCommand.Defaults defaults = new CompareCommand.Defaults("mnist", p.trainSize(), p.valSize(), model, p.epochs(), CgConfig.paper(),
                 Path.of("runs", "repro-" + model + "-" + scale), 10);
-        int status = CompareCommand.execute(opt, defaults, plan, rule, Map.of("repro", Map.of("model", model, "scale", scale)), spec.commandLine().getErr());
+        Map<String, String> own = new java.util.LinkedHashMap<>();
+        own.put("MODEL", model);
+        own.put("--scale", scale);
+        own.put("--no-cg-only", Boolean.toString(noCgOnly));
+        return new Job(opt, defaults, plan, rule, Map.of("repro", Map.of("model", model, "scale", scale)), own, this::printPaperRow);
+    }
+
+    private void printPaperRow() {
         double[][] paper = PAPER_MNIST.get(model);
         System.out.println();
         System.out.println("paper, Table 1, MNIST " + model + " (60,000 samples, 1000 epochs; 700 with the MLP):");
         System.out.printf(Locale.ROOT, "  Adam     train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[0][0], paper[0][1], paper[0][2], paper[0][3]);
         System.out.printf(Locale.ROOT, "  Adam+CG  train loss %.4f acc %.3f  val loss %.4f acc %.3f%n", paper[1][0], paper[1][1], paper[1][2], paper[1][3]);
-        return status;
     }
 }

@@ -2,6 +2,7 @@ package dev.twophase.experiment;
 
 import dev.twophase.train.Trainer;
 import dev.twophase.train.RunResult;
+import dev.twophase.train.RunState;
 import dev.twophase.train.TrainSettings;
 import dev.twophase.train.Progress;
 import dev.twophase.backend.Backend;
@@ -11,6 +12,7 @@ import dev.twophase.optim.SwitchRule;
 
 import java.io.IOException;
 import java.io.PrintStream;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -24,7 +26,8 @@ import java.util.Set;
  * earlier run's figures, so the folder never shows figures of another report). A run that
  * diverges stops and is reported as such; the others continue. A stop request ({@link Interrupts})
  * ends the current run after its epoch; the report and the figures of what finished are still
- * written and the summary printed, so an interruption loses at most one epoch.
+ * written and the summary printed, so an interruption loses at most one epoch. With
+ * {@link Checkpoints} it saves checkpoints as it goes, and continues one.
  */
 public final class Comparison {
     /** The figures, in the order they are drawn. */
@@ -63,19 +66,50 @@ public final class Comparison {
         public List<RunResult> diverged() { return results.stream().filter(r -> r.outcome() == RunResult.Outcome.DIVERGED).toList(); }
     }
 
+    /** {@link #execute(OutputFolder, Interrupts, Progress, PrintStream, Checkpoints)} without checkpoints. */
     public Outcome execute(OutputFolder out, Interrupts interrupts, Progress progress, PrintStream console) throws IOException {
+        return execute(out, interrupts, progress, console, Checkpoints.off());
+    }
+
+    /**
+     * Runs the plan into {@code out}, or what is left of it when {@code checkpoints} resumes one
+     * (whose runs must be this plan's), saving checkpoints as they say.
+     */
+    public Outcome execute(OutputFolder out, Interrupts interrupts, Progress progress, PrintStream console, Checkpoints checkpoints) throws IOException {
         Trainer trainer = new Trainer(backend, settings);
         interrupts.onStop(trainer::requestStop);
-        List<RunResult> results = new ArrayList<>();
+        List<RunResult> results = new ArrayList<>(checkpoints.finished());
         try {
-            for (Run r : runs) {
-                if (trainer.stopRequested()) break;
-                RunResult result = trainer.run(r.name(), SwitchRule.parse(r.rule()), net, data.train(), data.validation(), progress);
+            if (checkpoints.resuming()) {
+                // The folder may hold a report newer or older than the checkpoint: start from the checkpoint's.
+                out.delete(FIGURES.toArray(String[]::new));
+                Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, checkpoints.resumedReport());
+            }
+            boolean reported = checkpoints.resuming();
+            for (int i = results.size(); i < runs.size(); i++) {
+                Run r = runs.get(i);
+                if (trainer.stopRequested()) {
+                    RunState saved = checkpoints.start(i); // stopped before a resumed run went on: it stands as saved
+                    if (saved != null) results.add(saved.soFar());
+                    break;
+                }
+                RunResult result;
+                try {
+                    result = trainer.run(r.name(), SwitchRule.parse(r.rule()), net, data.train(), data.validation(), progress,
+                            checkpoints.start(i), checkpoints.during(out, results));
+                } catch (UncheckedIOException e) {
+                    throw e.getCause(); // a checkpoint could not be written
+                }
                 results.add(result);
+                if (result.outcome() != RunResult.Outcome.INTERRUPTED) checkpoints.runEnded(out, results);
                 if (result.outcome() == RunResult.Outcome.DIVERGED) {
                     console.println("  " + r.name() + ": diverged at epoch " + result.divergedEpoch() + ": " + result.reason() + "; stopped this run");
                 }
-                if (results.size() == 1) out.delete(FIGURES.toArray(String[]::new));
+                if (!reported) {
+                    out.delete(FIGURES.toArray(String[]::new));
+                    checkpoints.beforeReport(out);
+                    reported = true;
+                }
                 Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
             }
             if (!results.isEmpty()) {
@@ -87,12 +121,12 @@ public final class Comparison {
                 Plots.lossVersusCompute(out, FIGURES.get(1), results);
             }
         } finally {
-            printSummary(console, out, results, trainer.stopRequested(), interrupts.signal());
+            printSummary(console, out, results, trainer.stopRequested(), interrupts.signal(), checkpoints);
         }
         return new Outcome(results, trainer.stopRequested());
     }
 
-    private void printSummary(PrintStream console, OutputFolder out, List<RunResult> results, boolean interrupted, String signal) {
+    private void printSummary(PrintStream console, OutputFolder out, List<RunResult> results, boolean interrupted, String signal, Checkpoints checkpoints) {
         console.println();
         console.print(Report.table(results));
         EqualCompute eq = EqualCompute.of(results);
@@ -112,9 +146,12 @@ public final class Comparison {
         } else if (interrupted) {
             console.println("interrupted" + (signal != null ? " (" + signal + ")" : "") + ": " + out.resolve("report.json")
                     + ", history.csv and the figures hold the epochs finished so far");
+            if (checkpoints.saved()) console.println("to continue: twophase resume " + out.dir());
         } else {
             console.println("wrote " + out.resolve("report.json") + ", history.csv, " + String.join(", ", FIGURES));
         }
+        String written = checkpoints.summary();
+        if (written != null) console.println(written);
         console.flush();
     }
 }

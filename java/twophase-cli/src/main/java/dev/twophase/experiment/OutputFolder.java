@@ -1,7 +1,9 @@
 package dev.twophase.experiment;
 
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.nio.channels.Channels;
 import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
@@ -93,7 +95,7 @@ public final class OutputFolder implements AutoCloseable {
             String holder = Files.readString(lockFile, StandardCharsets.UTF_8).strip();
             ch.close();
             throw new IOException(what + ": in use by another twophase run (" + (holder.isEmpty() ? "lock " + lockFile : holder)
-                    + "); wait for it to finish, or choose another " + option);
+                    + "); wait for it to finish" + (option.startsWith("--") ? ", or choose another " + option : ""));
         }
         ch.truncate(0);
         ch.write(ByteBuffer.wrap(("pid " + PID + ", started " + Instant.now()).getBytes(StandardCharsets.UTF_8)), 0);
@@ -132,6 +134,31 @@ public final class OutputFolder implements AutoCloseable {
     /** Writes {@code text} as UTF-8 to {@code name}, atomically. */
     public void writeString(String name, String text) throws IOException {
         write(name, tmp -> Files.writeString(tmp, text, StandardCharsets.UTF_8));
+    }
+
+    /**
+     * Writes a file like {@link #write}, and flushes it to the disk before the rename (and the
+     * folder after it), so that even a power loss leaves the old file or the new one, never an
+     * empty or partial one.
+     */
+    public void writeDurably(String name, Content content) throws IOException {
+        write(name, tmp -> {
+            try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING, StandardOpenOption.WRITE)) {
+                content.write(Channels.newOutputStream(ch));
+                ch.force(true);
+            }
+        });
+        try (FileChannel folder = FileChannel.open(dir, StandardOpenOption.READ)) {
+            folder.force(true);
+        } catch (IOException notSupported) {
+            // not every platform opens folders; the file itself is on the disk
+        }
+    }
+
+    /** Fills a stream (which the caller closes). */
+    @FunctionalInterface
+    public interface Content {
+        void write(OutputStream out) throws IOException;
     }
 
     /** Deletes the named files where present. */

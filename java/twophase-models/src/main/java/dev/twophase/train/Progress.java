@@ -15,11 +15,13 @@ public interface Progress {
         return new Progress() {
             private String lastPhase = "", currentRun = "";
             private long runStart;
+            private int firstEpoch;
 
             @Override public void epoch(String run, EpochRecord r, int totalEpochs) {
                 if (!run.equals(currentRun)) {
                     currentRun = run;
                     runStart = System.nanoTime();
+                    firstEpoch = r.epoch(); // a resumed run starts past 1
                 }
                 int every = Math.max(1, totalEpochs / Math.max(1, lines));
                 boolean phaseChanged = !r.phase().equals(lastPhase);
@@ -28,7 +30,7 @@ public interface Progress {
                 double elapsed = (System.nanoTime() - runStart) / 1e9;
                 out.printf(Locale.ROOT, "  %-10s epoch %4d/%d  %-4s  train loss %.5f acc %.3f  val loss %.5f acc %.3f  |g| %.3e  %6.1f evals  run left ~%.0fs%n",
                         run, r.epoch(), totalEpochs, r.phase(), r.trainLoss(), r.trainAccuracy(), r.valLoss(), r.valAccuracy(),
-                        r.gradNorm(), r.evaluations(), elapsed / r.epoch() * (totalEpochs - r.epoch()));
+                        r.gradNorm(), r.evaluations(), elapsed / (r.epoch() - firstEpoch + 1) * (totalEpochs - r.epoch()));
                 out.flush();
             }
         };

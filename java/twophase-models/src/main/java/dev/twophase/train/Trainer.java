@@ -44,6 +44,16 @@ public final class Trainer {
      * result says which ({@link RunResult.Outcome}).
      */
     public RunResult run(String name, SwitchRule rule, Network net, Dataset train, Dataset val, Progress progress) {
+        return run(name, rule, net, train, val, progress, null, EpochHook.none());
+    }
+
+    /**
+     * {@link #run(String, SwitchRule, Network, Dataset, Dataset, Progress)} that continues from
+     * {@code from} (a state that {@code hook} received from a run with the same settings, rule,
+     * network and data; null: start at the initial weights), bit for bit as if it had never
+     * stopped, and shows {@code hook} every epoch after which the run goes on.
+     */
+    public RunResult run(String name, SwitchRule rule, Network net, Dataset train, Dataset val, Progress progress, RunState from, EpochHook hook) {
         int chunk = Math.max(settings.batchSize(), Math.min(train.size(), FULL_BATCH_CHUNK));
         try (DeviceData trainData = new DeviceData(be, train);
              DeviceData valData = new DeviceData(be, val);
@@ -53,13 +63,22 @@ public final class Trainer {
              Buffer batchX = be.allocate((long) settings.batchSize() * train.features());
              Buffer batchY = be.allocate((long) settings.batchSize() * train.classes());
              TwoPhase opt = new TwoPhase(be, net.layout(), settings.adam(), settings.cg(), rule, settings.normMeasure())) {
-            be.upload(net.initialParameters(settings.seed()), 0, params);
             ModelObjective objective = new ModelObjective(runner, trainData, settings.loss());
             java.util.List<EpochRecord> records = new java.util.ArrayList<>();
-            double initialLoss = evaluate(runner, trainData, params).loss();
+            double initialLoss, seconds;
+            if (from == null) {
+                be.upload(net.initialParameters(settings.seed()), 0, params);
+                initialLoss = evaluate(runner, trainData, params).loss();
+                seconds = 0;
+            } else {
+                restore(from, name, rule, net, params, opt, objective);
+                records.addAll(from.soFar().epochs());
+                initialLoss = from.initialLoss();
+                seconds = from.seconds();
+            }
             String diverged = Double.isFinite(initialLoss) ? null : "the training loss at the initial weights is " + initialLoss;
-            double seconds = 0;
-            for (int epoch = 1; diverged == null && epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stopRequested; epoch++) {
+            boolean stop = stopRequested;
+            for (int epoch = records.size() + 1; diverged == null && epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stop; epoch++) {
                 long t0 = System.nanoTime();
                 String phase = opt.phase() == TwoPhase.Phase.ADAM ? (opt.fellBackToAdam() ? "adam*" : "adam") : "cg";
                 double gradNorm;
@@ -84,9 +103,33 @@ public final class Trainer {
                 records.add(r);
                 progress.epoch(name, r, settings.epochs());
                 diverged = nonFinite != null ? nonFinite : divergence(tr.loss(), gradNorm, initialLoss, settings.divergenceFactor());
+                stop = stopRequested; // read once, so that a run stopping here is always shown to the hook
+                if (diverged == null && epoch < settings.epochs() && opt.phase() != TwoPhase.Phase.DONE) {
+                    double loss0 = initialLoss, elapsed = seconds;
+                    hook.afterEpoch(epoch, stop, () -> {
+                        float[] host = new float[Math.toIntExact(params.length())];
+                        be.download(params, host);
+                        return new RunState(result(name, rule, opt, records, null), host, opt.state(), objective.compute(), loss0, elapsed);
+                    });
+                }
             }
             return result(name, rule, opt, records, diverged);
         }
+    }
+
+    /** Puts a saved run back: parameters, optimizer state, compute; refuses a state of another run or model. */
+    private void restore(RunState from, String name, SwitchRule rule, Network net, Buffer params, TwoPhase opt, ModelObjective objective) {
+        if (!from.soFar().name().equals(name) || !from.soFar().switchRule().equals(rule.describe())) {
+            throw new IllegalArgumentException("the saved state is of run '" + from.soFar().name() + "' (" + from.soFar().switchRule() + "), not of '"
+                    + name + "' (" + rule.describe() + ")");
+        }
+        if (from.parameters().length != net.layout().size()) {
+            throw new IllegalArgumentException("the saved state of run '" + name + "' has " + from.parameters().length + " parameters; the model has "
+                    + net.layout().size());
+        }
+        be.upload(from.parameters(), params);
+        opt.load(from.optimizer());
+        objective.addCompute(from.compute());
     }
 
     /** The run's result: diverged, converged (CG done early), interrupted (stopped early) or completed. */
