@@ -174,7 +174,7 @@ class ResumeTest {
         p = Cli.resume(out);
         p.await(l -> l.contains("train loss") && l.contains("cg-only"), "an epoch of cg-only");
         Thread.sleep(rnd.nextInt(50));
-        RobustnessTest.signal(p.process, "INT");
+        RobustnessTest.signal(p.process, RobustnessTest.ctrlC());
         assertEquals(ExitStatus.INTERRUPTED, p.waitFor(), p.all.toString());
         assertTrue(p.all.toString().contains("to continue: twophase resume " + out), p.all.toString());
         JsonNode cgOnly = JSON.readTree(out.resolve("report.json").toFile()).get("runs").get(2);
