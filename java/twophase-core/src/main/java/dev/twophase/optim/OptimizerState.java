@@ -8,6 +8,7 @@ import java.io.EOFException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -128,7 +129,9 @@ public final class OptimizerState {
     /** Writes the format described above to {@code out} (not closed). */
     public void writeTo(OutputStream out) throws IOException {
         CRC32 crc = new CRC32();
-        DataOutputStream data = new DataOutputStream(new CheckedOutputStream(new BufferedOutputStream(out), crc));
+        // The checksum sees the buffered blocks, not single values: one update per 64 KB.
+        BufferedOutputStream buffered = new BufferedOutputStream(new CheckedOutputStream(out, crc), 1 << 16);
+        DataOutputStream data = new DataOutputStream(buffered);
         data.write(MAGIC);
         data.writeInt(VERSION);
         data.writeInt(entries.size());
@@ -138,7 +141,7 @@ public final class OptimizerState {
                 case float[] f -> {
                     data.writeByte(FLOATS);
                     data.writeInt(f.length);
-                    for (float v : f) data.writeInt(Float.floatToRawIntBits(v));
+                    writeFloats(data, f);
                 }
                 case Double d -> { data.writeByte(DOUBLE); data.writeLong(Double.doubleToRawLongBits(d)); }
                 case Long l -> { data.writeByte(LONG); data.writeLong(l); }
@@ -149,6 +152,29 @@ public final class OptimizerState {
         data.flush();
         new DataOutputStream(out).writeLong(crc.getValue());
         out.flush();
+    }
+
+    /** Floats per bulk conversion to big-endian bytes (a ByteBuffer view keeps NaN payloads). */
+    private static final int FLOAT_BLOCK = 1 << 14;
+
+    private static void writeFloats(DataOutputStream data, float[] f) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(Math.min(f.length, FLOAT_BLOCK) * Float.BYTES);
+        for (int from = 0; from < f.length; from += FLOAT_BLOCK) {
+            int n = Math.min(FLOAT_BLOCK, f.length - from);
+            bytes.clear();
+            bytes.asFloatBuffer().put(f, from, n);
+            data.write(bytes.array(), 0, n * Float.BYTES);
+        }
+    }
+
+    private static void readFloats(DataInputStream data, float[] f) throws IOException {
+        ByteBuffer bytes = ByteBuffer.allocate(Math.min(f.length, FLOAT_BLOCK) * Float.BYTES);
+        for (int from = 0; from < f.length; from += FLOAT_BLOCK) {
+            int n = Math.min(FLOAT_BLOCK, f.length - from);
+            data.readFully(bytes.array(), 0, n * Float.BYTES);
+            bytes.clear();
+            bytes.asFloatBuffer().get(f, from, n);
+        }
     }
 
     /** Reads a state file; an {@link IOException} names the file and what is wrong with it. */
@@ -187,7 +213,7 @@ public final class OptimizerState {
                             throw bad(source, at, "entry '" + name + "' claims " + n + " floats; only " + (size - counted.count) + " bytes are left");
                         }
                         float[] f = new float[n];
-                        for (int j = 0; j < n; j++) f[j] = Float.intBitsToFloat(data.readInt());
+                        readFloats(data, f);
                         yield f;
                     }
                     case DOUBLE -> Double.longBitsToDouble(data.readLong());
