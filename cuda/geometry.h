@@ -23,6 +23,10 @@
  *       pass 2 grid = ceil(cols / TP_BLOCK); partials: chunks * cols doubles
  *   All grid arithmetic is 64-bit: cols + 31 overflows an int for cols near 2^31.
  *     sgemm fallback: grid = (ceil(n / TP_GEMM_TILE), min(ceil(m / TP_GEMM_TILE), TP_GEMM_MAX_GRID_Y))
+ *
+ *   conv ops (conv.cu): im2col, col2im, max pool and its backward use tp_elementwise_grid of
+ *     the elements they write; batched transpose: one block per TP_TRANSPOSE_TILE^2 tile,
+ *     grid = min(batch * ceil(rows / 32) * ceil(cols / 32), TP_MAX_TRANSPOSE_GRID), 0 when empty
  */
 #ifndef TWOPHASE_GEOMETRY_H
 #define TWOPHASE_GEOMETRY_H
@@ -52,6 +56,9 @@
 #define TP_GEMM_TILE 64
 #define TP_GEMM_TILE_K 16
 #define TP_GEMM_MAX_GRID_Y 65535
+/* Batched transpose: square tiles of this edge, at most this many blocks (tiles in grid-stride order). */
+#define TP_TRANSPOSE_TILE 32
+#define TP_MAX_TRANSPOSE_GRID 4096
 
 #ifdef __cplusplus
 #include <limits.h>
@@ -112,6 +119,19 @@ static inline int tp_gemm_grid_y(int m)
     if (m <= 0) return 0;
     const int64_t b = ((int64_t)m + TP_GEMM_TILE - 1) / TP_GEMM_TILE;
     return b < TP_GEMM_MAX_GRID_Y ? (int)b : TP_GEMM_MAX_GRID_Y;
+}
+
+/* Batched transpose grid: one block per tile of batch matrices of rows x cols, capped; 0 when empty. */
+static inline int tp_transpose_grid(int64_t batch, int64_t rows, int64_t cols)
+{
+    if (batch <= 0 || rows <= 0 || cols <= 0) return 0;
+    const int64_t tiles_r = rows / TP_TRANSPOSE_TILE + (rows % TP_TRANSPOSE_TILE != 0 ? 1 : 0);
+    const int64_t tiles_c = cols / TP_TRANSPOSE_TILE + (cols % TP_TRANSPOSE_TILE != 0 ? 1 : 0);
+    /* each factor below the cap first, so that the product cannot overflow */
+    if (tiles_r >= TP_MAX_TRANSPOSE_GRID || tiles_c >= TP_MAX_TRANSPOSE_GRID || batch >= TP_MAX_TRANSPOSE_GRID)
+        return TP_MAX_TRANSPOSE_GRID;
+    const int64_t blocks = batch * tiles_r * tiles_c;
+    return blocks < TP_MAX_TRANSPOSE_GRID ? (int)blocks : TP_MAX_TRANSPOSE_GRID;
 }
 
 /* Number of chunks of a tensor of len elements (0 for an empty tensor). */

@@ -23,6 +23,11 @@
  *             tp_squared_error_partials grid G = tp_elementwise_grid(n), then tp_reduce_partials(k 1, G)
  *             tp_softmax_xent_rows      grid tp_row_grid(rows), then tp_reduce_partials(k 1, rows)
  *   gemm.cu   tp_sgemm_kernel           grid (tp_gemm_grid_x(n), tp_gemm_grid_y(m))
+ *   conv.cu   tp_im2col_kernel          grid tp_elementwise_grid(batch * out_h * out_w * kernel^2 * channels)
+ *             tp_col2im_kernel          grid tp_elementwise_grid(batch * height * width * channels)
+ *             tp_max_pool_kernel        grid tp_elementwise_grid(batch * out_h * out_w * channels)
+ *             tp_max_pool_backward_kernel  grid tp_elementwise_grid(batch * height * width * channels)
+ *             tp_batched_transpose_kernel  grid tp_transpose_grid(batch, rows, cols)
  *
  * The JCuda backend declares the same names and parameter lists in
  * dev.twophase.backend.cuda.Kernel; a Java test compares that list with this file.
@@ -90,6 +95,25 @@ tp_softmax_xent_rows(const float *logits, const float *target, long long rows, i
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_sgemm_kernel(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                 const float *b, int ldb, float beta, float *c, int ldc);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_im2col_kernel(const float *x, float *cols, int batch, int height, int width, int channels, int kernel, int stride,
+                 int pad, int out_h, int out_w);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_col2im_kernel(const float *cols, float *dx, int batch, int height, int width, int channels, int kernel, int stride,
+                 int pad, int out_h, int out_w);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_max_pool_kernel(const float *x, float *y, int batch, int height, int width, int channels, int kernel, int stride,
+                   int pad, int out_h, int out_w);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_max_pool_backward_kernel(const float *x, const float *y, const float *dy, float *dx, int batch, int height,
+                            int width, int channels, int kernel, int stride, int pad, int out_h, int out_w);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_batched_transpose_kernel(const float *x, float *y, int batch, int rows, int cols);
 
 } /* extern "C" */
 

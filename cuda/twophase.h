@@ -127,6 +127,36 @@ int tp_softmax_cross_entropy(const float *logits, const float *target, int64_t r
 int tp_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
              const float *b, int ldb, float beta, float *c, int ldc);
 
+/* ---- conv ops of channels-last (NHWC) batches (conv.cu); shapes as ConvShape ----
+ * batch images of height x width x channels, square windows of `kernel`, `stride`, zero padding
+ * `pad` on each side; out_h = (height + 2 pad - kernel) / stride + 1, out_w likewise. Invalid
+ * shapes (as ConvShape refuses them, or an image, an output image or a patch of more than
+ * INT_MAX values) return TP_ERR_INVALID_VALUE. The buffers must not overlap. Every result is
+ * bit-identical to the CPU backend (HostKernels): copies, comparisons, and sums in its order. */
+
+/* cols[(b, oy, ox)][(ky, kx, c)] = x[b][oy*stride - pad + ky][ox*stride - pad + kx][c], 0 outside;
+ * cols is (batch * out_h * out_w) x (kernel * kernel * channels). */
+int tp_im2col(const float *x, float *cols, int batch, int height, int width, int channels, int kernel,
+              int stride, int pad);
+
+/* The adjoint of im2col: dx (overwritten) = 0 + the cols entries that read each pixel, added in
+ * (oy, ox) order, each sum rounded to float. */
+int tp_col2im(const float *cols, float *dx, int batch, int height, int width, int channels, int kernel,
+              int stride, int pad);
+
+/* y (batch x out_h x out_w x channels) = max over each window's cells inside the image, in
+ * window order from -infinity, as Java's Math.max (NaN wins; +0 above -0). */
+int tp_max_pool(const float *x, float *y, int batch, int height, int width, int channels, int kernel,
+                int stride, int pad);
+
+/* dx (overwritten) = 0 + dy of each window whose first cell in window order with x == y is this
+ * element, windows in (oy, ox) order. */
+int tp_max_pool_backward(const float *x, const float *y, const float *dy, float *dx, int batch,
+                         int height, int width, int channels, int kernel, int stride, int pad);
+
+/* y[b] = x[b]^T for batch row-major rows x cols matrices (any of them 0: nothing to do). */
+int tp_batched_transpose(const float *x, float *y, int batch, int rows, int cols);
+
 /* ---- additions (diagnostics and housekeeping); same return convention ---- */
 /* 2: tp_adam_step takes one_minus_beta1/2; tp_axpy, the model ops and tp_sgemm added. */
 #define TP_ABI_VERSION 2

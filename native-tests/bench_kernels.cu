@@ -14,11 +14,18 @@
  *   segmented norms 4 (g; 64 tensors)                       copy 8
  * The ratio column is GB/s over the copy's GB/s in the same run (only ratios are stable
  * on shared machines). Exits 77 with a message when there is no CUDA device.
+ *
+ * Then the conv ops (conv.cu, kernels only) at the shapes of VGG5 and the ViT patch embedding
+ * at the paper's batch of 512, after a copy of the size of the largest (VGG5's second im2col)
+ * as their baseline; n = elements written, minimum bytes per op:
+ *   im2col, col2im 4 (in + patches)      max pool 4 (in + out)      its backward 8 (in + out)
+ *   transpose 8 n (CIFAR's channels-last: 3 x 1024 per image, and back)
  */
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -127,6 +134,94 @@ struct Row {
     long long n;
     double ms, bytes;
 };
+
+/* One conv op at one shape (ConvShape's fields; for the transpose: batch, rows = height, cols = width). */
+struct ConvBench {
+    const char *op;
+    enum Kind { IM2COL, COL2IM, POOL, POOL_BACKWARD, TRANSPOSE } kind;
+    int batch, height, width, channels, kernel, stride, pad;
+};
+
+static void bench_conv_ops(const Options &opt, std::vector<Row> &rows)
+{
+    const ConvBench cases[] = {
+        {"im2col vgg5 conv1", ConvBench::IM2COL, 512, 28, 28, 1, 3, 1, 1},
+        {"im2col vgg5 conv2", ConvBench::IM2COL, 512, 14, 14, 32, 3, 1, 1},
+        {"col2im vgg5 conv2", ConvBench::COL2IM, 512, 14, 14, 32, 3, 1, 1},
+        {"im2col vgg5 conv3", ConvBench::IM2COL, 512, 7, 7, 64, 3, 1, 1},
+        {"col2im vgg5 conv3", ConvBench::COL2IM, 512, 7, 7, 64, 3, 1, 1},
+        {"maxpool vgg5 pool1", ConvBench::POOL, 512, 28, 28, 32, 2, 2, 0},
+        {"maxpool bwd vgg5 pool1", ConvBench::POOL_BACKWARD, 512, 28, 28, 32, 2, 2, 0},
+        {"maxpool vgg5 pool2", ConvBench::POOL, 512, 14, 14, 64, 2, 2, 0},
+        {"maxpool bwd vgg5 pool2", ConvBench::POOL_BACKWARD, 512, 14, 14, 64, 2, 2, 0},
+        {"im2col vit patch mnist", ConvBench::IM2COL, 512, 28, 28, 1, 7, 7, 0},
+        {"im2col vit patch cifar", ConvBench::IM2COL, 512, 32, 32, 3, 8, 8, 0},
+        {"transpose cifar 3x1024", ConvBench::TRANSPOSE, 512, 3, 1024, 1, 1, 1, 0},
+        {"transpose cifar 1024x3", ConvBench::TRANSPOSE, 512, 1024, 3, 1, 1, 1, 0},
+    };
+    const long long copy_n = 512LL * 14 * 14 * 288;
+    float *a, *b;
+    BENCH_CUDA(cudaMalloc(&a, sizeof(float) * (size_t)copy_n));
+    BENCH_CUDA(cudaMalloc(&b, sizeof(float) * (size_t)copy_n));
+    bench_fill<<<1024, 256>>>(a, copy_n, 77u, -1.0f, 1.0f);
+    BENCH_LAUNCH();
+    const auto reps_for = [&](long long n) { return opt.reps > 0 ? opt.reps : (int)std::min(1000LL, std::max(20LL, 1000000000LL / n)); };
+    rows.push_back({"copy d2d", copy_n, time_ms([&] {
+        BENCH_CUDA(cudaMemcpyAsync(b, a, sizeof(float) * (size_t)copy_n, cudaMemcpyDeviceToDevice, 0)); }, reps_for(copy_n), opt.trials),
+        8.0 * (double)copy_n});
+    for (const ConvBench &c : cases) {
+        const int oh = (c.height + 2 * c.pad - c.kernel) / c.stride + 1, ow = (c.width + 2 * c.pad - c.kernel) / c.stride + 1;
+        const long long in = (long long)c.batch * c.height * c.width * c.channels;
+        const long long out = (long long)c.batch * oh * ow * c.channels;
+        const long long patches = (long long)c.batch * oh * ow * c.kernel * c.kernel * c.channels;
+        float *x, *y, *dy, *dx;
+        for (float **buf : {&x, &y, &dy, &dx}) BENCH_CUDA(cudaMalloc(buf, sizeof(float) * (size_t)std::max(in, patches)));
+        bench_fill<<<1024, 256>>>(x, std::max(in, patches), 78u, -1.0f, 1.0f);
+        BENCH_LAUNCH();
+        bench_fill<<<1024, 256>>>(dy, std::max(in, patches), 79u, -1.0f, 1.0f);
+        BENCH_LAUNCH();
+        BENCH_CUDA(cudaDeviceSynchronize());
+        if (c.kind == ConvBench::POOL_BACKWARD) { /* y = the pooled x, so that every window routes its gradient */
+            tp_max_pool_kernel<<<tp_elementwise_grid(out), TP_BLOCK>>>(x, y, c.batch, c.height, c.width, c.channels, c.kernel,
+                                                                      c.stride, c.pad, oh, ow);
+            BENCH_LAUNCH();
+        }
+        long long n = 0;
+        double bytes = 0;
+        std::function<void()> f;
+        switch (c.kind) {
+        case ConvBench::IM2COL:
+            n = patches, bytes = 4.0 * (double)(in + patches);
+            f = [&] { tp_im2col_kernel<<<tp_elementwise_grid(patches), TP_BLOCK>>>(x, dx, c.batch, c.height, c.width, c.channels,
+                                                                               c.kernel, c.stride, c.pad, oh, ow); };
+            break;
+        case ConvBench::COL2IM:
+            n = in, bytes = 4.0 * (double)(in + patches);
+            f = [&] { tp_col2im_kernel<<<tp_elementwise_grid(in), TP_BLOCK>>>(x, dx, c.batch, c.height, c.width, c.channels,
+                                                                           c.kernel, c.stride, c.pad, oh, ow); };
+            break;
+        case ConvBench::POOL:
+            n = out, bytes = 4.0 * (double)(in + out);
+            f = [&] { tp_max_pool_kernel<<<tp_elementwise_grid(out), TP_BLOCK>>>(x, dx, c.batch, c.height, c.width, c.channels,
+                                                                             c.kernel, c.stride, c.pad, oh, ow); };
+            break;
+        case ConvBench::POOL_BACKWARD:
+            n = in, bytes = 8.0 * (double)(in + out);
+            f = [&] { tp_max_pool_backward_kernel<<<tp_elementwise_grid(in), TP_BLOCK>>>(x, y, dy, dx, c.batch, c.height, c.width,
+                                                                                     c.channels, c.kernel, c.stride, c.pad, oh, ow); };
+            break;
+        case ConvBench::TRANSPOSE:
+            n = in, bytes = 8.0 * (double)in;
+            f = [&] { tp_batched_transpose_kernel<<<tp_transpose_grid(c.batch, c.height, c.width), TP_BLOCK>>>(x, dx, c.batch, c.height,
+                                                                                                        c.width); };
+            break;
+        }
+        rows.push_back({c.op, n, time_ms([&] { f(); BENCH_LAUNCH(); }, reps_for(n), opt.trials), bytes});
+        for (float *buf : {x, y, dy, dx}) BENCH_CUDA(cudaFree(buf));
+    }
+    BENCH_CUDA(cudaFree(a));
+    BENCH_CUDA(cudaFree(b));
+}
 
 int main(int argc, char **argv)
 {
@@ -237,6 +332,8 @@ int main(int argc, char **argv)
             BENCH_CUDA(cudaFree(buf));
         BENCH_API(tp_release_scratch());
     }
+
+    bench_conv_ops(opt, rows);
 
     if (opt.csv) std::printf("op,n,ms,GBps,ratio_to_copy\n");
     else std::printf("%-26s %12s %10s %9s %8s\n", "op", "n", "ms", "GB/s", "x copy");

@@ -223,3 +223,98 @@ extern "C" void ref_sgemm(int trans_a, int trans_b, int m, int n, int k, float a
         }
     }
 }
+
+/* ------------------------------------------------------------------ conv ops */
+
+extern "C" int ref_conv_out_height(const RefConvShape *s) { return (s->height + 2 * s->pad - s->kernel) / s->stride + 1; }
+extern "C" int ref_conv_out_width(const RefConvShape *s) { return (s->width + 2 * s->pad - s->kernel) / s->stride + 1; }
+
+/* Offset of input pixel (b, iy, ix), or -1 when (iy, ix) lies in the padding. */
+static int64_t ref_pixel(const RefConvShape *s, int b, int iy, int ix)
+{
+    if (iy < 0 || iy >= s->height || ix < 0 || ix >= s->width) return -1;
+    return (((int64_t)b * s->height + iy) * s->width + ix) * s->channels;
+}
+
+extern "C" void ref_im2col(const RefConvShape *s, const float *x, float *cols)
+{
+    const int oh = ref_conv_out_height(s), ow = ref_conv_out_width(s), k = s->kernel, c = s->channels;
+    int64_t at = 0;
+    for (int b = 0; b < s->batch; ++b)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox)
+                for (int ky = 0; ky < k; ++ky)
+                    for (int kx = 0; kx < k; ++kx) {
+                        const int64_t in = ref_pixel(s, b, oy * s->stride - s->pad + ky, ox * s->stride - s->pad + kx);
+                        for (int ch = 0; ch < c; ++ch) cols[at++] = in < 0 ? 0.0f : x[in + ch];
+                    }
+}
+
+extern "C" void ref_col2im(const RefConvShape *s, const float *cols, float *dx)
+{
+    const int oh = ref_conv_out_height(s), ow = ref_conv_out_width(s), k = s->kernel, c = s->channels;
+    const int64_t n = (int64_t)s->batch * s->height * s->width * c;
+    for (int64_t i = 0; i < n; ++i) dx[i] = 0.0f;
+    int64_t at = 0;
+    for (int b = 0; b < s->batch; ++b)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox)
+                for (int ky = 0; ky < k; ++ky)
+                    for (int kx = 0; kx < k; ++kx) {
+                        const int64_t in = ref_pixel(s, b, oy * s->stride - s->pad + ky, ox * s->stride - s->pad + kx);
+                        for (int ch = 0; ch < c; ++ch, ++at)
+                            if (in >= 0) dx[in + ch] = dx[in + ch] + cols[at];
+                    }
+}
+
+extern "C" float ref_java_max(float a, float b)
+{
+    if (std::isnan(a)) return a;
+    if (std::isnan(b)) return b;
+    if (a == 0.0f && b == 0.0f) return std::signbit(a) ? b : a;
+    return a > b ? a : b;
+}
+
+extern "C" void ref_max_pool(const RefConvShape *s, const float *x, float *y)
+{
+    const int oh = ref_conv_out_height(s), ow = ref_conv_out_width(s), k = s->kernel, c = s->channels;
+    for (int b = 0; b < s->batch; ++b)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox)
+                for (int ch = 0; ch < c; ++ch) {
+                    float m = -INFINITY;
+                    for (int ky = 0; ky < k; ++ky)
+                        for (int kx = 0; kx < k; ++kx) {
+                            const int64_t in = ref_pixel(s, b, oy * s->stride - s->pad + ky, ox * s->stride - s->pad + kx);
+                            if (in >= 0) m = ref_java_max(m, x[in + ch]);
+                        }
+                    y[(((int64_t)b * oh + oy) * ow + ox) * c + ch] = m;
+                }
+}
+
+extern "C" void ref_max_pool_backward(const RefConvShape *s, const float *x, const float *y, const float *dy, float *dx)
+{
+    const int oh = ref_conv_out_height(s), ow = ref_conv_out_width(s), k = s->kernel, c = s->channels;
+    const int64_t n = (int64_t)s->batch * s->height * s->width * c;
+    for (int64_t i = 0; i < n; ++i) dx[i] = 0.0f;
+    for (int b = 0; b < s->batch; ++b)
+        for (int oy = 0; oy < oh; ++oy)
+            for (int ox = 0; ox < ow; ++ox)
+                for (int ch = 0; ch < c; ++ch) {
+                    const int64_t out = (((int64_t)b * oh + oy) * ow + ox) * c + ch;
+                    int64_t first = -1;
+                    for (int cell = 0; cell < k * k && first < 0; ++cell) {
+                        const int64_t in = ref_pixel(s, b, oy * s->stride - s->pad + cell / k, ox * s->stride - s->pad + cell % k);
+                        if (in >= 0 && x[in + ch] == y[out]) first = in + ch;
+                    }
+                    if (first >= 0) dx[first] = dx[first] + dy[out];
+                }
+}
+
+extern "C" void ref_batched_transpose(int batch, int rows, int cols, const float *x, float *y)
+{
+    const int64_t m = (int64_t)rows * cols;
+    for (int b = 0; b < batch; ++b)
+        for (int r = 0; r < rows; ++r)
+            for (int c = 0; c < cols; ++c) y[b * m + (int64_t)c * rows + r] = x[b * m + (int64_t)r * cols + c];
+}

@@ -84,6 +84,30 @@ double ref_softmax_cross_entropy(const float *logits, const float *target, int64
 void ref_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc);
 
+/* ---- conv ops of channels-last (NHWC) batches (twophase.h, conv.cu) ----
+ * batch images of height x width x channels, square windows of `kernel`, `stride`, zero padding
+ * `pad`; window cell (ky, kx) of output pixel (oy, ox) is input pixel (oy*stride - pad + ky,
+ * ox*stride - pad + kx). Written as the definitions read: loops over output pixels and their
+ * window cells, the adjoints as scatters into a zeroed dx. */
+typedef struct {
+    int batch, height, width, channels, kernel, stride, pad;
+} RefConvShape;
+int ref_conv_out_height(const RefConvShape *s);
+int ref_conv_out_width(const RefConvShape *s);
+
+/* cols[(b, oy, ox)][(ky, kx, c)] = x[b][iy][ix][c] for (iy, ix) inside the image, else 0 */
+void ref_im2col(const RefConvShape *s, const float *x, float *cols);
+/* dx = 0; for every patch row (b, oy, ox) in order and every cell inside the image: dx += cols */
+void ref_col2im(const RefConvShape *s, const float *cols, float *dx);
+/* Java's Math.max(a, b): a if a is NaN, b if b is NaN, +0 for (-0, +0) in either order */
+float ref_java_max(float a, float b);
+/* y = max (ref_java_max, from -infinity) over the window's cells inside the image, in window order */
+void ref_max_pool(const RefConvShape *s, const float *x, float *y);
+/* dx = 0; for every window in order: dx[first cell in window order with x == y] += dy */
+void ref_max_pool_backward(const RefConvShape *s, const float *x, const float *y, const float *dy, float *dx);
+/* y[b][c][r] = x[b][r][c] */
+void ref_batched_transpose(int batch, int rows, int cols, const float *x, float *y);
+
 #ifdef __cplusplus
 }
 #endif

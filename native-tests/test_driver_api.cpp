@@ -14,8 +14,9 @@
  * found by name, an unknown name is CUDA_ERROR_NOT_FOUND; the parameters reach the kernels
  * (tp_axpy_kernel and the 16-parameter tp_adam_kernel, bitwise against the CPU reference);
  * every reduction kernel and the sgemm kernel write NaN when launched with a block other than
- * TP_BLOCK, never leave their output silently unwritten; sgemm with alpha = 0 reads neither A
- * nor B; launch-configuration errors; error names; with the emulator also out-of-memory and that
+ * TP_BLOCK, never leave their output silently unwritten; the conv kernels, which do not depend
+ * on the block size, give the reference's bits with 96-thread blocks and few of them (the transpose's
+ * shared tiles, a 13-parameter launch); sgemm with alpha = 0 reads neither A nor B; launch-configuration errors; error names; with the emulator also out-of-memory and that
  * releasing the last reference to the primary context frees its memory.
  */
 #include <dlfcn.h>
@@ -242,6 +243,47 @@ static void test_wrong_block_size()
     TPT_CHECK(not_nan == 0, "tp_sgemm_kernel with %u threads left %d of %d elements of C unwritten", bad, not_nan, 7 * 70);
 }
 
+/* The conv kernels work with any block size (their loops step by blockDim): with 96 threads, a
+ * size that divides neither a 32x32 tile nor TP_BLOCK, and fewer blocks than the work needs, the
+ * max-pool backward (13 parameters) and the batched transpose (shared tiles, grid-stride over
+ * tiles) give the reference's bits. */
+static void test_conv_kernels_any_block()
+{
+    tpt::Rng rng(901);
+    const unsigned block = 96;
+    const RefConvShape s = {3, 9, 7, 5, 3, 2, 1};
+    int batch = s.batch, h = s.height, w = s.width, c = s.channels, k = s.kernel, st = s.stride, pad = s.pad;
+    int oh = ref_conv_out_height(&s), ow = ref_conv_out_width(&s);
+    const size_t nin = (size_t)batch * h * w * c, nout = (size_t)batch * oh * ow * c;
+    std::vector<float> x(nin), dy = tpt::random_vector(rng, (int64_t)nout), y(nout), want(nin);
+    for (float &v : x) v = (float)rng.below(3); /* ties */
+    ref_max_pool(&s, x.data(), y.data());
+    ref_max_pool_backward(&s, x.data(), y.data(), dy.data(), want.data());
+    Buf dx(nin * 4), dyv(nout * 4), dyy(nout * 4), dgrad(nin * 4);
+    dx.put(x);
+    dyv.put(y);
+    dyy.put(dy);
+    dgrad.nan_fill();
+    CU_OK(launch(fn("tp_max_pool_backward_kernel"), 2, 1, block,
+                 {&dx.p, &dyv.p, &dyy.p, &dgrad.p, &batch, &h, &w, &c, &k, &st, &pad, &oh, &ow}));
+    const std::vector<float> got = dgrad.get<float>(nin);
+    TPT_CHECK(tpt::compare_bits(got.data(), want.data(), (int64_t)nin).count == 0,
+              "tp_max_pool_backward_kernel with %u threads, 2 blocks", block);
+
+    int tb = 7, rows = 45, cols = 70;
+    const size_t n = (size_t)tb * rows * cols;
+    const std::vector<float> a = tpt::random_vector(rng, (int64_t)n);
+    std::vector<float> at(n);
+    ref_batched_transpose(tb, rows, cols, a.data(), at.data());
+    Buf da(n * 4), dt(n * 4);
+    da.put(a);
+    dt.nan_fill();
+    CU_OK(launch(fn("tp_batched_transpose_kernel"), 5, 1, block, {&da.p, &dt.p, &tb, &rows, &cols}));
+    const std::vector<float> gt = dt.get<float>(n);
+    TPT_CHECK(tpt::compare_bits(gt.data(), at.data(), (int64_t)n).count == 0,
+              "tp_batched_transpose_kernel with %u threads, 5 blocks for %d tiles", block, tb * 2 * 3);
+}
+
 /* alpha = 0 reads neither A nor B: NaN there never reaches C = beta * C. */
 static void test_sgemm_alpha_zero()
 {
@@ -362,6 +404,7 @@ int main(int argc, char **argv)
     test_parameters();
     test_wrong_block_size();
     test_sgemm_alpha_zero();
+    test_conv_kernels_any_block();
     test_launch_errors();
     if (emulated) test_emulated_memory();
     TPT_CHECK(D.cuModuleUnload_(g_module) == CUDA_SUCCESS, "cuModuleUnload");

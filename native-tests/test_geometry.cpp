@@ -141,10 +141,34 @@ static void test_model_geometry()
               "gemm grid of INT_MAX: %d %d", tp_gemm_grid_y(INT_MAX), tp_gemm_grid_x(INT_MAX));
 }
 
+/* Batched transpose: one block per 32x32 tile of every matrix, capped; the same numbers as
+ * CudaGeometry.transposeGrid (CudaContractTest). */
+static void test_transpose_grid()
+{
+    TPT_CHECK(tp_transpose_grid(0, 5, 5) == 0 && tp_transpose_grid(3, 0, 5) == 0 && tp_transpose_grid(3, 5, -1) == 0,
+              "empty");
+    TPT_CHECK(tp_transpose_grid(1, 1, 1) == 1, "one element");
+    TPT_CHECK(tp_transpose_grid(1, 32, 32) == 1 && tp_transpose_grid(1, 33, 32) == 2 && tp_transpose_grid(1, 33, 33) == 4,
+              "tiles");
+    TPT_CHECK(tp_transpose_grid(512, 3, 1024) == 4096 && tp_transpose_grid(100, 3, 1024) == 3200, "CIFAR channels-last");
+    TPT_CHECK(tp_transpose_grid(4097, 2, 33) == TP_MAX_TRANSPOSE_GRID, "capped");
+    TPT_CHECK(tp_transpose_grid(INT64_MAX, INT64_MAX, INT64_MAX) == TP_MAX_TRANSPOSE_GRID, "no overflow");
+    TPT_CHECK(tp_transpose_grid(1, (int64_t)1 << 40, 1) == TP_MAX_TRANSPOSE_GRID, "huge rows");
+    bool ok = true;
+    for (int64_t b = 1; b < 300; b += 7)
+        for (int64_t r = 1; r < 200; r += 13)
+            for (int64_t c = 1; c < 200; c += 17) {
+                const int64_t want = b * ((r + 31) / 32) * ((c + 31) / 32);
+                ok = ok && tp_transpose_grid(b, r, c) == (want < TP_MAX_TRANSPOSE_GRID ? want : TP_MAX_TRANSPOSE_GRID);
+            }
+    TPT_CHECK(ok, "transpose grid sweep");
+}
+
 int main()
 {
     test_elementwise_grid();
     test_chunk_table();
     test_model_geometry();
+    test_transpose_grid();
     return tpt::finish("test_geometry");
 }

@@ -22,6 +22,11 @@
  *   cross-entropy gradient                         abs + rel (softmax - target cancels)
  *   sgemm                                          |err| <= (k + 2) * 2^-23 * sum |alpha a b| + |beta c|;
  *                                                  alpha = 0 reads neither A nor B
+ *   im2col, col2im, max pool forward and backward,
+ *   batched transpose                              bitwise (copies, comparisons, and col2im's and
+ *                                                  the pool backward's sums in the reference's
+ *                                                  order); every output element written, nothing
+ *                                                  outside it
  *
  *   test_gpu_layers [--quick] [test_add_bias ...]  shapes up to 10^5 elements only; only the named tests
  */
@@ -476,6 +481,168 @@ static void test_sgemm_alpha_zero()
     }
 }
 
+/* ------------------------------------------------------------------ conv ops (conv.cu) */
+
+static const char *conv_str(const RefConvShape &s)
+{
+    static char buf[128];
+    std::snprintf(buf, sizeof buf, "b%d %dx%dx%d k%d s%d p%d", s.batch, s.height, s.width, s.channels, s.kernel, s.stride,
+                  s.pad);
+    return buf;
+}
+
+/* Odd shapes: stride 1 and 2 and past the kernel, padding 0, 1 and 2, one channel and more than a
+ * warp, batch tails, several blocks, and (full run) past the elementwise grid cap. */
+static std::vector<RefConvShape> conv_shapes()
+{
+    std::vector<RefConvShape> v = {
+        {1, 1, 1, 1, 1, 1, 0},    /* one pixel */
+        {3, 7, 5, 1, 3, 1, 1},    /* one channel, padding 1: VGG5's first convolution */
+        {2, 9, 6, 3, 3, 2, 0},    /* stride 2: windows overlap by one */
+        {3, 7, 7, 5, 2, 2, 1},    /* padded pooling */
+        {2, 5, 4, 3, 2, 3, 2},    /* stride > kernel (pixels no window reads), windows of padding only */
+        {5, 8, 6, 32, 2, 2, 0},   /* VGG5's pooling: a warp of channels */
+        {2, 12, 12, 3, 4, 4, 0},  /* the ViT patch embedding */
+        {3, 11, 13, 33, 3, 1, 1}, /* channels past a warp, several blocks with tails */
+    };
+    if (!test_args().quick) {
+        v.push_back({9, 32, 32, 16, 3, 1, 1}); /* im2col of 1.3M elements: past the grid cap */
+        v.push_back({7, 28, 28, 32, 2, 2, 0});
+    }
+    return v;
+}
+
+/* Bitwise equality of a conv op's output with its reference, naming the shape and the first difference. */
+static void conv_bits(const char *what, const RefConvShape &s, int variant, const std::vector<float> &got,
+                      const std::vector<float> &want)
+{
+    const tpt::Mismatch m = tpt::compare_bits(got.data(), want.data(), (int64_t)want.size());
+    TPT_CHECK(got.size() == want.size() && m.count == 0,
+              "%s %s (%d): %" PRId64 " of %zu elements differ, first %" PRId64 " got %.9g want %.9g", what, conv_str(s),
+              variant, m.count, want.size(), m.first, m.first >= 0 ? (double)got[(size_t)m.first] : 0.0,
+              m.first >= 0 ? (double)want[(size_t)m.first] : 0.0);
+}
+
+struct ConvSizes {
+    int64_t in, out, patches;
+};
+
+static ConvSizes conv_sizes(const RefConvShape &s)
+{
+    const int64_t pixels = (int64_t)s.batch * ref_conv_out_height(&s) * ref_conv_out_width(&s);
+    return {(int64_t)s.batch * s.height * s.width * s.channels, pixels * s.channels,
+            pixels * s.kernel * s.kernel * s.channels};
+}
+
+static void test_im2col_col2im()
+{
+    Rng rng(720);
+    for (const RefConvShape &s : conv_shapes()) {
+        const ConvSizes n = conv_sizes(s);
+        const std::vector<float> x = tpt::random_vector(rng, n.in), g = tpt::random_vector(rng, n.patches);
+        std::vector<float> want_cols((size_t)n.patches), want_dx((size_t)n.in), got;
+        ref_im2col(&s, x.data(), want_cols.data());
+        ref_col2im(&s, g.data(), want_dx.data());
+        DeviceArray dx(n.in, s.channels % 2), dcols(n.patches, 1), dg(n.patches, 0), dgrad(n.in, 3);
+        TP_OK(dx.status() | dcols.status() | dg.status() | dgrad.status());
+        TP_OK(dx.upload(x)); TP_OK(dg.upload(g)); TP_OK(dcols.poison()); TP_OK(dgrad.poison());
+        TP_OK(tp_im2col(dx.ptr(), dcols.ptr(), s.batch, s.height, s.width, s.channels, s.kernel, s.stride, s.pad));
+        TP_OK(dcols.download(got));
+        conv_bits("im2col", s, 0, got, want_cols);
+        TP_OK(tp_col2im(dg.ptr(), dgrad.ptr(), s.batch, s.height, s.width, s.channels, s.kernel, s.stride, s.pad));
+        TP_OK(dgrad.download(got));
+        conv_bits("col2im", s, 0, got, want_dx);
+        TPT_CHECK(dcols.guards_intact() && dgrad.guards_intact(), "im2col/col2im guards %s", conv_str(s));
+    }
+}
+
+/* Inputs drawn from a few values (ties in most windows: the first maximum takes the gradient),
+ * signed zeros (Java's max puts +0 above -0), and a NaN and an infinity now and then. */
+static std::vector<float> tie_values(Rng &rng, int64_t n)
+{
+    static const float pick[] = {-1.0f, -0.0f, 0.0f, 0.5f, 1.0f};
+    std::vector<float> v((size_t)n);
+    for (float &x : v) {
+        const int64_t r = rng.below(200);
+        x = r == 0 ? NAN : r == 1 ? -INFINITY : r == 2 ? INFINITY : pick[rng.below(5)];
+    }
+    return v;
+}
+
+static void test_max_pool()
+{
+    Rng rng(721);
+    for (const RefConvShape &s : conv_shapes()) {
+        const ConvSizes n = conv_sizes(s);
+        for (int ties = 0; ties < 2; ++ties) {
+            const std::vector<float> x = ties ? tie_values(rng, n.in) : tpt::random_vector(rng, n.in);
+            const std::vector<float> dy = tpt::random_vector(rng, n.out);
+            std::vector<float> want_y((size_t)n.out), want_dx((size_t)n.in), y, dx;
+            ref_max_pool(&s, x.data(), want_y.data());
+            ref_max_pool_backward(&s, x.data(), want_y.data(), dy.data(), want_dx.data());
+            DeviceArray d_x(n.in, 1), d_y(n.out, 0), d_dy(n.out, 3), d_dx(n.in, s.channels % 2);
+            TP_OK(d_x.status() | d_y.status() | d_dy.status() | d_dx.status());
+            TP_OK(d_x.upload(x)); TP_OK(d_dy.upload(dy)); TP_OK(d_y.poison()); TP_OK(d_dx.poison());
+            TP_OK(tp_max_pool(d_x.ptr(), d_y.ptr(), s.batch, s.height, s.width, s.channels, s.kernel, s.stride, s.pad));
+            TP_OK(d_y.download(y));
+            conv_bits("max pool (ties)", s, ties, y, want_y);
+            TP_OK(d_y.upload(want_y));
+            TP_OK(tp_max_pool_backward(d_x.ptr(), d_y.ptr(), d_dy.ptr(), d_dx.ptr(), s.batch, s.height, s.width, s.channels,
+                                       s.kernel, s.stride, s.pad));
+            TP_OK(d_dx.download(dx));
+            conv_bits("max pool backward (ties)", s, ties, dx, want_dx);
+            TPT_CHECK(d_y.guards_intact() && d_dx.guards_intact(), "max pool guards %s", conv_str(s));
+        }
+    }
+}
+
+static void test_batched_transpose()
+{
+    Rng rng(722);
+    struct T {
+        int batch, rows, cols;
+    };
+    std::vector<T> cases = {{1, 1, 1},   {3, 1, 784}, {3, 784, 1},  {2, 3, 1024}, {2, 1024, 3}, {5, 33, 65},
+                            {1, 64, 32}, {2, 100, 37}, {4097, 2, 33} /* more tiles than the grid cap */};
+    if (!test_args().quick) cases.push_back({1, 1030, 4100}); /* one matrix of more tiles than the cap */
+    for (const T &t : cases) {
+        const int64_t n = (int64_t)t.batch * t.rows * t.cols;
+        const std::vector<float> x = tpt::random_vector(rng, n);
+        std::vector<float> want((size_t)n), got;
+        ref_batched_transpose(t.batch, t.rows, t.cols, x.data(), want.data());
+        DeviceArray dx(n, t.rows % 2), dy(n, 1);
+        TP_OK(dx.status() | dy.status());
+        TP_OK(dx.upload(x)); TP_OK(dy.poison());
+        TP_OK(tp_batched_transpose(dx.ptr(), dy.ptr(), t.batch, t.rows, t.cols));
+        TP_OK(dy.download(got));
+        report_bits("batched transpose", tpt::compare_bits(got.data(), want.data(), n), got, want, n, t.rows);
+        TPT_CHECK(dy.guards_intact(), "transpose guards %dx%dx%d", t.batch, t.rows, t.cols);
+    }
+}
+
+/* Shapes ConvShape refuses are refused; an empty transpose does nothing. */
+static void test_conv_arguments()
+{
+    DeviceArray a(64, 0), b(64, 0);
+    TP_OK(a.status() | b.status());
+    TPT_CHECK(tp_im2col(a.ptr(), b.ptr(), 1, 2, 2, 1, 5, 1, 1) == TP_ERR_INVALID_VALUE, "window larger than the padded image");
+    TPT_CHECK(tp_col2im(a.ptr(), b.ptr(), 1, 4, 4, 1, 3, 1, -1) == TP_ERR_INVALID_VALUE, "negative padding");
+    TPT_CHECK(tp_max_pool(a.ptr(), b.ptr(), 0, 4, 4, 1, 2, 2, 0) == TP_ERR_INVALID_VALUE, "batch 0");
+    TPT_CHECK(tp_max_pool(a.ptr(), b.ptr(), 1, 4, 4, 1, 2, 0, 0) == TP_ERR_INVALID_VALUE, "stride 0");
+    TPT_CHECK(tp_max_pool_backward(a.ptr(), a.ptr(), nullptr, b.ptr(), 1, 4, 4, 1, 2, 2, 0) == TP_ERR_INVALID_VALUE, "dy NULL");
+    TPT_CHECK(tp_im2col(a.ptr(), b.ptr(), 1, 65536, 65536, 1, 1, 1, 0) == TP_ERR_INVALID_VALUE, "an image of 2^32 pixels");
+    TPT_CHECK(tp_im2col(a.ptr(), b.ptr(), 1, 4, 4, 1, 1, 1, 1 << 30) == TP_ERR_INVALID_VALUE, "padded side past INT_MAX");
+    TPT_CHECK(tp_batched_transpose(a.ptr(), b.ptr(), -1, 2, 2) == TP_ERR_INVALID_VALUE, "negative batch");
+    TP_OK(b.poison());
+    TP_OK(tp_batched_transpose(nullptr, nullptr, 3, 0, 5));
+    TP_OK(tp_batched_transpose(a.ptr(), b.ptr(), 0, 4, 5));
+    std::vector<float> got;
+    TP_OK(b.download(got));
+    bool untouched = true;
+    for (float v : got) untouched = untouched && std::isnan(v);
+    TPT_CHECK(untouched, "an empty transpose writes nothing");
+}
+
 int main(int argc, char **argv)
 {
     parse_test_args(argc, argv);
@@ -489,5 +656,9 @@ int main(int argc, char **argv)
     TP_RUN(test_softmax_loss_rounding);
     TP_RUN(test_sgemm);
     TP_RUN(test_sgemm_alpha_zero);
+    TP_RUN(test_im2col_col2im);
+    TP_RUN(test_max_pool);
+    TP_RUN(test_batched_transpose);
+    TP_RUN(test_conv_arguments);
     return tpt::finish("test_gpu_layers");
 }

@@ -373,6 +373,82 @@ static void test_sgemm()
     TPT_CHECK(c3[0] == 2.0f, "k = 0");
 }
 
+/* The conv references on hand-worked cases, and col2im as the adjoint of im2col. */
+static void test_conv_ops()
+{
+    /* a 3x3 image 1..9, 2x2 windows, stride 1: four patches */
+    const RefConvShape s = {1, 3, 3, 1, 2, 1, 0};
+    const float x[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+    float cols[16];
+    ref_im2col(&s, x, cols);
+    const float want[16] = {1, 2, 4, 5, 2, 3, 5, 6, 4, 5, 7, 8, 5, 6, 8, 9};
+    bool ok = true;
+    for (int i = 0; i < 16; ++i) ok = ok && cols[i] == want[i];
+    TPT_CHECK(ok, "im2col of a 3x3 image");
+    /* col2im of all ones counts how many patches read each pixel */
+    float ones[16], counts[9];
+    for (float &v : ones) v = 1.0f;
+    ref_col2im(&s, ones, counts);
+    const float cover[9] = {1, 2, 1, 2, 4, 2, 1, 2, 1};
+    ok = true;
+    for (int i = 0; i < 9; ++i) ok = ok && counts[i] == cover[i];
+    TPT_CHECK(ok, "col2im coverage counts");
+    /* padding 1, stride 2, two channels: the corner patch reads three zeros, then pixel (0, 0) */
+    const RefConvShape p = {1, 2, 2, 2, 2, 2, 1};
+    const float xp[8] = {1, -1, 2, -2, 3, -3, 4, -4};
+    float cp[32];
+    ref_im2col(&p, xp, cp);
+    TPT_CHECK(ref_conv_out_height(&p) == 2 && ref_conv_out_width(&p) == 2, "out 2x2");
+    TPT_CHECK(cp[0] == 0 && cp[5] == 0 && cp[6] == 1 && cp[7] == -1 && cp[8] == 0 && cp[12] == 2 && cp[13] == -2,
+              "padded im2col: %g %g %g %g", cp[6], cp[7], cp[12], cp[13]);
+
+    /* adjoint: <im2col(x), C> = <x, col2im(C)>, exact for small integers */
+    Rng rng(120);
+    const RefConvShape a = {2, 5, 4, 3, 3, 2, 1};
+    const int64_t nin = 2 * 5 * 4 * 3, ncols = (int64_t)2 * ref_conv_out_height(&a) * ref_conv_out_width(&a) * 27;
+    std::vector<float> xa((size_t)nin), ca((size_t)ncols), ia((size_t)ncols), da((size_t)nin);
+    for (float &v : xa) v = (float)(rng.below(9) - 4);
+    for (float &v : ca) v = (float)(rng.below(9) - 4);
+    ref_im2col(&a, xa.data(), ia.data());
+    ref_col2im(&a, ca.data(), da.data());
+    double lhs = 0, rhs = 0;
+    for (int64_t i = 0; i < ncols; ++i) lhs += (double)ia[(size_t)i] * ca[(size_t)i];
+    for (int64_t i = 0; i < nin; ++i) rhs += (double)xa[(size_t)i] * da[(size_t)i];
+    TPT_CHECK(lhs == rhs && lhs != 0, "adjoint: %g vs %g", lhs, rhs);
+
+    /* Java's max: NaN wins, +0 above -0 */
+    TPT_CHECK(std::isnan(ref_java_max(NAN, 1.0f)) && std::isnan(ref_java_max(1.0f, NAN)), "max with NaN");
+    TPT_CHECK(!std::signbit(ref_java_max(-0.0f, 0.0f)) && !std::signbit(ref_java_max(0.0f, -0.0f)) &&
+                  std::signbit(ref_java_max(-0.0f, -0.0f)), "max of signed zeros");
+    /* pooling: ties go to the first cell in window order; a window of padding only stays -inf */
+    const RefConvShape q = {1, 2, 2, 1, 2, 2, 0};
+    const float xq[4] = {1, 3, 3, 2}, dq[1] = {5};
+    float yq[1], gq[4];
+    ref_max_pool(&q, xq, yq);
+    ref_max_pool_backward(&q, xq, yq, dq, gq);
+    TPT_CHECK(yq[0] == 3 && gq[0] == 0 && gq[1] == 5 && gq[2] == 0 && gq[3] == 0, "pool tie: y %g dx %g %g %g %g", yq[0],
+              gq[0], gq[1], gq[2], gq[3]);
+    const RefConvShape e = {1, 1, 1, 1, 1, 1, 1}; /* 3x3 windows of 1x1 over a 1x1 image padded by 1 */
+    const float xe[1] = {-2}, de[9] = {1, 2, 4, 8, 16, 32, 64, 128, 256};
+    float ye[9], ge[1];
+    ref_max_pool(&e, xe, ye);
+    ref_max_pool_backward(&e, xe, ye, de, ge);
+    TPT_CHECK(std::isinf(ye[0]) && ye[0] < 0 && ye[4] == -2 && ge[0] == 16, "padding-only windows: %g %g, dx %g", ye[0],
+              ye[4], ge[0]);
+    /* overlapping windows add their gradients: a 2x3 image, 2x2 windows, stride 1, both maxima at (0, 1) */
+    const RefConvShape w = {1, 2, 3, 1, 2, 1, 0};
+    const float xw[6] = {0, 9, 0, 0, 0, 0}, dw[2] = {1.5f, 2.5f};
+    float yw[2], gw[6];
+    ref_max_pool(&w, xw, yw);
+    ref_max_pool_backward(&w, xw, yw, dw, gw);
+    TPT_CHECK(yw[0] == 9 && yw[1] == 9 && gw[1] == 4.0f && gw[0] == 0 && gw[2] == 0, "overlapping windows: dx %g", gw[1]);
+
+    const float t[6] = {1, 2, 3, 4, 5, 6};
+    float tt[6];
+    ref_batched_transpose(1, 2, 3, t, tt);
+    TPT_CHECK(tt[0] == 1 && tt[1] == 4 && tt[2] == 2 && tt[3] == 5 && tt[4] == 3 && tt[5] == 6, "transpose 2x3");
+}
+
 int main()
 {
     test_adam_scalars();
@@ -387,5 +463,6 @@ int main()
     test_activations();
     test_losses();
     test_sgemm();
+    test_conv_ops();
     return tpt::finish("test_reference");
 }

@@ -36,6 +36,9 @@ public final class CudaGeometry {
     public static final int GEMM_TILE = 64;
     public static final int GEMM_TILE_K = 16;
     public static final int GEMM_MAX_GRID_Y = 65535;
+    /** Batched transpose: tile edge, grid cap (TP_TRANSPOSE_TILE, TP_MAX_TRANSPOSE_GRID). */
+    public static final int TRANSPOSE_TILE = 32;
+    public static final int MAX_TRANSPOSE_GRID = 4096;
 
     /** Grid of the elementwise kernels and the first multi-dot pass: min(ceil(n / (BLOCK*VEC)), MAX_GRID), 0 when {@code n <= 0}. */
     public static int elementwiseGrid(long n) {
@@ -91,6 +94,16 @@ public final class CudaGeometry {
         if (m <= 0) return 0;
         long b = ((long) m + GEMM_TILE - 1) / GEMM_TILE;
         return b < GEMM_MAX_GRID_Y ? (int) b : GEMM_MAX_GRID_Y;
+    }
+
+    /** Batched transpose grid: one block per tile of every matrix, at most MAX_TRANSPOSE_GRID; 0 when empty. */
+    public static int transposeGrid(long batch, long rows, long cols) {
+        if (batch <= 0 || rows <= 0 || cols <= 0) return 0;
+        long tilesR = rows / TRANSPOSE_TILE + (rows % TRANSPOSE_TILE != 0 ? 1 : 0);
+        long tilesC = cols / TRANSPOSE_TILE + (cols % TRANSPOSE_TILE != 0 ? 1 : 0);
+        if (tilesR >= MAX_TRANSPOSE_GRID || tilesC >= MAX_TRANSPOSE_GRID || batch >= MAX_TRANSPOSE_GRID) return MAX_TRANSPOSE_GRID;
+        long blocks = batch * tilesR * tilesC;
+        return blocks < MAX_TRANSPOSE_GRID ? (int) blocks : MAX_TRANSPOSE_GRID;
     }
 
     /**

@@ -7,6 +7,7 @@ import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
+import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.GradientNorms;
 
 import java.util.ArrayList;
@@ -101,6 +102,19 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     /** dOut may be null; {@code 1 <= rows <= Integer.MAX_VALUE}. */
     protected abstract double deviceSoftmaxCrossEntropy(B logits, B target, long rows, int cols, float gradScale, B dOut);
+
+    // conv ops of channels-last batches: lengths checked against the shape, buffers disjoint
+
+    protected abstract void deviceIm2col(ConvShape s, B x, B cols);
+
+    protected abstract void deviceCol2im(ConvShape s, B cols, B dx);
+
+    protected abstract void deviceMaxPool(ConvShape s, B x, B y);
+
+    protected abstract void deviceMaxPoolBackward(ConvShape s, B x, B y, B dy, B dx);
+
+    /** {@code rows, cols >= 2} (a vector's transpose is a copy, done by the base class), batch >= 1. */
+    protected abstract void deviceBatchedTranspose(int batch, int rows, int cols, B x, B y);
 
     // ---------------------------------------------------------------- memory
 
@@ -338,6 +352,89 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         long rows = rowsOf("softmaxCrossEntropy", lb, cols);
         if (rows > Integer.MAX_VALUE) throw new IllegalArgumentException("softmaxCrossEntropy: " + rows + " rows; at most " + Integer.MAX_VALUE);
         return rows == 0 ? 0.0 : deviceSoftmaxCrossEntropy(lb, tb, rows, cols, gradScale, gb);
+    }
+
+    // ---------------------------------------------------------------- conv ops (channels-last, cuda/conv.cu)
+    // Backend's defaults copy to the host; these run on the device, bit-identical to the CPU backend.
+
+    @Override public final void im2col(ConvShape s, Buffer x, Buffer cols) {
+        checkShape("im2col", s);
+        B xb = own(x, "im2col", "x"), cb = own(cols, "im2col", "cols");
+        convLength("im2col", s, "x", xb, s.inputSize());
+        convLength("im2col", s, "cols", cb, s.patchRows() * s.patchColumns());
+        disjoint("im2col", "x", xb, "cols", cb);
+        deviceIm2col(s, xb, cb);
+    }
+
+    @Override public final void col2im(ConvShape s, Buffer cols, Buffer dx) {
+        checkShape("col2im", s);
+        B cb = own(cols, "col2im", "cols"), db = own(dx, "col2im", "dx");
+        convLength("col2im", s, "cols", cb, s.patchRows() * s.patchColumns());
+        convLength("col2im", s, "dx", db, s.inputSize());
+        disjoint("col2im", "cols", cb, "dx", db);
+        deviceCol2im(s, cb, db);
+    }
+
+    @Override public final void maxPool(ConvShape s, Buffer x, Buffer y) {
+        checkShape("maxPool", s);
+        B xb = own(x, "maxPool", "x"), yb = own(y, "maxPool", "y");
+        convLength("maxPool", s, "x", xb, s.inputSize());
+        convLength("maxPool", s, "y", yb, pooledSize(s));
+        disjoint("maxPool", "x", xb, "y", yb);
+        deviceMaxPool(s, xb, yb);
+    }
+
+    @Override public final void maxPoolBackward(ConvShape s, Buffer x, Buffer y, Buffer dy, Buffer dx) {
+        checkShape("maxPoolBackward", s);
+        B xb = own(x, "maxPoolBackward", "x"), yb = own(y, "maxPoolBackward", "y");
+        B gyb = own(dy, "maxPoolBackward", "dy"), gxb = own(dx, "maxPoolBackward", "dx");
+        convLength("maxPoolBackward", s, "x", xb, s.inputSize());
+        convLength("maxPoolBackward", s, "y", yb, pooledSize(s));
+        convLength("maxPoolBackward", s, "dy", gyb, pooledSize(s));
+        convLength("maxPoolBackward", s, "dx", gxb, s.inputSize());
+        disjoint("maxPoolBackward", "x", xb, "dx", gxb);
+        disjoint("maxPoolBackward", "y", yb, "dx", gxb);
+        disjoint("maxPoolBackward", "dy", gyb, "dx", gxb);
+        deviceMaxPoolBackward(s, xb, yb, gyb, gxb);
+    }
+
+    @Override public final void batchedTranspose(int batch, int rows, int cols, Buffer x, Buffer y) {
+        B xb = own(x, "batchedTranspose", "x"), yb = own(y, "batchedTranspose", "y");
+        if (batch < 0 || rows < 0 || cols < 0) {
+            throw new IllegalArgumentException("batchedTranspose: batch " + batch + ", rows " + rows + ", cols " + cols + " must not be negative");
+        }
+        long n = (long) batch * rows * cols;
+        if (xb.length() != n || yb.length() != n) {
+            throw new IllegalArgumentException("batchedTranspose: " + batch + " matrices of " + rows + "x" + cols + " need " + n
+                    + " floats; x has " + xb.length() + ", y " + yb.length());
+        }
+        disjoint("batchedTranspose", "x", xb, "y", yb);
+        if (n == 0) return;
+        if (rows == 1 || cols == 1) deviceCopy(xb, yb, n); // a vector and its transpose have the same layout
+        else deviceBatchedTranspose(batch, rows, cols, xb, yb);
+    }
+
+    /** A shape the kernels index with ints within one image, output image and patch (as tp_conv_dims in conv.cu checks). */
+    private static void checkShape(String op, ConvShape s) {
+        Objects.requireNonNull(s, () -> op + ": shape is null");
+        long max = Integer.MAX_VALUE;
+        if (s.height() + 2L * s.pad() > max || s.width() + 2L * s.pad() > max || (long) s.height() * s.width() > max
+                || (long) s.outHeight() * s.outWidth() > max || (long) s.kernel() * s.kernel() * s.channels() > max) {
+            throw new IllegalArgumentException(op + ": " + s + " is too large for the GPU kernels: the padded sides, the pixels of an "
+                    + "image and of an output image, and the values of a patch must each be at most " + max);
+        }
+    }
+
+    /** Floats of a pooling output: out pixels x channels per image. */
+    private static long pooledSize(ConvShape s) { return (long) s.batch() * s.outHeight() * s.outWidth() * s.channels(); }
+
+    private static void convLength(String op, ConvShape s, String arg, GpuBuffer b, long need) {
+        if (b.length() != need) throw new IllegalArgumentException(op + ": " + arg + " has " + b.length() + " floats; " + s + " needs " + need);
+    }
+
+    /** A kernel reads one buffer while it writes the other: they must not share memory. */
+    private static void disjoint(String op, String aName, GpuBuffer a, String bName, GpuBuffer b) {
+        if (a.overlaps(b)) throw new IllegalArgumentException(op + ": " + aName + " and " + bName + " overlap (" + a + ", " + b + ")");
     }
 
     // ---------------------------------------------------------------- lifecycle

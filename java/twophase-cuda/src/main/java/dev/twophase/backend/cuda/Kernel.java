@@ -39,7 +39,18 @@ public enum Kernel {
             "cols", Param.I32, "grad_scale", Param.F32, "dout", Param.PTR, "row_loss", Param.PTR),
     SGEMM("tp_sgemm_kernel", "trans_a", Param.I32, "trans_b", Param.I32, "m", Param.I32, "n", Param.I32,
             "k", Param.I32, "alpha", Param.F32, "a", Param.PTR, "lda", Param.I32, "b", Param.PTR, "ldb", Param.I32,
-            "beta", Param.F32, "c", Param.PTR, "ldc", Param.I32);
+            "beta", Param.F32, "c", Param.PTR, "ldc", Param.I32),
+    IM2COL("tp_im2col_kernel", "x", Param.PTR, "cols", Param.PTR, "batch", Param.I32, "height", Param.I32, "width", Param.I32,
+            "channels", Param.I32, "kernel", Param.I32, "stride", Param.I32, "pad", Param.I32, "out_h", Param.I32, "out_w", Param.I32),
+    COL2IM("tp_col2im_kernel", "cols", Param.PTR, "dx", Param.PTR, "batch", Param.I32, "height", Param.I32, "width", Param.I32,
+            "channels", Param.I32, "kernel", Param.I32, "stride", Param.I32, "pad", Param.I32, "out_h", Param.I32, "out_w", Param.I32),
+    MAX_POOL("tp_max_pool_kernel", "x", Param.PTR, "y", Param.PTR, "batch", Param.I32, "height", Param.I32, "width", Param.I32,
+            "channels", Param.I32, "kernel", Param.I32, "stride", Param.I32, "pad", Param.I32, "out_h", Param.I32, "out_w", Param.I32),
+    MAX_POOL_BACKWARD("tp_max_pool_backward_kernel", "x", Param.PTR, "y", Param.PTR, "dy", Param.PTR, "dx", Param.PTR,
+            "batch", Param.I32, "height", Param.I32, "width", Param.I32, "channels", Param.I32, "kernel", Param.I32,
+            "stride", Param.I32, "pad", Param.I32, "out_h", Param.I32, "out_w", Param.I32),
+    BATCHED_TRANSPOSE("tp_batched_transpose_kernel", "x", Param.PTR, "y", Param.PTR, "batch", Param.I32, "rows", Param.I32,
+            "cols", Param.I32);
 
     /** C parameter types: device pointer, int, long long, float. */
     public enum Param {

@@ -2,6 +2,7 @@ package dev.twophase.backend.ffm;
 
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.BackendUnavailableException;
+import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.cuda.CudaAbi;
 import dev.twophase.backend.cuda.CudaDriver;
 import dev.twophase.backend.cuda.Emulation;
@@ -363,5 +364,37 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
                     .invokeExact(ls, ts, rows, cols, gradScale, gs, loss));
             return loss.get(JAVA_DOUBLE, 0);
         }
+    }
+
+    // ---------------------------------------------------------------- conv ops
+
+    @Override protected void deviceIm2col(ConvShape s, FBuffer x, FBuffer cols) {
+        MemorySegment xs = x.segment(), cs = cols.segment();
+        lib.check("tp_im2col(" + s + ")", () -> (int) lib.h(TpFunction.IM2COL).invokeExact(xs, cs, s.batch(), s.height(), s.width(),
+                s.channels(), s.kernel(), s.stride(), s.pad()));
+    }
+
+    @Override protected void deviceCol2im(ConvShape s, FBuffer cols, FBuffer dx) {
+        MemorySegment cs = cols.segment(), ds = dx.segment();
+        lib.check("tp_col2im(" + s + ")", () -> (int) lib.h(TpFunction.COL2IM).invokeExact(cs, ds, s.batch(), s.height(), s.width(),
+                s.channels(), s.kernel(), s.stride(), s.pad()));
+    }
+
+    @Override protected void deviceMaxPool(ConvShape s, FBuffer x, FBuffer y) {
+        MemorySegment xs = x.segment(), ys = y.segment();
+        lib.check("tp_max_pool(" + s + ")", () -> (int) lib.h(TpFunction.MAX_POOL).invokeExact(xs, ys, s.batch(), s.height(), s.width(),
+                s.channels(), s.kernel(), s.stride(), s.pad()));
+    }
+
+    @Override protected void deviceMaxPoolBackward(ConvShape s, FBuffer x, FBuffer y, FBuffer dy, FBuffer dx) {
+        MemorySegment xs = x.segment(), ys = y.segment(), gys = dy.segment(), gxs = dx.segment();
+        lib.check("tp_max_pool_backward(" + s + ")", () -> (int) lib.h(TpFunction.MAX_POOL_BACKWARD).invokeExact(xs, ys, gys, gxs,
+                s.batch(), s.height(), s.width(), s.channels(), s.kernel(), s.stride(), s.pad()));
+    }
+
+    @Override protected void deviceBatchedTranspose(int batch, int rows, int cols, FBuffer x, FBuffer y) {
+        MemorySegment xs = x.segment(), ys = y.segment();
+        lib.check("tp_batched_transpose(" + batch + "x" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.BATCHED_TRANSPOSE)
+                .invokeExact(xs, ys, batch, rows, cols));
     }
 }

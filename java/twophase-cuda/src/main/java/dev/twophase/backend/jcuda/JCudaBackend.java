@@ -2,6 +2,7 @@ package dev.twophase.backend.jcuda;
 
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.BackendUnavailableException;
+import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.cuda.CudaAbi;
 import dev.twophase.backend.cuda.CudaDriver;
 import dev.twophase.backend.cuda.CudaException;
@@ -549,5 +550,43 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         launch(Kernel.SOFTMAX_XENT_ROWS, CudaGeometry.rowGrid(rows), logits.ptr, target.ptr, rows, cols, gradScale, ptr(dOut), rowLoss);
         launch(Kernel.REDUCE_PARTIALS, 1, rowLoss, 1, (int) rows, result);
         return fetchDoubles(result, 1)[0];
+    }
+
+    // ---------------------------------------------------------------- conv ops
+
+    /** Launches one of the conv kernels that take (buffers..., shape, out_h, out_w), one thread per element it writes. */
+    private void launchConv(Kernel k, long elements, ConvShape s, CUdeviceptr... buffers) {
+        Object[] args = new Object[buffers.length + 9];
+        System.arraycopy(buffers, 0, args, 0, buffers.length);
+        int i = buffers.length;
+        for (int v : new int[] {s.batch(), s.height(), s.width(), s.channels(), s.kernel(), s.stride(), s.pad(), s.outHeight(), s.outWidth()}) {
+            args[i++] = v;
+        }
+        launch(k, CudaGeometry.elementwiseGrid(elements), args);
+    }
+
+    @Override protected void deviceIm2col(ConvShape s, JBuffer x, JBuffer cols) {
+        bind();
+        launchConv(Kernel.IM2COL, cols.length(), s, x.ptr, cols.ptr);
+    }
+
+    @Override protected void deviceCol2im(ConvShape s, JBuffer cols, JBuffer dx) {
+        bind();
+        launchConv(Kernel.COL2IM, dx.length(), s, cols.ptr, dx.ptr);
+    }
+
+    @Override protected void deviceMaxPool(ConvShape s, JBuffer x, JBuffer y) {
+        bind();
+        launchConv(Kernel.MAX_POOL, y.length(), s, x.ptr, y.ptr);
+    }
+
+    @Override protected void deviceMaxPoolBackward(ConvShape s, JBuffer x, JBuffer y, JBuffer dy, JBuffer dx) {
+        bind();
+        launchConv(Kernel.MAX_POOL_BACKWARD, dx.length(), s, x.ptr, y.ptr, dy.ptr, dx.ptr);
+    }
+
+    @Override protected void deviceBatchedTranspose(int batch, int rows, int cols, JBuffer x, JBuffer y) {
+        bind();
+        launch(Kernel.BATCHED_TRANSPOSE, CudaGeometry.transposeGrid(batch, rows, cols), x.ptr, y.ptr, batch, rows, cols);
     }
 }

@@ -178,6 +178,30 @@ class CudaContractTest {
         assertEquals(33554432, CudaGeometry.gemmGridX(Integer.MAX_VALUE));
     }
 
+    @Test void transposeGridMatchesTheCVersion() {
+        assertEquals(0, CudaGeometry.transposeGrid(0, 5, 5));
+        assertEquals(0, CudaGeometry.transposeGrid(3, 0, 5));
+        assertEquals(0, CudaGeometry.transposeGrid(3, 5, -1));
+        assertEquals(1, CudaGeometry.transposeGrid(1, 1, 1));
+        assertEquals(1, CudaGeometry.transposeGrid(1, 32, 32));
+        assertEquals(2, CudaGeometry.transposeGrid(1, 33, 32));
+        assertEquals(4, CudaGeometry.transposeGrid(1, 33, 33));
+        assertEquals(4096, CudaGeometry.transposeGrid(512, 3, 1024));
+        assertEquals(3200, CudaGeometry.transposeGrid(100, 3, 1024));
+        assertEquals(CudaGeometry.MAX_TRANSPOSE_GRID, CudaGeometry.transposeGrid(4097, 2, 33));
+        assertEquals(CudaGeometry.MAX_TRANSPOSE_GRID, CudaGeometry.transposeGrid(Long.MAX_VALUE, Long.MAX_VALUE, Long.MAX_VALUE));
+        assertEquals(CudaGeometry.MAX_TRANSPOSE_GRID, CudaGeometry.transposeGrid(1, 1L << 40, 1));
+        for (long b = 1; b < 300; b += 7) {
+            for (long r = 1; r < 200; r += 13) {
+                for (long c = 1; c < 200; c += 17) {
+                    long want = b * ((r + 31) / 32) * ((c + 31) / 32);
+                    assertEquals(Math.min(want, CudaGeometry.MAX_TRANSPOSE_GRID), CudaGeometry.transposeGrid(b, r, c), b + "x" + r + "x" + c);
+                }
+            }
+        }
+        assertEquals(32, CudaGeometry.TRANSPOSE_TILE);
+    }
+
     @Test void adamScalarsCarryOneMinusBetaRoundedFromDouble() {
         AdamScalars s = AdamScalars.forStep(1, 1e-3, 0.9, 0.999, 1e-8, 0, false, 1);
         assertEquals(0.001f, s.oneMinusBeta2());

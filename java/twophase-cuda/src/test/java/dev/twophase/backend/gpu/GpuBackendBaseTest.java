@@ -2,6 +2,7 @@ package dev.twophase.backend.gpu;
 
 import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.Buffer;
+import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.GradientNorms;
 import dev.twophase.backend.cpu.CpuBackend;
 import dev.twophase.backend.cuda.GpuBackend;
@@ -158,6 +159,20 @@ class GpuBackendBaseTest {
             calls.add("softmax " + rows + "x" + cols);
             return 2.5;
         }
+
+        @Override protected void deviceIm2col(ConvShape s, HostBuffer x, HostBuffer cols) { calls.add("im2col " + cols.length()); }
+
+        @Override protected void deviceCol2im(ConvShape s, HostBuffer cols, HostBuffer dx) { calls.add("col2im " + dx.length()); }
+
+        @Override protected void deviceMaxPool(ConvShape s, HostBuffer x, HostBuffer y) { calls.add("maxPool " + y.length()); }
+
+        @Override protected void deviceMaxPoolBackward(ConvShape s, HostBuffer x, HostBuffer y, HostBuffer dy, HostBuffer dx) {
+            calls.add("maxPoolBackward " + dx.length());
+        }
+
+        @Override protected void deviceBatchedTranspose(int batch, int rows, int cols, HostBuffer x, HostBuffer y) {
+            calls.add("transpose " + batch + "x" + rows + "x" + cols);
+        }
     }
 
     @Test void allocationsAreFreedOnceAndAllAtClose() {
@@ -294,6 +309,54 @@ class GpuBackendBaseTest {
             v[3] = Float.NaN;
             b.upload(v, 0, x);
             assertTrue(b.segmentedNorms(x, new long[] {0, 5, 12}).nonFinite());
+        }
+    }
+
+    /**
+     * The conv ops check every length against the shape and refuse overlapping input and output
+     * (a kernel would race); a transpose of vectors is a device copy, an empty one does nothing.
+     */
+    @Test void convOpsCheckTheirBuffersAgainstTheShape() {
+        ConvShape s = new ConvShape(2, 5, 4, 3, 3, 2, 1); // out 3x2, patch 27
+        try (HostGpu b = new HostGpu(); Buffer x = b.allocate(120); Buffer cols = b.allocate(2 * 6 * 27); Buffer y = b.allocate(36);
+             Buffer dy = b.allocate(36); Buffer dx = b.allocate(120); Buffer big = b.allocate(400)) {
+            b.calls.clear();
+            b.im2col(s, x, cols);
+            b.col2im(s, cols, dx);
+            b.maxPool(s, x, y);
+            b.maxPoolBackward(s, x, y, dy, dx);
+            b.batchedTranspose(4, 5, 6, x, dx);
+            assertEquals(List.of("im2col 324", "col2im 120", "maxPool 36", "maxPoolBackward 120", "transpose 4x5x6"), b.calls);
+
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.im2col(s, x, big.slice(0, 323)));
+            assertEquals("im2col: cols has 323 floats; " + s + " needs 324", e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> b.col2im(s, cols, dy), "dx of the wrong length");
+            assertThrows(IllegalArgumentException.class, () -> b.maxPool(s, x, dx), "y of the input's length");
+            assertThrows(IllegalArgumentException.class, () -> b.maxPoolBackward(s, x, y, dx, dx), "dy of the input's length");
+            e = assertThrows(IllegalArgumentException.class, () -> b.im2col(s, big.slice(0, 120), big.slice(76, 324)));
+            assertTrue(e.getMessage().startsWith("im2col: x and cols overlap"), e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> b.maxPoolBackward(s, big.slice(0, 120), y, dy, big.slice(119, 120)));
+            assertThrows(IllegalArgumentException.class, () -> b.batchedTranspose(2, 3, 20, x, x), "in place");
+            assertThrows(IllegalArgumentException.class, () -> b.batchedTranspose(2, 3, 19, x, dx), "lengths");
+            assertThrows(IllegalArgumentException.class, () -> b.batchedTranspose(-1, -3, 40, x, dx), "negative sizes");
+            assertThrows(NullPointerException.class, () -> b.maxPool(null, x, y));
+            ConvShape huge = new ConvShape(1, 65536, 65536, 1, 1, 1, 0);
+            e = assertThrows(IllegalArgumentException.class, () -> b.maxPool(huge, x, y));
+            assertTrue(e.getMessage().contains("too large for the GPU kernels"), e.getMessage());
+
+            b.calls.clear();
+            float[] v = new float[120];
+            for (int i = 0; i < v.length; i++) v[i] = i;
+            b.upload(v, 0, x);
+            b.batchedTranspose(3, 1, 40, x, dx);
+            b.batchedTranspose(3, 40, 1, x, dx);
+            try (Buffer none = b.allocate(0); Buffer none2 = b.allocate(0)) {
+                b.batchedTranspose(0, 7, 9, none, none2);
+            }
+            assertEquals(List.of("copy 120", "copy 120"), b.calls, "vectors are copied, empty work never reaches the device");
+            float[] got = new float[120];
+            b.download(dx, got, 0);
+            assertArrayEquals(v, got);
         }
     }
 
