@@ -13,3 +13,5 @@
 #include "norms.cu"
 #include "layers.cu"
 #include "gemm.cu"
+#include "attention.cu"
+#include "layernorm.cu"

@@ -23,6 +23,16 @@
  *       pass 2 grid = ceil(cols / TP_BLOCK); partials: chunks * cols doubles
  *   All grid arithmetic is 64-bit: cols + 31 overflows an int for cols near 2^31.
  *     sgemm fallback: grid = (ceil(n / TP_GEMM_TILE), min(ceil(m / TP_GEMM_TILE), TP_GEMM_MAX_GRID_Y))
+ *
+ *   attention and layer norm (attention.cu, layernorm.cu):
+ *     batched matmul: work items = batches * ceil(m / TP_BMM_TILE) * ceil(n / TP_BMM_TILE) (one
+ *       TP_BMM_TILE x TP_BMM_TILE tile of one matrix each), grid = min(items, TP_BMM_MAX_GRID),
+ *       0 when there are none; blocks loop over the items (grid-stride)
+ *     attention softmax rows, layer norm rows: the row grid above (one warp per row)
+ *     layer norm gamma/beta gradients: the bias gradient's row chunks; pass 1 grid =
+ *       (ceil(dim / 32), ceil(chunks / TP_LN_CHUNK_LANES)), then the bias gradient's pass 2 once
+ *       for gamma and once for beta; partials: 2 * chunks * dim doubles (+ 2 * rows row statistics)
+ *     token mean forward / backward: the elementwise grid of batch * dim / batch * tokens * dim
  */
 #ifndef TWOPHASE_GEOMETRY_H
 #define TWOPHASE_GEOMETRY_H
@@ -52,6 +62,11 @@
 #define TP_GEMM_TILE 64
 #define TP_GEMM_TILE_K 16
 #define TP_GEMM_MAX_GRID_Y 65535
+/* Batched matmul of the attention: TP_BMM_TILE x TP_BMM_TILE outputs per block, one per thread. */
+#define TP_BMM_TILE 16
+#define TP_BMM_MAX_GRID 16384
+/* Layer norm gamma/beta gradients: a block is 32 columns x TP_LN_CHUNK_LANES row chunks. */
+#define TP_LN_CHUNK_LANES (TP_BLOCK / TP_BIAS_COLS_PER_BLOCK)
 
 #ifdef __cplusplus
 #include <limits.h>
@@ -112,6 +127,29 @@ static inline int tp_gemm_grid_y(int m)
     if (m <= 0) return 0;
     const int64_t b = ((int64_t)m + TP_GEMM_TILE - 1) / TP_GEMM_TILE;
     return b < TP_GEMM_MAX_GRID_Y ? (int)b : TP_GEMM_MAX_GRID_Y;
+}
+
+/* Tiles of one m x n matrix of the batched matmul (0 when m or n <= 0). */
+static inline int64_t tp_bmm_tiles(int m, int n)
+{
+    if (m <= 0 || n <= 0) return 0;
+    return (((int64_t)m + TP_BMM_TILE - 1) / TP_BMM_TILE) * (((int64_t)n + TP_BMM_TILE - 1) / TP_BMM_TILE);
+}
+
+/* Grid of the batched matmul over `batches` matrices of m x n outputs (capped; blocks loop). */
+static inline int tp_batched_matmul_grid(int64_t batches, int m, int n)
+{
+    const int64_t tiles = tp_bmm_tiles(m, n);
+    if (batches <= 0 || tiles == 0) return 0;
+    if (batches >= TP_BMM_MAX_GRID || tiles >= TP_BMM_MAX_GRID) return TP_BMM_MAX_GRID; /* no overflow below */
+    const int64_t items = batches * tiles;
+    return items < TP_BMM_MAX_GRID ? (int)items : TP_BMM_MAX_GRID;
+}
+
+/* Layer norm gamma/beta gradients, pass 1 grid.y: TP_LN_CHUNK_LANES row chunks per block. */
+static inline int tp_layer_norm_chunk_blocks(int nchunks)
+{
+    return nchunks <= 0 ? 0 : (nchunks + TP_LN_CHUNK_LANES - 1) / TP_LN_CHUNK_LANES;
 }
 
 /* Number of chunks of a tensor of len elements (0 for an empty tensor). */
