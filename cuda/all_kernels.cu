@@ -14,3 +14,5 @@
 #include "layers.cu"
 #include "gemm.cu"
 #include "conv.cu"
+#include "attention.cu"
+#include "layernorm.cu"

@@ -75,6 +75,13 @@ __device__ __forceinline__ bool tp_aligned16(const void *p)
     return (reinterpret_cast<uintptr_t>(p) & 15u) == 0;
 }
 
+/* Java's Math.max for floats: NaN wins (either argument). Exact, so any order of a max
+ * reduction gives the same value (up to the sign of a zero maximum). */
+__device__ __forceinline__ float tp_max_nan(const float a, const float b)
+{
+    return a != a ? a : (b != b ? b : fmaxf(a, b));
+}
+
 /* Quiet NaN, written by kernels launched with the wrong block size. */
 __device__ __forceinline__ double tp_nan() { return __longlong_as_double(0x7ff8000000000000LL); }
 __device__ __forceinline__ float tp_nanf() { return __int_as_float(0x7fc00000); }
@@ -121,6 +128,14 @@ int tp_scratch_reserve(int slot, size_t bytes, TpDeviceBuffer **out);
 
 /* Round up to 256 bytes, the layout unit of sub-buffers carved from one scratch buffer. */
 static inline size_t tp_align256(size_t bytes) { return (bytes + 255u) & ~(size_t)255u; }
+
+/* rows * cols without overflow (rows >= 0, cols > 0) */
+static inline bool tp_matrix_size(int64_t rows, int cols, int64_t *n)
+{
+    if (rows < 0 || cols <= 0 || rows > INT64_MAX / cols) return false;
+    *n = rows * (int64_t)cols;
+    return true;
+}
 
 #endif /* TP_KERNELS_ONLY */
 

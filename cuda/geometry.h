@@ -27,6 +27,16 @@
  *   conv ops (conv.cu): im2col, col2im, max pool and its backward use tp_elementwise_grid of
  *     the elements they write; batched transpose: one block per TP_TRANSPOSE_TILE^2 tile,
  *     grid = min(batch * ceil(rows / 32) * ceil(cols / 32), TP_MAX_TRANSPOSE_GRID), 0 when empty
+ *
+ *   attention and layer norm (attention.cu, layernorm.cu):
+ *     batched matmul: work items = batches * ceil(m / TP_BMM_TILE) * ceil(n / TP_BMM_TILE) (one
+ *       TP_BMM_TILE x TP_BMM_TILE tile of one matrix each), grid = min(items, TP_BMM_MAX_GRID),
+ *       0 when there are none; blocks loop over the items (grid-stride)
+ *     attention softmax rows, layer norm rows: the row grid above (one warp per row)
+ *     layer norm gamma/beta gradients: the bias gradient's row chunks; pass 1 grid =
+ *       (ceil(dim / 32), ceil(chunks / TP_LN_CHUNK_LANES)), then the bias gradient's pass 2 once
+ *       for gamma and once for beta; partials: 2 * chunks * dim doubles (+ 2 * rows row statistics)
+ *     token mean forward / backward: the elementwise grid of batch * dim / batch * tokens * dim
  */
 #ifndef TWOPHASE_GEOMETRY_H
 #define TWOPHASE_GEOMETRY_H
@@ -59,6 +69,11 @@
 /* Batched transpose: square tiles of this edge, at most this many blocks (tiles in grid-stride order). */
 #define TP_TRANSPOSE_TILE 32
 #define TP_MAX_TRANSPOSE_GRID 4096
+/* Batched matmul of the attention: TP_BMM_TILE x TP_BMM_TILE outputs per block, one per thread. */
+#define TP_BMM_TILE 16
+#define TP_BMM_MAX_GRID 16384
+/* Layer norm gamma/beta gradients: a block is 32 columns x TP_LN_CHUNK_LANES row chunks. */
+#define TP_LN_CHUNK_LANES (TP_BLOCK / TP_BIAS_COLS_PER_BLOCK)
 
 #ifdef __cplusplus
 #include <limits.h>
@@ -132,6 +147,29 @@ static inline int tp_transpose_grid(int64_t batch, int64_t rows, int64_t cols)
         return TP_MAX_TRANSPOSE_GRID;
     const int64_t blocks = batch * tiles_r * tiles_c;
     return blocks < TP_MAX_TRANSPOSE_GRID ? (int)blocks : TP_MAX_TRANSPOSE_GRID;
+}
+
+/* Tiles of one m x n matrix of the batched matmul (0 when m or n <= 0). */
+static inline int64_t tp_bmm_tiles(int m, int n)
+{
+    if (m <= 0 || n <= 0) return 0;
+    return (((int64_t)m + TP_BMM_TILE - 1) / TP_BMM_TILE) * (((int64_t)n + TP_BMM_TILE - 1) / TP_BMM_TILE);
+}
+
+/* Grid of the batched matmul over `batches` matrices of m x n outputs (capped; blocks loop). */
+static inline int tp_batched_matmul_grid(int64_t batches, int m, int n)
+{
+    const int64_t tiles = tp_bmm_tiles(m, n);
+    if (batches <= 0 || tiles == 0) return 0;
+    if (batches >= TP_BMM_MAX_GRID || tiles >= TP_BMM_MAX_GRID) return TP_BMM_MAX_GRID; /* no overflow below */
+    const int64_t items = batches * tiles;
+    return items < TP_BMM_MAX_GRID ? (int)items : TP_BMM_MAX_GRID;
+}
+
+/* Layer norm gamma/beta gradients, pass 1 grid.y: TP_LN_CHUNK_LANES row chunks per block. */
+static inline int tp_layer_norm_chunk_blocks(int nchunks)
+{
+    return nchunks <= 0 ? 0 : (nchunks + TP_LN_CHUNK_LANES - 1) / TP_LN_CHUNK_LANES;
 }
 
 /* Number of chunks of a tensor of len elements (0 for an empty tensor). */

@@ -28,6 +28,16 @@
  *             tp_max_pool_kernel        grid tp_elementwise_grid(batch * out_h * out_w * channels)
  *             tp_max_pool_backward_kernel  grid tp_elementwise_grid(batch * height * width * channels)
  *             tp_batched_transpose_kernel  grid tp_transpose_grid(batch, rows, cols)
+ *   attention.cu tp_batched_matmul_kernel          grid tp_batched_matmul_grid(outer * inner, m, n)
+ *             tp_attention_softmax_rows          grid tp_row_grid(rows)
+ *             tp_attention_softmax_backward_rows grid tp_row_grid(rows)
+ *   layernorm.cu tp_layer_norm_rows             grid tp_row_grid(rows)
+ *             tp_layer_norm_backward_rows        grid tp_row_grid(rows), row_stats: 2 * rows doubles
+ *             tp_layer_norm_param_partials       grid (tp_bias_column_blocks(dim), tp_layer_norm_chunk_blocks(
+ *                                                tp_bias_chunks(rows))), partials: 2 * chunks * dim doubles,
+ *                                                then tp_bias_grad_finish on each half
+ *             tp_token_mean_kernel               grid tp_elementwise_grid(batch * dim)
+ *             tp_token_mean_backward_kernel      grid tp_elementwise_grid(batch * tokens * dim)
  *
  * The JCuda backend declares the same names and parameter lists in
  * dev.twophase.backend.cuda.Kernel; a Java test compares that list with this file.
@@ -114,6 +124,35 @@ tp_max_pool_backward_kernel(const float *x, const float *y, const float *dy, flo
 
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_batched_transpose_kernel(const float *x, float *y, int batch, int rows, int cols);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_batched_matmul_kernel(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                         long long sa_outer, long long sa_inner, const float *b, int ldb, long long sb_outer,
+                         long long sb_inner, float *c, int ldc, long long sc_outer, long long sc_inner, long long outer,
+                         int inner);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_attention_softmax_rows(float *probs, long long rows, int cols);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_attention_softmax_backward_rows(const float *probs, float *grad, long long rows, int cols, float scale);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_layer_norm_rows(const float *x, const float *gamma, const float *beta, float *y, long long rows, int dim, float eps);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_layer_norm_backward_rows(const float *x, const float *gamma, const float *dy, float *dx, double *row_stats,
+                            long long rows, int dim, float eps);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_layer_norm_param_partials(const float *x, const float *dy, const double *row_stats, long long rows, int dim,
+                             long long rows_per_chunk, int nchunks, double *partials);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_token_mean_kernel(const float *x, float *y, long long batch, int tokens, int dim);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_token_mean_backward_kernel(const float *dy, float *dx, long long batch, int tokens, int dim);
 
 } /* extern "C" */
 

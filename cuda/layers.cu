@@ -108,12 +108,6 @@ template <int ACT> __device__ __forceinline__ float tp_act_backward(const float 
     }
 }
 
-/* Java's Math.max for floats: NaN wins (either argument). */
-__device__ __forceinline__ float tp_max_nan(const float a, const float b)
-{
-    return a != a ? a : (b != b ? b : fmaxf(a, b));
-}
-
 /* ------------------------------------------------------------------ bias */
 
 extern "C" __global__ void __launch_bounds__(TP_BLOCK)
@@ -277,14 +271,6 @@ tp_softmax_xent_rows(const float *logits, const float *target, long long rows, i
 #ifndef TP_KERNELS_ONLY
 
 static bool tp_valid_act(int act) { return act >= TP_ACT_IDENTITY && act <= TP_ACT_GELU; }
-
-/* rows * cols without overflow (rows >= 0, cols > 0) */
-static bool tp_matrix_size(int64_t rows, int cols, int64_t *n)
-{
-    if (rows < 0 || cols <= 0 || rows > INT64_MAX / cols) return false;
-    *n = rows * (int64_t)cols;
-    return true;
-}
 
 extern "C" int tp_add_bias(float *y, const float *bias, int64_t rows, int cols)
 {

@@ -157,6 +157,63 @@ int tp_max_pool_backward(const float *x, const float *y, const float *dy, float 
 /* y[b] = x[b]^T for batch row-major rows x cols matrices (any of them 0: nothing to do). */
 int tp_batched_transpose(const float *x, float *y, int batch, int rows, int cols);
 
+/* ---- attention, layer norm, token mean (attention.cu, layernorm.cu) ----
+ * Bit for bit what the CPU backend (HostKernels) computes, except where noted; the formulas
+ * below name every rounding (float operations rounded separately, no FMA). */
+
+/* For o < outer and i < inner, the row-major matrices A_oi = a + o*sa_outer + i*sa_inner (b, c
+ * likewise): C_oi = alpha * (op(A_oi) op(B_oi)), op(A) m x k, op(B) k x n, leading dimensions as
+ * in CBLAS row-major; C is overwritten, never read. Each output is the sum over p = 0..k-1, in
+ * order, of op(A)[i][p] * op(B)[p][j] in float (each product and sum rounded, from +0), then
+ * multiplied by alpha (1 is exact; alpha = 0 still reads A and B). Our own kernel: the attention
+ * uses it where cuBLAS is not loaded (cuBLAS's strided-batched SGEMM otherwise, one call per
+ * inner index with the outer index as cuBLAS's batch). Distinct C matrices must not overlap. */
+int tp_batched_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                      int64_t sa_outer, int64_t sa_inner, const float *b, int ldb, int64_t sb_outer, int64_t sb_inner,
+                      float *c, int ldc, int64_t sc_outer, int64_t sc_inner, int64_t outer, int inner);
+
+/* Softmax of each row of a rows x cols matrix, in place: mx = max of the row (NaN wins),
+ * e_j = (float) exp((double)(s_j - mx)) (difference in float), z = sum of e_j in double in order,
+ * p_j = e_j * (float)(1 / z). The device's double exp may differ from the JVM's in the last bit
+ * and, rarely, round to another float: then the row differs by a few float ulps. */
+int tp_attention_softmax(float *probs, int64_t rows, int cols);
+
+/* Softmax backward, rows x cols: grad holds dP and receives dS:
+ * dot = sum_j dP_j * p_j in float in order, dS_j = (p_j * (dP_j - dot)) * scale. */
+int tp_attention_softmax_backward(const float *probs, float *grad, int64_t rows, int cols, float scale);
+
+/*
+ * Multi-head scaled dot-product attention from the three calls above, for batch sequences of
+ * `tokens` tokens, heads x head_dim features (d = heads * head_dim), T = tokens, E = head_dim,
+ * scale = (float)(1 / sqrt(E)); q, k, v, out are (batch*T) x d, probs is (batch, heads, T, T);
+ * per sequence o (outer, batch) and head i (inner, heads), with the strides in floats
+ * (ld d, sa_outer T*d, sa_inner E for q k v out dOut dq dk dv; ld T, T*T*heads, T*T for probs
+ * and the dP scratch):
+ *   forward:  tp_batched_matmul(0, 1, T, T, E, scale, q, k -> probs); tp_attention_softmax(probs,
+ *             batch*heads*T, T); tp_batched_matmul(0, 0, T, E, T, 1, probs, v -> out)
+ *   backward: tp_batched_matmul(0, 1, T, T, E, 1, dOut, v -> g); tp_attention_softmax_backward(
+ *             probs, g, batch*heads*T, T, scale); tp_batched_matmul(0, 0, T, E, T, 1, g, k -> dq),
+ *             (1, 0, T, E, T, 1, g, q -> dk), (1, 0, T, E, T, 1, probs, dOut -> dv)
+ */
+
+/* Layer norm of each row of dim floats (y may be x): mean and var = sum (x - mean)^2 / dim in
+ * double, summed in order; y = ((x - (float)mean) * (float)(1 / sqrt(var + eps))) * gamma + beta. */
+int tp_layer_norm(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int dim, float eps);
+
+/* Layer norm backward: dx overwritten, dgamma and dbeta accumulated. Per row, in double and in
+ * order: rstd = 1 / sqrt(var + eps), xhat = (x - mean) * rstd, g = dy * gamma, sum_g, sum_gx =
+ * sum g * xhat; dx = (float)(rstd * ((g - sum_g / dim) - (xhat * sum_gx) / dim)). Per column:
+ * dgamma += (float) sum_r dy * xhat, dbeta += (float) sum_r dy, in double over row chunks of
+ * TP_BIAS_CHUNK_ROWS (the bias gradient's), then the chunks in order: the CPU's row-order sum
+ * while rows <= 256, another association beyond (about an ulp apart). dx must not overlap dy. */
+int tp_layer_norm_backward(const float *x, const float *gamma, const float *dy, float *dx, float *dgamma,
+                           float *dbeta, int64_t rows, int dim, float eps);
+
+/* Mean over tokens: x is batch x tokens x dim, y[b][i] = (float)(sum over t in order, in double,
+ * / tokens). Backward: dx[b][t][i] = dy[b][i] * (1f / tokens), dx overwritten. */
+int tp_token_mean(const float *x, float *y, int64_t batch, int tokens, int dim);
+int tp_token_mean_backward(const float *dy, float *dx, int64_t batch, int tokens, int dim);
+
 /* ---- additions (diagnostics and housekeeping); same return convention ---- */
 /* 2: tp_adam_step takes one_minus_beta1/2; tp_axpy, the model ops and tp_sgemm added. */
 #define TP_ABI_VERSION 2

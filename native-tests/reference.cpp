@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "twophase.h"
 
@@ -317,4 +318,207 @@ extern "C" void ref_batched_transpose(int batch, int rows, int cols, const float
     for (int b = 0; b < batch; ++b)
         for (int r = 0; r < rows; ++r)
             for (int c = 0; c < cols; ++c) y[b * m + (int64_t)c * rows + r] = x[b * m + (int64_t)r * cols + c];
+}
+
+/* ---- attention, layer norm, token mean ---- */
+
+extern "C" void ref_batched_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                                   int64_t sa_outer, int64_t sa_inner, const float *b, int ldb, int64_t sb_outer,
+                                   int64_t sb_inner, float *c, int ldc, int64_t sc_outer, int64_t sc_inner,
+                                   int64_t outer, int inner)
+{
+    for (int64_t o = 0; o < outer; ++o) {
+        for (int in = 0; in < inner; ++in) {
+            const float *A = a + o * sa_outer + in * sa_inner, *B = b + o * sb_outer + in * sb_inner;
+            float *C = c + o * sc_outer + in * sc_inner;
+            for (int i = 0; i < m; ++i) {
+                for (int j = 0; j < n; ++j) {
+                    float s = 0.0f;
+                    for (int p = 0; p < k; ++p) {
+                        const float av = trans_a ? A[(int64_t)p * lda + i] : A[(int64_t)i * lda + p];
+                        const float bv = trans_b ? B[(int64_t)j * ldb + p] : B[(int64_t)p * ldb + j];
+                        s += av * bv;
+                    }
+                    C[(int64_t)i * ldc + j] = s * alpha;
+                }
+            }
+        }
+    }
+}
+
+extern "C" void ref_attention_softmax(float *probs, int64_t rows, int cols)
+{
+    for (int64_t r = 0; r < rows; ++r) {
+        float *p = probs + r * cols;
+        float mx = -INFINITY;
+        for (int j = 0; j < cols; ++j) mx = std::isnan(mx) || std::isnan(p[j]) ? NAN : std::max(mx, p[j]);
+        double z = 0.0;
+        for (int j = 0; j < cols; ++j) {
+            p[j] = (float)std::exp((double)(p[j] - mx));
+            z += p[j];
+        }
+        const float inv = (float)(1.0 / z);
+        for (int j = 0; j < cols; ++j) p[j] *= inv;
+    }
+}
+
+extern "C" void ref_attention_softmax_backward(const float *probs, float *grad, int64_t rows, int cols, float scale)
+{
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *p = probs + r * cols;
+        float *g = grad + r * cols;
+        float dot = 0.0f;
+        for (int j = 0; j < cols; ++j) dot += g[j] * p[j];
+        for (int j = 0; j < cols; ++j) g[j] = p[j] * (g[j] - dot) * scale;
+    }
+}
+
+/* Offsets of token t of sequence b, head h in a (batch*tokens) x (heads*E) matrix, and of row i of
+ * the (b, h) block of probs. */
+static int64_t ref_token(int b, int t, int h, int tokens, int heads, int e) { return ((int64_t)b * tokens + t) * heads * e + (int64_t)h * e; }
+static int64_t ref_prow(int b, int h, int i, int tokens, int heads) { return (((int64_t)b * heads + h) * tokens + i) * tokens; }
+
+extern "C" void ref_attention_exact(int batch, int tokens, int heads, int head_dim, const float *q, const float *k,
+                                    const float *v, double *scores, double *probs, double *out)
+{
+    const long double inv_sqrt = 1.0L / sqrtl((long double)head_dim);
+    std::vector<long double> s((size_t)tokens);
+    for (int b = 0; b < batch; ++b) {
+        for (int h = 0; h < heads; ++h) {
+            for (int i = 0; i < tokens; ++i) {
+                long double mx = -INFINITY;
+                for (int j = 0; j < tokens; ++j) {
+                    long double dot = 0.0L;
+                    for (int e = 0; e < head_dim; ++e)
+                        dot += (long double)q[ref_token(b, i, h, tokens, heads, head_dim) + e] *
+                               k[ref_token(b, j, h, tokens, heads, head_dim) + e];
+                    s[(size_t)j] = dot * inv_sqrt;
+                    mx = std::max(mx, s[(size_t)j]);
+                }
+                long double z = 0.0L;
+                for (int j = 0; j < tokens; ++j) z += expl(s[(size_t)j] - mx);
+                const int64_t row = ref_prow(b, h, i, tokens, heads);
+                for (int j = 0; j < tokens; ++j) {
+                    scores[row + j] = (double)s[(size_t)j];
+                    probs[row + j] = (double)(expl(s[(size_t)j] - mx) / z);
+                }
+                for (int e = 0; e < head_dim; ++e) {
+                    long double acc = 0.0L;
+                    for (int j = 0; j < tokens; ++j)
+                        acc += expl(s[(size_t)j] - mx) / z * v[ref_token(b, j, h, tokens, heads, head_dim) + e];
+                    out[ref_token(b, i, h, tokens, heads, head_dim) + e] = (double)acc;
+                }
+            }
+        }
+    }
+}
+
+extern "C" void ref_attention_backward_exact(int batch, int tokens, int heads, int head_dim, const float *q,
+                                             const float *k, const float *v, const float *probs, const float *dout,
+                                             double *dq, double *dk, double *dv)
+{
+    const long double inv_sqrt = 1.0L / sqrtl((long double)head_dim);
+    const int E = head_dim;
+    std::vector<long double> ds((size_t)tokens * tokens);
+    for (int b = 0; b < batch; ++b) {
+        for (int h = 0; h < heads; ++h) {
+            /* dS_ij = P_ij (dP_ij - sum_l P_il dP_il) / sqrt(E), dP_ij = dOut_i . v_j */
+            for (int i = 0; i < tokens; ++i) {
+                const float *p = probs + ref_prow(b, h, i, tokens, heads);
+                std::vector<long double> dp((size_t)tokens);
+                long double dot = 0.0L;
+                for (int j = 0; j < tokens; ++j) {
+                    long double s = 0.0L;
+                    for (int e = 0; e < E; ++e)
+                        s += (long double)dout[ref_token(b, i, h, tokens, heads, E) + e] * v[ref_token(b, j, h, tokens, heads, E) + e];
+                    dp[(size_t)j] = s;
+                    dot += s * p[j];
+                }
+                for (int j = 0; j < tokens; ++j) ds[(size_t)i * tokens + j] = p[j] * (dp[(size_t)j] - dot) * inv_sqrt;
+            }
+            for (int t = 0; t < tokens; ++t) {
+                for (int e = 0; e < E; ++e) {
+                    long double gq = 0.0L, gk = 0.0L, gv = 0.0L;
+                    for (int u = 0; u < tokens; ++u) {
+                        gq += ds[(size_t)t * tokens + u] * k[ref_token(b, u, h, tokens, heads, E) + e];
+                        gk += ds[(size_t)u * tokens + t] * q[ref_token(b, u, h, tokens, heads, E) + e];
+                        gv += (long double)probs[ref_prow(b, h, u, tokens, heads) + t] * dout[ref_token(b, u, h, tokens, heads, E) + e];
+                    }
+                    const int64_t at = ref_token(b, t, h, tokens, heads, E) + e;
+                    dq[at] = (double)gq;
+                    dk[at] = (double)gk;
+                    dv[at] = (double)gv;
+                }
+            }
+        }
+    }
+}
+
+/* mean and var of one row in double, summed in order */
+static void ref_row_moments(const float *x, int dim, double *mean, double *var)
+{
+    double s = 0.0;
+    for (int i = 0; i < dim; ++i) s += x[i];
+    *mean = s / dim;
+    double sq = 0.0;
+    for (int i = 0; i < dim; ++i) sq += ((double)x[i] - *mean) * ((double)x[i] - *mean);
+    *var = sq / dim;
+}
+
+extern "C" void ref_layer_norm(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int dim,
+                               float eps)
+{
+    for (int64_t r = 0; r < rows; ++r) {
+        double mean = 0.0, var = 0.0;
+        ref_row_moments(x + r * dim, dim, &mean, &var);
+        const float mu = (float)mean, rstd = (float)(1.0 / std::sqrt(var + eps));
+        for (int i = 0; i < dim; ++i) y[r * dim + i] = (x[r * dim + i] - mu) * rstd * gamma[i] + beta[i];
+    }
+}
+
+extern "C" void ref_layer_norm_backward(const float *x, const float *gamma, const float *dy, float *dx, float *dgamma,
+                                        float *dbeta, int64_t rows, int dim, float eps)
+{
+    std::vector<double> sg((size_t)dim, 0.0), sb((size_t)dim, 0.0);
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *xr = x + r * dim, *dyr = dy + r * dim;
+        double mean = 0.0, var = 0.0;
+        ref_row_moments(xr, dim, &mean, &var);
+        const double rstd = 1.0 / std::sqrt(var + eps);
+        double sum_g = 0.0, sum_gx = 0.0;
+        for (int i = 0; i < dim; ++i) {
+            const double xhat = (xr[i] - mean) * rstd, g = (double)dyr[i] * gamma[i];
+            sum_g += g;
+            sum_gx += g * xhat;
+        }
+        for (int i = 0; i < dim; ++i) {
+            const double xhat = (xr[i] - mean) * rstd, g = (double)dyr[i] * gamma[i];
+            dx[r * dim + i] = (float)(rstd * (g - sum_g / dim - xhat * sum_gx / dim));
+            sg[(size_t)i] += dyr[i] * xhat;
+            sb[(size_t)i] += dyr[i];
+        }
+    }
+    for (int i = 0; i < dim; ++i) {
+        dgamma[i] += (float)sg[(size_t)i];
+        dbeta[i] += (float)sb[(size_t)i];
+    }
+}
+
+extern "C" void ref_token_mean(const float *x, float *y, int64_t batch, int tokens, int dim)
+{
+    for (int64_t b = 0; b < batch; ++b) {
+        for (int i = 0; i < dim; ++i) {
+            double s = 0.0;
+            for (int t = 0; t < tokens; ++t) s += x[(b * tokens + t) * dim + i];
+            y[b * dim + i] = (float)(s / tokens);
+        }
+    }
+}
+
+extern "C" void ref_token_mean_backward(const float *dy, float *dx, int64_t batch, int tokens, int dim)
+{
+    const float inv = 1.0f / (float)tokens;
+    for (int64_t b = 0; b < batch; ++b)
+        for (int t = 0; t < tokens; ++t)
+            for (int i = 0; i < dim; ++i) dx[(b * tokens + t) * dim + i] = dy[b * dim + i] * inv;
 }

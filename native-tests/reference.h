@@ -108,6 +108,43 @@ void ref_max_pool_backward(const RefConvShape *s, const float *x, const float *y
 /* y[b][c][r] = x[b][r][c] */
 void ref_batched_transpose(int batch, int rows, int cols, const float *x, float *y);
 
+/* ---- attention, layer norm, token mean (twophase.h) ---- */
+
+/* C_oi = alpha * (op(A_oi) op(B_oi)): each output the float sum over p in order of the float
+ * products, from +0, then times alpha (tp_batched_matmul's formula) */
+void ref_batched_matmul(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                        int64_t sa_outer, int64_t sa_inner, const float *b, int ldb, int64_t sb_outer, int64_t sb_inner,
+                        float *c, int ldc, int64_t sc_outer, int64_t sc_inner, int64_t outer, int inner);
+
+/* softmax of each row in place, tp_attention_softmax's formula (exp from the C library) */
+void ref_attention_softmax(float *probs, int64_t rows, int cols);
+
+/* dS = (p * (dP - dot)) * scale with dot = sum dP * p in float, in order; grad: dP in, dS out */
+void ref_attention_softmax_backward(const float *probs, float *grad, int64_t rows, int cols, float scale);
+
+/* Attention from its definition, in long double: for each sequence b and head h,
+ * P = softmax(Q K^T / sqrt(E)), out = P V (q, k, v: (batch*tokens) x (heads*E); probs:
+ * (batch, heads, tokens, tokens)); and the exact scores S = Q K^T / sqrt(E) in the layout of probs. */
+void ref_attention_exact(int batch, int tokens, int heads, int head_dim, const float *q, const float *k,
+                         const float *v, double *scores, double *probs, double *out);
+
+/* Its gradients from the chain rule, in long double, at the given (float) probabilities P:
+ * dV = P^T dOut, dP = dOut V^T, dS = P o (dP - rowsum(P o dP)) / sqrt(E), dQ = dS K, dK = dS^T Q. */
+void ref_attention_backward_exact(int batch, int tokens, int heads, int head_dim, const float *q, const float *k,
+                                  const float *v, const float *probs, const float *dout, double *dq, double *dk,
+                                  double *dv);
+
+/* tp_layer_norm's formula (row sums in double, in order) */
+void ref_layer_norm(const float *x, const float *gamma, const float *beta, float *y, int64_t rows, int dim, float eps);
+
+/* tp_layer_norm_backward's formulas, with dgamma and dbeta summed over all rows in row order */
+void ref_layer_norm_backward(const float *x, const float *gamma, const float *dy, float *dx, float *dgamma,
+                             float *dbeta, int64_t rows, int dim, float eps);
+
+/* y[b][i] = (float)(sum over tokens in double, in order, / tokens); dx[b][t][i] = dy[b][i] * (1f / tokens) */
+void ref_token_mean(const float *x, float *y, int64_t batch, int tokens, int dim);
+void ref_token_mean_backward(const float *dy, float *dx, int64_t batch, int tokens, int dim);
+
 #ifdef __cplusplus
 }
 #endif

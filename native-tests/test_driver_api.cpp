@@ -13,10 +13,11 @@
  * Checked: device queries; memory calls need a current context; every kernel of kernels.cuh is
  * found by name, an unknown name is CUDA_ERROR_NOT_FOUND; the parameters reach the kernels
  * (tp_axpy_kernel and the 16-parameter tp_adam_kernel, bitwise against the CPU reference);
- * every reduction kernel and the sgemm kernel write NaN when launched with a block other than
- * TP_BLOCK, never leave their output silently unwritten; the conv kernels, which do not depend
- * on the block size, give the reference's bits with 96-thread blocks and few of them (the transpose's
- * shared tiles, a 13-parameter launch); sgemm with alpha = 0 reads neither A nor B; launch-configuration errors; error names; with the emulator also out-of-memory and that
+ * every reduction kernel, the sgemm and batched matmul kernels and the row kernels write NaN when
+ * launched with a block other than TP_BLOCK, never leave their output silently unwritten; the conv
+ * kernels, which do not depend on the block size, give the reference's bits with 96-thread blocks
+ * and few of them (the transpose's shared tiles, a 13-parameter launch); sgemm with alpha = 0 reads
+ * neither A nor B; launch-configuration errors; error names; with the emulator also out-of-memory and that
  * releasing the last reference to the primary context frees its memory.
  */
 #include <dlfcn.h>
@@ -189,7 +190,7 @@ static void test_wrong_block_size()
 {
     const unsigned bad = TP_BLOCK / 2;
     const long long n = 3000;
-    Buf x(n * 4), out(64 * 8), part(64 * 8), table(64 * 8);
+    Buf x(n * 4), out(64 * 8), part(64 * 8), table(64 * 8), c0(n * 4);
     x.put(std::vector<float>((size_t)n, 0.5f));
     auto zero_out = [&] { D.cuMemsetD32_(out.p, 0, 64 * 2); };
     int k = 2, nparts = 3, ntensors = 1, cols = 5;
@@ -231,6 +232,37 @@ static void test_wrong_block_size()
     long long srows = 4;
     CU_OK(launch(fn("tp_softmax_xent_rows"), 1, 1, bad, {&x.p, &x.p, &srows, &cols, &f1, &null, &out.p}));
     TPT_CHECK(std::isnan(out.get<double>(1)[0]), "tp_softmax_xent_rows with %u threads", bad);
+
+    /* attention and layer norm: the first output of each row kernel, and the whole batched matmul */
+    zero_out();
+    CU_OK(launch(fn("tp_attention_softmax_rows"), 1, 1, bad, {&out.p, &srows, &cols}));
+    TPT_CHECK(std::isnan(out.get<float>(1)[0]), "tp_attention_softmax_rows with %u threads", bad);
+    zero_out();
+    CU_OK(launch(fn("tp_attention_softmax_backward_rows"), 1, 1, bad, {&x.p, &out.p, &srows, &cols, &f1}));
+    TPT_CHECK(std::isnan(out.get<float>(1)[0]), "tp_attention_softmax_backward_rows with %u threads", bad);
+    zero_out();
+    float eps = 1e-5f;
+    CU_OK(launch(fn("tp_layer_norm_rows"), 1, 1, bad, {&x.p, &x.p, &x.p, &out.p, &srows, &cols, &eps}));
+    TPT_CHECK(std::isnan(out.get<float>(1)[0]), "tp_layer_norm_rows with %u threads", bad);
+    zero_out();
+    CU_OK(launch(fn("tp_layer_norm_backward_rows"), 1, 1, bad, {&x.p, &x.p, &x.p, &c0.p, &out.p, &srows, &cols, &eps}));
+    TPT_CHECK(std::isnan(out.get<double>(1)[0]), "tp_layer_norm_backward_rows with %u threads", bad);
+    zero_out();
+    int nchunks = 3; /* 3 chunks x 5 columns, each pair of partials NaN */
+    CU_OK(launch(fn("tp_layer_norm_param_partials"), 1, 1, bad, {&x.p, &x.p, &part.p, &rows, &cols, &rpc, &nchunks, &out.p}));
+    TPT_CHECK(all_nan(out.get<double>(30)), "tp_layer_norm_param_partials with %u threads", bad);
+    {
+        int ta = 1, tb = 0, m = 9, nc = 13, kk = 5, lda = 9, ldb = 13, ldc = 13, inner = 2;
+        long long sa = 45, sb = 65, sc = 117, so = 0, outer = 1;
+        Buf c(2 * 117 * 4);
+        c.put(std::vector<float>(2 * 117, 2.0f));
+        CU_OK(launch(fn("tp_batched_matmul_kernel"), 2, 1, bad, {&ta, &tb, &m, &nc, &kk, &f1, &x.p, &lda, &so, &sa, &x.p, &ldb,
+                                                                 &so, &sb, &c.p, &ldc, &so, &sc, &outer, &inner}));
+        const std::vector<float> hc = c.get<float>(2 * 117);
+        int not_nan = 0;
+        for (float v : hc) not_nan += !std::isnan(v);
+        TPT_CHECK(not_nan == 0, "tp_batched_matmul_kernel with %u threads left %d of %d outputs unwritten", bad, not_nan, 2 * 117);
+    }
 
     /* sgemm: C (7 x 70) must be all NaN, not left as it was */
     int ta = 0, tb = 0, m = 7, nc = 70, kk = 3, lda = 3, ldb = 70, ldc = 70;

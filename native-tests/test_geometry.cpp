@@ -139,6 +139,20 @@ static void test_model_geometry()
     TPT_CHECK(tp_gemm_grid_y(4097) == 65 && tp_gemm_grid_y(1000003) == 15626, "gemm grid y 4097, 1000003");
     TPT_CHECK(tp_gemm_grid_y(INT_MAX) == TP_GEMM_MAX_GRID_Y && tp_gemm_grid_x(INT_MAX) == 33554432,
               "gemm grid of INT_MAX: %d %d", tp_gemm_grid_y(INT_MAX), tp_gemm_grid_x(INT_MAX));
+
+    /* attention: batched matmul items and the layer norm chunk blocks */
+    TPT_CHECK(tp_bmm_tiles(0, 5) == 0 && tp_bmm_tiles(1, 1) == 1 && tp_bmm_tiles(16, 16) == 1 && tp_bmm_tiles(17, 16) == 2 &&
+                  tp_bmm_tiles(49, 64) == 16, "bmm tiles");
+    TPT_CHECK(tp_bmm_tiles(INT_MAX, INT_MAX) == (int64_t)134217728 * 134217728, "bmm tiles of INT_MAX x INT_MAX");
+    TPT_CHECK(tp_batched_matmul_grid(0, 16, 16) == 0 && tp_batched_matmul_grid(5, 0, 16) == 0, "bmm grid of nothing");
+    TPT_CHECK(tp_batched_matmul_grid(2048, 16, 16) == 2048 && tp_batched_matmul_grid(2048, 49, 49) == TP_BMM_MAX_GRID &&
+                  tp_batched_matmul_grid(7, 37, 11) == 21, "bmm grid 2048x16x16, 2048x49x49, 7x37x11: %d %d %d",
+              tp_batched_matmul_grid(2048, 16, 16), tp_batched_matmul_grid(2048, 49, 49), tp_batched_matmul_grid(7, 37, 11));
+    TPT_CHECK(tp_batched_matmul_grid(INT64_MAX, INT_MAX, INT_MAX) == TP_BMM_MAX_GRID &&
+                  tp_batched_matmul_grid(1, INT_MAX, INT_MAX) == TP_BMM_MAX_GRID, "bmm grid does not overflow");
+    TPT_CHECK(tp_layer_norm_chunk_blocks(0) == 0 && tp_layer_norm_chunk_blocks(1) == 1 &&
+                  tp_layer_norm_chunk_blocks(TP_LN_CHUNK_LANES) == 1 && tp_layer_norm_chunk_blocks(TP_LN_CHUNK_LANES + 1) == 2 &&
+                  tp_layer_norm_chunk_blocks(TP_BIAS_MAX_CHUNKS) == 128, "layer norm chunk blocks");
 }
 
 /* Batched transpose: one block per 32x32 tile of every matrix, capped; the same numbers as

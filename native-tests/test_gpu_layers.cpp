@@ -27,6 +27,13 @@
  *                                                  the pool backward's sums in the reference's
  *                                                  order); every output element written, nothing
  *                                                  outside it
+ *   batched matmul, attention softmax backward,    bitwise (the formulas of twophase.h)
+ *   layer norm and its dx, token mean both ways
+ *   attention softmax                              bitwise except where the device's double exp rounds
+ *                                                  another way (4 ulps, at most 1 row in 10^3)
+ *   layer norm dgamma/dbeta                        bitwise up to 256 rows, then the double-sum bound
+ *   attention (the recipe of twophase.h)           against its definition in long double within
+ *                                                  the float error bound of its operations
  *
  *   test_gpu_layers [--quick] [test_add_bias ...]  shapes up to 10^5 elements only; only the named tests
  */
@@ -643,6 +650,434 @@ static void test_conv_arguments()
     TPT_CHECK(untouched, "an empty transpose writes nothing");
 }
 
+/* ------------------------------------------------------------------ attention, layer norm, token mean */
+
+/* Bitwise, except that any NaN matches any NaN (a device writes the canonical NaN where x86
+ * propagates an operand's sign and payload). */
+static tpt::Mismatch compare_bits_or_nan(const float *got, const float *ref, int64_t n)
+{
+    tpt::Mismatch m;
+    for (int64_t i = 0; i < n; ++i) {
+        if (tpt::bits(got[i]) != tpt::bits(ref[i]) && !(std::isnan(got[i]) && std::isnan(ref[i]))) {
+            if (m.first < 0) m.first = i;
+            ++m.count;
+        }
+    }
+    return m;
+}
+
+/* Matrices of the batched matmul with gaps between them and padded rows: strides and leading
+ * dimensions as the attention never uses them, so a wrong stride or ld reads the wrong numbers. */
+struct BmmCase {
+    int m, n, k;
+    int64_t outer;
+    int inner;
+};
+
+static void batched_matmul_case(const BmmCase &g, int ta, int tb, float alpha, Rng &rng)
+{
+    const int a_rows = ta ? g.k : g.m, a_cols = ta ? g.m : g.k, b_rows = tb ? g.n : g.k, b_cols = tb ? g.k : g.n;
+    const int lda = std::max(1, a_cols + 2), ldb = std::max(1, b_cols + 1), ldc = std::max(1, g.n + 3);
+    const int64_t sai = (int64_t)a_rows * lda + 5, sbi = (int64_t)b_rows * ldb + 1, sci = (int64_t)g.m * ldc + 7;
+    const int64_t sao = g.inner * sai + 3, sbo = g.inner * sbi + 2, sco = g.inner * sci + 1;
+    const int64_t a_len = std::max<int64_t>(1, g.outer * sao), b_len = std::max<int64_t>(1, g.outer * sbo);
+    const int64_t c_len = std::max<int64_t>(1, g.outer * sco);
+    std::vector<float> a = tpt::random_vector(rng, a_len), b = tpt::random_vector(rng, b_len), c = tpt::random_vector(rng, c_len);
+    DeviceArray da(a_len, 0), db(b_len, 1), dc(c_len, 2);
+    TP_OK(da.status() | db.status() | dc.status());
+    TP_OK(da.upload(a)); TP_OK(db.upload(b)); TP_OK(dc.upload(c));
+    TP_OK(tp_batched_matmul(ta, tb, g.m, g.n, g.k, alpha, da.ptr(), lda, sao, sai, db.ptr(), ldb, sbo, sbi, dc.ptr(), ldc, sco,
+                            sci, g.outer, g.inner));
+    std::vector<float> got;
+    TP_OK(dc.download(got));
+    ref_batched_matmul(ta, tb, g.m, g.n, g.k, alpha, a.data(), lda, sao, sai, b.data(), ldb, sbo, sbi, c.data(), ldc, sco, sci,
+                       g.outer, g.inner);
+    const tpt::Mismatch mm = tpt::compare_bits(got.data(), c.data(), c_len); /* the gaps must be untouched too */
+    TPT_CHECK(mm.count == 0, "batched matmul %dx%dx%d (%" PRId64 " x %d) ta=%d tb=%d alpha=%g: %" PRId64 " of %" PRId64
+              " floats differ, first %" PRId64 " got %.9g want %.9g", g.m, g.n, g.k, g.outer, g.inner, ta, tb, alpha, mm.count,
+              c_len, mm.first, mm.first >= 0 ? (double)got[(size_t)mm.first] : 0.0,
+              mm.first >= 0 ? (double)c[(size_t)mm.first] : 0.0);
+    TPT_CHECK(da.guards_intact() && db.guards_intact() && dc.guards_intact(), "batched matmul guards");
+}
+
+/* Bitwise against the float loop of its formula: tails of the 16 x 16 tiles and of k, both batch
+ * levels, all four transposes, the attention's shapes (16 and 49 tokens, head dims 16 and 64). */
+static void test_batched_matmul()
+{
+    Rng rng(710);
+    std::vector<BmmCase> cases = {{1, 1, 1, 1, 1}, {7, 5, 3, 2, 3}, {16, 16, 16, 3, 4}, {37, 11, 37, 2, 3}, {20, 33, 49, 1, 2},
+                                  {49, 64, 49, 2, 1}, {5, 4, 0, 2, 2}};
+    const float scale = (float)(1.0 / std::sqrt(11.0));
+    for (const BmmCase &g : cases)
+        for (int ta = 0; ta < 2; ++ta)
+            for (int tb = 0; tb < 2; ++tb) batched_matmul_case(g, ta, tb, (ta + tb) % 2 ? scale : 1.0f, rng);
+    /* more (matrix, tile) items than the grid cap: the blocks must loop over them */
+    if (!test_args().quick) batched_matmul_case({20, 20, 3, (TP_BMM_MAX_GRID + 3 * 4 - 1) / (3 * 4) + 7, 3}, 0, 1, 1.0f, rng);
+}
+
+/* Rows with the special values the softmax must handle as the CPU does: a large spread (exp of
+ * the unshifted scores overflows a float), a -inf score, an all -inf row (NaN), a NaN. */
+static std::vector<float> softmax_input(Rng &rng, int64_t rows, int cols)
+{
+    std::vector<float> s = tpt::random_vector(rng, rows * cols, 4.0f);
+    if (rows >= 4) {
+        for (int j = 0; j < cols; ++j) s[(size_t)(1 * cols + j)] = rng.uniform(-150.0f, 150.0f);
+        s[(size_t)(2 * cols)] = -INFINITY;
+        for (int j = 0; j < cols; ++j) s[(size_t)(3 * cols + j)] = -INFINITY;
+        if (rows >= 5) s[(size_t)(4 * cols + cols / 2)] = NAN;
+    }
+    return s;
+}
+
+/* Bitwise, except rows where the device's double exp rounds another way than the C library's to
+ * float (rare; not in emulation, where both are the C library's): those within 4 ulps, and at
+ * most one row in 10^3 (the same convention as the transcendental activations). */
+static void test_attention_softmax()
+{
+    Rng rng(711);
+    struct S { int64_t rows; int cols; };
+    std::vector<S> shapes = {{1, 1}, {7, 3}, {555, 37}, {100, 64}, {20, 300}};
+    shapes.push_back({test_args().quick ? 9001 : (int64_t)TP_MAX_ROW_GRID * TP_ROWS_PER_BLOCK + 77, 5}); /* past the row grid cap */
+    for (const S &s : shapes) {
+        const int64_t n = s.rows * s.cols;
+        std::vector<float> p = softmax_input(rng, s.rows, s.cols), dp = tpt::random_vector(rng, n);
+        DeviceArray dprobs(n, 1), dgrad(n, 0);
+        TP_OK(dprobs.status() | dgrad.status());
+        TP_OK(dprobs.upload(p)); TP_OK(dgrad.upload(dp));
+        TP_OK(tp_attention_softmax(dprobs.ptr(), s.rows, s.cols));
+        std::vector<float> got;
+        TP_OK(dprobs.download(got));
+        ref_attention_softmax(p.data(), s.rows, s.cols);
+        int64_t rows_off = 0, far = 0, first = -1;
+        for (int64_t r = 0; r < s.rows; ++r) {
+            bool row_off = false;
+            for (int j = 0; j < s.cols; ++j) {
+                const size_t at = (size_t)(r * s.cols + j);
+                if (tpt::bits(got[at]) == tpt::bits(p[at]) || (std::isnan(got[at]) && std::isnan(p[at]))) continue;
+                row_off = true;
+                if (ulp_distance(got[at], p[at]) > 4) {
+                    ++far;
+                    if (first < 0) first = (int64_t)at;
+                }
+            }
+            rows_off += row_off;
+        }
+        TPT_CHECK(far == 0 && rows_off <= s.rows / 1000, "attention softmax %" PRId64 "x%d: %" PRId64 " rows differ, %" PRId64
+                  " elements by more than 4 ulps, first %" PRId64 " got %.9g want %.9g", s.rows, s.cols, rows_off, far, first,
+                  first >= 0 ? (double)got[(size_t)first] : 0.0, first >= 0 ? (double)p[(size_t)first] : 0.0);
+        TPT_CHECK(std::isnan(got[0]) == std::isnan(p[0]), "attention softmax NaN handling");
+
+        /* backward from the device's probabilities: no transcendental, bitwise */
+        const float scale = 0.3f;
+        TP_OK(tp_attention_softmax_backward(dprobs.ptr(), dgrad.ptr(), s.rows, s.cols, scale));
+        std::vector<float> gg;
+        TP_OK(dgrad.download(gg));
+        ref_attention_softmax_backward(got.data(), dp.data(), s.rows, s.cols, scale);
+        report_bits("attention softmax backward", compare_bits_or_nan(gg.data(), dp.data(), n), gg, dp, n, s.cols);
+        TPT_CHECK(dprobs.guards_intact() && dgrad.guards_intact(), "attention softmax guards");
+    }
+}
+
+struct AttnShape {
+    int batch, tokens, heads, head_dim;
+};
+
+/* Odd sizes: one token; tails of the 16 x 16 tiles; more than 32 tokens (two lanes per row); the
+ * paper's shapes (16 tokens, 4 heads of 16, and one head of 64). */
+static std::vector<AttnShape> attention_shapes()
+{
+    std::vector<AttnShape> v = {{1, 1, 1, 1}, {3, 7, 2, 5}, {2, 16, 4, 16}, {2, 37, 3, 11}};
+    if (!test_args().quick) {
+        v.push_back({3, 16, 1, 64});
+        v.push_back({2, 49, 2, 17});
+    }
+    return v;
+}
+
+/*
+ * Float error bounds of the attention's float evaluation against its exact value, u = 2^-24,
+ * scale = 1/sqrt(E), from the operations of the recipe in twophase.h (first order, doubled):
+ *   s_ij     the float dot of E products, times the rounded scale:  D_i = (E + 2) u max_j A_ij,
+ *            A_ij = scale sum_e |q_ie k_je|
+ *   p_ij     exp of fl(s_ij - mx) (which also rounds: u |s_ij - mx|), the double row sum, 1/z and the
+ *            product rounded: |dp_ij| <= p_ij (4 D_i + 2 u R_i + 4 u), R_i = max_j |s_ij - mx_i|
+ *   out_ie   a float sum of T products of perturbed p: |d| <= (that + (T + 1) u) sum_j p_ij |v_je|
+ * and, given the float P the forward kept:
+ *   dP_ij    E_dP = (E + 1) u sum_e |dOut_ie v_je|
+ *   dot_i    E_dot = sum_j p_ij E_dP_ij + (T + 1) u sum_j p_ij |dP_ij|
+ *   dS_ij    E_dS = scale p_ij (E_dP_ij + E_dot_i + 4 u |dP_ij - dot_i|)
+ *   dq_ie    sum_j E_dS_ij |k_je| + (T + 1) u sum_j |dS_ij| |k_je|; dk likewise with q; dv (T + 1) u sum_i p_ij |dOut_ie|
+ */
+struct AttnBounds {
+    std::vector<double> probs, out, dq, dk, dv;
+};
+
+static AttnBounds attention_bounds(const AttnShape &s, const std::vector<float> &q, const std::vector<float> &k,
+                                   const std::vector<float> &v, const std::vector<double> &scores,
+                                   const std::vector<double> &probs, const std::vector<float> &p_kept,
+                                   const std::vector<float> &dout)
+{
+    const int T = s.tokens, E = s.head_dim, H = s.heads, d = H * E;
+    const double u = std::ldexp(1.0, -24), scale = 1.0 / std::sqrt((double)E), tiny = 1e-30;
+    const size_t qn = (size_t)s.batch * T * d, pn = (size_t)s.batch * H * T * T;
+    AttnBounds bd{std::vector<double>(pn), std::vector<double>(qn), std::vector<double>(qn), std::vector<double>(qn),
+                  std::vector<double>(qn)};
+    auto tok = [&](int b, int t, int h) { return ((size_t)b * T + t) * d + (size_t)h * E; };
+    auto prow = [&](int b, int h, int i) { return (((size_t)b * H + h) * T + i) * T; };
+    std::vector<double> e_ds((size_t)T * T), ds((size_t)T * T);
+    for (int b = 0; b < s.batch; ++b) {
+        for (int h = 0; h < H; ++h) {
+            for (int i = 0; i < T; ++i) {
+                double amax = 0.0, mx = -INFINITY, spread = 0.0;
+                for (int j = 0; j < T; ++j) {
+                    double a = 0.0;
+                    for (int e = 0; e < E; ++e) a += std::fabs((double)q[tok(b, i, h) + e] * k[tok(b, j, h) + e]);
+                    amax = std::max(amax, a * scale);
+                    mx = std::max(mx, scores[prow(b, h, i) + j]);
+                }
+                for (int j = 0; j < T; ++j) spread = std::max(spread, mx - scores[prow(b, h, i) + j]);
+                const double rel = 4.0 * (E + 2) * u * amax + 2.0 * u * spread + 4.0 * u;
+                for (int j = 0; j < T; ++j) bd.probs[prow(b, h, i) + j] = 2.0 * rel * probs[prow(b, h, i) + j] + 1e-44;
+                for (int e = 0; e < E; ++e) {
+                    double pv = 0.0;
+                    for (int j = 0; j < T; ++j) pv += probs[prow(b, h, i) + j] * std::fabs((double)v[tok(b, j, h) + e]);
+                    bd.out[tok(b, i, h) + e] = 2.0 * (rel + (T + 1) * u) * pv + tiny;
+                }
+                /* backward, from the kept probabilities */
+                const float *p = p_kept.data() + prow(b, h, i);
+                std::vector<double> dp((size_t)T), e_dp((size_t)T);
+                double dot = 0.0, e_dot = 0.0;
+                for (int j = 0; j < T; ++j) {
+                    double sdp = 0.0, adp = 0.0;
+                    for (int e = 0; e < E; ++e) {
+                        sdp += (double)dout[tok(b, i, h) + e] * v[tok(b, j, h) + e];
+                        adp += std::fabs((double)dout[tok(b, i, h) + e] * v[tok(b, j, h) + e]);
+                    }
+                    dp[(size_t)j] = sdp;
+                    e_dp[(size_t)j] = (E + 1) * u * adp;
+                    dot += sdp * p[j];
+                    e_dot += p[j] * e_dp[(size_t)j] + (T + 1) * u * p[j] * std::fabs(sdp);
+                }
+                for (int j = 0; j < T; ++j) {
+                    const double diff = std::fabs(dp[(size_t)j] - dot);
+                    ds[(size_t)i * T + j] = scale * p[j] * diff;
+                    e_ds[(size_t)i * T + j] = scale * p[j] * (e_dp[(size_t)j] + e_dot + 4.0 * u * diff);
+                }
+            }
+            for (int t = 0; t < T; ++t) {
+                for (int e = 0; e < E; ++e) {
+                    double bq = 0.0, bk = 0.0, bv = 0.0;
+                    for (int w = 0; w < T; ++w) {
+                        const double kk = std::fabs((double)k[tok(b, w, h) + e]), qq = std::fabs((double)q[tok(b, w, h) + e]);
+                        bq += e_ds[(size_t)t * T + w] * kk + (T + 1) * u * ds[(size_t)t * T + w] * kk;
+                        bk += e_ds[(size_t)w * T + t] * qq + (T + 1) * u * ds[(size_t)w * T + t] * qq;
+                        bv += (T + 1) * u * p_kept[prow(b, h, w) + t] * std::fabs((double)dout[tok(b, w, h) + e]);
+                    }
+                    bd.dq[tok(b, t, h) + e] = 2.0 * bq + tiny;
+                    bd.dk[tok(b, t, h) + e] = 2.0 * bk + tiny;
+                    bd.dv[tok(b, t, h) + e] = 2.0 * bv + tiny;
+                }
+            }
+        }
+    }
+    return bd;
+}
+
+static void check_within(const char *what, const AttnShape &s, const std::vector<float> &got, const std::vector<double> &want,
+                         const std::vector<double> &bound)
+{
+    int64_t bad = 0, first = -1;
+    for (size_t i = 0; i < want.size(); ++i) {
+        if (!(std::fabs((double)got[i] - want[i]) <= bound[i])) {
+            if (first < 0) first = (int64_t)i;
+            ++bad;
+        }
+    }
+    TPT_CHECK(bad == 0, "attention %s (batch %d, %d tokens, %d heads of %d): %" PRId64 " of %zu outside the float bound, "
+              "first %" PRId64 " got %.9g want %.9g bound %.3g", what, s.batch, s.tokens, s.heads, s.head_dim, bad, want.size(),
+              first, first >= 0 ? (double)got[(size_t)first] : 0.0, first >= 0 ? want[(size_t)first] : 0.0,
+              first >= 0 ? bound[(size_t)first] : 0.0);
+}
+
+/* The recipe of twophase.h on the device against attention's definition in long double, within
+ * the float error bound above; once with scores spread over hundreds (exp of the unshifted scores
+ * would overflow). */
+static void test_attention()
+{
+    Rng rng(712);
+    for (const AttnShape &s : attention_shapes()) {
+        for (int spread = 0; spread < 2; ++spread) {
+            const int T = s.tokens, E = s.head_dim, d = s.heads * E;
+            const int64_t qn = (int64_t)s.batch * T * d, pn = (int64_t)s.batch * s.heads * T * T, rows = pn / T;
+            const float mag = spread ? 6.0f : 1.0f, scale = (float)(1.0 / std::sqrt((double)E));
+            std::vector<float> q = tpt::random_vector(rng, qn, mag), k = tpt::random_vector(rng, qn, mag),
+                               v = tpt::random_vector(rng, qn), dout = tpt::random_vector(rng, qn);
+            DeviceArray dq_in(qn, 0), dk_in(qn, 1), dv_in(qn, 2), dprobs(pn, 3), dout_dev(qn, 0), dgrad(qn, 1), g(pn, 2),
+                dq(qn, 0), dk(qn, 1), dv(qn, 2);
+            TP_OK(dq_in.status() | dk_in.status() | dv_in.status() | dprobs.status() | dout_dev.status() | dgrad.status() |
+                  g.status() | dq.status() | dk.status() | dv.status());
+            TP_OK(dq_in.upload(q)); TP_OK(dk_in.upload(k)); TP_OK(dv_in.upload(v)); TP_OK(dgrad.upload(dout));
+            TP_OK(dprobs.poison()); TP_OK(dout_dev.poison()); TP_OK(g.poison());
+            TP_OK(dq.poison()); TP_OK(dk.poison()); TP_OK(dv.poison());
+            const int64_t st = (int64_t)T * d, sp = (int64_t)T * T;
+            /* forward */
+            TP_OK(tp_batched_matmul(0, 1, T, T, E, scale, dq_in.ptr(), d, st, E, dk_in.ptr(), d, st, E, dprobs.ptr(), T,
+                                    s.heads * sp, sp, s.batch, s.heads));
+            TP_OK(tp_attention_softmax(dprobs.ptr(), rows, T));
+            TP_OK(tp_batched_matmul(0, 0, T, E, T, 1.0f, dprobs.ptr(), T, s.heads * sp, sp, dv_in.ptr(), d, st, E,
+                                    dout_dev.ptr(), d, st, E, s.batch, s.heads));
+            /* backward (dOut in dgrad) */
+            TP_OK(tp_batched_matmul(0, 1, T, T, E, 1.0f, dgrad.ptr(), d, st, E, dv_in.ptr(), d, st, E, g.ptr(), T,
+                                    s.heads * sp, sp, s.batch, s.heads));
+            TP_OK(tp_attention_softmax_backward(dprobs.ptr(), g.ptr(), rows, T, scale));
+            TP_OK(tp_batched_matmul(0, 0, T, E, T, 1.0f, g.ptr(), T, s.heads * sp, sp, dk_in.ptr(), d, st, E, dq.ptr(), d,
+                                    st, E, s.batch, s.heads));
+            TP_OK(tp_batched_matmul(1, 0, T, E, T, 1.0f, g.ptr(), T, s.heads * sp, sp, dq_in.ptr(), d, st, E, dk.ptr(), d,
+                                    st, E, s.batch, s.heads));
+            TP_OK(tp_batched_matmul(1, 0, T, E, T, 1.0f, dprobs.ptr(), T, s.heads * sp, sp, dgrad.ptr(), d, st, E, dv.ptr(),
+                                    d, st, E, s.batch, s.heads));
+            std::vector<float> probs, out, gq, gk, gv;
+            TP_OK(dprobs.download(probs)); TP_OK(dout_dev.download(out));
+            TP_OK(dq.download(gq)); TP_OK(dk.download(gk)); TP_OK(dv.download(gv));
+            std::vector<double> scores((size_t)pn), p_exact((size_t)pn), o_exact((size_t)qn), q_exact((size_t)qn),
+                k_exact((size_t)qn), v_exact((size_t)qn);
+            ref_attention_exact(s.batch, T, s.heads, E, q.data(), k.data(), v.data(), scores.data(), p_exact.data(), o_exact.data());
+            ref_attention_backward_exact(s.batch, T, s.heads, E, q.data(), k.data(), v.data(), probs.data(), dout.data(),
+                                         q_exact.data(), k_exact.data(), v_exact.data());
+            const AttnBounds bd = attention_bounds(s, q, k, v, scores, p_exact, probs, dout);
+            check_within(spread ? "probs (spread)" : "probs", s, probs, p_exact, bd.probs);
+            check_within(spread ? "out (spread)" : "out", s, out, o_exact, bd.out);
+            check_within("dq", s, gq, q_exact, bd.dq);
+            check_within("dk", s, gk, k_exact, bd.dk);
+            check_within("dv", s, gv, v_exact, bd.dv);
+            TPT_CHECK(dprobs.guards_intact() && dout_dev.guards_intact() && g.guards_intact() && dq.guards_intact() &&
+                          dk.guards_intact() && dv.guards_intact(), "attention guards");
+        }
+    }
+}
+
+struct LnShape {
+    int64_t rows;
+    int dim;
+};
+
+static std::vector<LnShape> layer_norm_shapes()
+{
+    /* several row blocks, rows longer than a warp, one row chunk (256) and several (with a tail) */
+    std::vector<LnShape> v = {{1, 1}, {7, 3}, {333, 64}, {256, 33}, {1000, 33}, {20, 1000}};
+    v.push_back({test_args().quick ? 9001 : (int64_t)TP_MAX_ROW_GRID * TP_ROWS_PER_BLOCK + 77, 3}); /* past the row grid cap */
+    if (!test_args().quick) v.push_back({(int64_t)TP_BIAS_CHUNK_ROWS * TP_BIAS_MAX_CHUNKS + 1, 2}); /* past the chunk cap */
+    return v;
+}
+
+/* Forward and dx bitwise (the formula's double row sums in order); dgamma and dbeta bitwise up to
+ * one row chunk, beyond it within what the chunked double sums can differ from the row-order sum:
+ * 2 n 2^-53 sum |terms| before the float rounding, then an ulp of the float result and one of the
+ * float accumulation. */
+static void test_layer_norm()
+{
+    Rng rng(713);
+    const float eps = 1e-5f;
+    for (const LnShape &s : layer_norm_shapes()) {
+        const int64_t n = s.rows * s.dim;
+        std::vector<float> x = tpt::random_vector(rng, n, 3.0f), gamma = tpt::random_vector(rng, s.dim),
+                           beta = tpt::random_vector(rng, s.dim), dy = tpt::random_vector(rng, n),
+                           dgamma = tpt::random_vector(rng, s.dim), dbeta = tpt::random_vector(rng, s.dim);
+        for (int64_t i = 0; i < n; i += 7) x[(size_t)i] += 100.0f; /* a mean far from 0: the two-pass variance matters */
+        DeviceArray dx_in(n, 1), dgam(s.dim, 0), dbet(s.dim, 2), dy_dev(n, 3), dy_in(n, 0), ddx(n, 1), ddg(s.dim, 3), ddb(s.dim, 0);
+        TP_OK(dx_in.status() | dgam.status() | dbet.status() | dy_dev.status() | dy_in.status() | ddx.status() |
+              ddg.status() | ddb.status());
+        TP_OK(dx_in.upload(x)); TP_OK(dgam.upload(gamma)); TP_OK(dbet.upload(beta)); TP_OK(dy_dev.poison());
+        TP_OK(dy_in.upload(dy)); TP_OK(ddx.poison()); TP_OK(ddg.upload(dgamma)); TP_OK(ddb.upload(dbeta));
+        TP_OK(tp_layer_norm(dx_in.ptr(), dgam.ptr(), dbet.ptr(), dy_dev.ptr(), s.rows, s.dim, eps));
+        std::vector<float> y((size_t)n), got;
+        ref_layer_norm(x.data(), gamma.data(), beta.data(), y.data(), s.rows, s.dim, eps);
+        TP_OK(dy_dev.download(got));
+        report_bits("layer norm", tpt::compare_bits(got.data(), y.data(), n), got, y, n, s.dim);
+
+        TP_OK(tp_layer_norm_backward(dx_in.ptr(), dgam.ptr(), dy_in.ptr(), ddx.ptr(), ddg.ptr(), ddb.ptr(), s.rows, s.dim, eps));
+        std::vector<float> dx((size_t)n), gdx, gdg, gdb, want_g = dgamma, want_b = dbeta;
+        ref_layer_norm_backward(x.data(), gamma.data(), dy.data(), dx.data(), want_g.data(), want_b.data(), s.rows, s.dim, eps);
+        TP_OK(ddx.download(gdx)); TP_OK(ddg.download(gdg)); TP_OK(ddb.download(gdb));
+        report_bits("layer norm dx", tpt::compare_bits(gdx.data(), dx.data(), n), gdx, dx, n, s.dim);
+        if (s.rows <= TP_BIAS_CHUNK_ROWS) {
+            report_bits("layer norm dgamma", tpt::compare_bits(gdg.data(), want_g.data(), s.dim), gdg, want_g, s.dim, 0);
+            report_bits("layer norm dbeta", tpt::compare_bits(gdb.data(), want_b.data(), s.dim), gdb, want_b, s.dim, 0);
+        } else {
+            /* sum |terms| per column: |dy * xhat| and |dy| (xhat from the reference's statistics) */
+            std::vector<double> ag((size_t)s.dim, 0.0), ab((size_t)s.dim, 0.0);
+            for (int64_t r = 0; r < s.rows; ++r) {
+                double mean = 0.0, sq = 0.0;
+                for (int i = 0; i < s.dim; ++i) mean += x[(size_t)(r * s.dim + i)];
+                mean /= s.dim;
+                for (int i = 0; i < s.dim; ++i) sq += ((double)x[(size_t)(r * s.dim + i)] - mean) * ((double)x[(size_t)(r * s.dim + i)] - mean);
+                const double rstd = 1.0 / std::sqrt(sq / s.dim + eps);
+                for (int i = 0; i < s.dim; ++i) {
+                    const double t = dy[(size_t)(r * s.dim + i)];
+                    ag[(size_t)i] += std::fabs(t * ((double)x[(size_t)(r * s.dim + i)] - mean) * rstd);
+                    ab[(size_t)i] += std::fabs(t);
+                }
+            }
+            int64_t bad = 0;
+            const double two_n_u = 2.0 * (double)s.rows * std::ldexp(1.0, -53), f_ulp = std::ldexp(1.0, -23);
+            for (int i = 0; i < s.dim; ++i) {
+                bad += !(std::fabs((double)gdg[(size_t)i] - want_g[(size_t)i]) <=
+                         two_n_u * ag[(size_t)i] + 2.0 * f_ulp * std::fabs((double)want_g[(size_t)i]) + 1e-40);
+                bad += !(std::fabs((double)gdb[(size_t)i] - want_b[(size_t)i]) <=
+                         two_n_u * ab[(size_t)i] + 2.0 * f_ulp * std::fabs((double)want_b[(size_t)i]) + 1e-40);
+            }
+            TPT_CHECK(bad == 0, "layer norm dgamma/dbeta %" PRId64 "x%d: %" PRId64 " columns outside the bound, first got %.9g "
+                      "want %.9g", s.rows, s.dim, bad, (double)gdg[0], (double)want_g[0]);
+        }
+        TPT_CHECK(dy_dev.guards_intact() && ddx.guards_intact() && ddg.guards_intact() && ddb.guards_intact(),
+                  "layer norm guards");
+    }
+    /* in place (y = x), and no rows: dgamma += 0 turns -0 into +0 as the Java loop does */
+    std::vector<float> x = tpt::random_vector(rng, 5 * 7), gamma = tpt::random_vector(rng, 7), beta = tpt::random_vector(rng, 7);
+    std::vector<float> y((size_t)35);
+    ref_layer_norm(x.data(), gamma.data(), beta.data(), y.data(), 5, 7, 1e-5f);
+    DeviceArray dx(35, 0), dg(7, 0), db(7, 0);
+    TP_OK(dx.upload(x)); TP_OK(dg.upload(gamma)); TP_OK(db.upload(beta));
+    TP_OK(tp_layer_norm(dx.ptr(), dg.ptr(), db.ptr(), dx.ptr(), 5, 7, 1e-5f));
+    std::vector<float> got;
+    TP_OK(dx.download(got));
+    report_bits("layer norm in place", tpt::compare_bits(got.data(), y.data(), 35), got, y, 35, 0);
+    TP_OK(dg.upload(std::vector<float>(7, -0.0f)));
+    TP_OK(tp_layer_norm_backward(nullptr, nullptr, nullptr, nullptr, dg.ptr(), dg.ptr(), 0, 7, 1e-5f));
+    TP_OK(dg.download(got));
+    TPT_CHECK(got[0] == 0.0f && !std::signbit(got[0]), "layer norm backward of no rows: -0 + 0 must give +0");
+}
+
+/* Both directions bitwise: the formula's double sums over tokens in order, the float product. */
+static void test_token_mean()
+{
+    Rng rng(714);
+    struct S { int64_t batch; int tokens, dim; };
+    std::vector<S> shapes = {{1, 1, 1}, {3, 7, 5}, {37, 16, 64}, {5, 49, 1001}, {0, 3, 4}};
+    if (!test_args().quick) shapes.push_back({(int64_t)TP_BLOCK * 4 * TP_MAX_GRID / 3 + 5, 2, 3}); /* past the grid cap */
+    for (const S &s : shapes) {
+        const int64_t nx = s.batch * s.tokens * s.dim, ny = s.batch * s.dim;
+        std::vector<float> x = tpt::random_vector(rng, std::max<int64_t>(nx, 1)), dy = tpt::random_vector(rng, std::max<int64_t>(ny, 1));
+        DeviceArray dx_in(std::max<int64_t>(nx, 1), 1), dy_out(std::max<int64_t>(ny, 1), 0), dy_in(std::max<int64_t>(ny, 1), 2),
+            dgrad(std::max<int64_t>(nx, 1), 3);
+        TP_OK(dx_in.status() | dy_out.status() | dy_in.status() | dgrad.status());
+        TP_OK(dx_in.upload(x)); TP_OK(dy_in.upload(dy)); TP_OK(dy_out.poison()); TP_OK(dgrad.poison());
+        TP_OK(tp_token_mean(dx_in.ptr(), dy_out.ptr(), s.batch, s.tokens, s.dim));
+        TP_OK(tp_token_mean_backward(dy_in.ptr(), dgrad.ptr(), s.batch, s.tokens, s.dim));
+        std::vector<float> y((size_t)std::max<int64_t>(ny, 1), NAN), g((size_t)std::max<int64_t>(nx, 1), NAN), gy, gg;
+        ref_token_mean(x.data(), y.data(), s.batch, s.tokens, s.dim);
+        ref_token_mean_backward(dy.data(), g.data(), s.batch, s.tokens, s.dim);
+        TP_OK(dy_out.download(gy)); TP_OK(dgrad.download(gg));
+        if (s.batch == 0) { /* nothing written */
+            TPT_CHECK(std::isnan(gy[0]) && std::isnan(gg[0]), "token mean of no samples wrote");
+        } else {
+            report_bits("token mean", tpt::compare_bits(gy.data(), y.data(), ny), gy, y, ny, s.tokens);
+            report_bits("token mean backward", tpt::compare_bits(gg.data(), g.data(), nx), gg, g, nx, s.tokens);
+        }
+        TPT_CHECK(dy_out.guards_intact() && dgrad.guards_intact(), "token mean guards");
+    }
+}
+
 int main(int argc, char **argv)
 {
     parse_test_args(argc, argv);
@@ -660,5 +1095,10 @@ int main(int argc, char **argv)
     TP_RUN(test_max_pool);
     TP_RUN(test_batched_transpose);
     TP_RUN(test_conv_arguments);
+    TP_RUN(test_batched_matmul);
+    TP_RUN(test_attention_softmax);
+    TP_RUN(test_attention);
+    TP_RUN(test_layer_norm);
+    TP_RUN(test_token_mean);
     return tpt::finish("test_gpu_layers");
 }

@@ -3,6 +3,7 @@
  * values and invariants. These references are what the GPU tests compare the kernels to,
  * so they are checked here first.
  */
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -449,6 +450,122 @@ static void test_conv_ops()
     TPT_CHECK(tt[0] == 1 && tt[1] == 4 && tt[2] == 2 && tt[3] == 5 && tt[4] == 3 && tt[5] == 6, "transpose 2x3");
 }
 
+/* The attention references: the float formulas close to the exact definition, the exact one a
+ * softmax (rows sum to 1) whose hand-checked case is right, and its gradients equal to central
+ * differences of sum(out * dOut) (the exact forward in long double, so the differences are clean). */
+static void test_attention()
+{
+    /* one sequence, two tokens, one head of dimension 1: s = q_i k_j, p = softmax, out = p . v */
+    const float q[2] = {1.0f, -0.5f}, k[2] = {2.0f, 0.25f}, v[2] = {3.0f, -1.0f};
+    double scores[4], probs[4], out[2];
+    ref_attention_exact(1, 2, 1, 1, q, k, v, scores, probs, out);
+    const double p00 = 1.0 / (1.0 + std::exp(0.25 - 2.0)), p10 = 1.0 / (1.0 + std::exp(-0.125 + 1.0));
+    TPT_CHECK(std::fabs(scores[1] - 0.25) < 1e-15 && std::fabs(probs[0] - p00) < 1e-15 && std::fabs(probs[2] - p10) < 1e-15,
+              "attention by hand: %.17g %.17g", probs[0], probs[2]);
+    TPT_CHECK(std::fabs(out[0] - (p00 * 3.0 - (1.0 - p00))) < 1e-14 && std::fabs(out[1] - (p10 * 3.0 - (1.0 - p10))) < 1e-14,
+              "attention out by hand: %.17g %.17g", out[0], out[1]);
+
+    Rng rng(60);
+    const int batch = 2, tokens = 5, heads = 2, e = 3, d = heads * e, n = batch * tokens * d, pn = batch * heads * tokens * tokens;
+    std::vector<float> Q = tpt::random_vector(rng, n), K = tpt::random_vector(rng, n), V = tpt::random_vector(rng, n),
+                       dO = tpt::random_vector(rng, n);
+    std::vector<double> S((size_t)pn), P((size_t)pn), O((size_t)n), dq((size_t)n), dk((size_t)n), dv((size_t)n);
+    ref_attention_exact(batch, tokens, heads, e, Q.data(), K.data(), V.data(), S.data(), P.data(), O.data());
+    double worst_sum = 0.0;
+    for (int r = 0; r < batch * heads * tokens; ++r) {
+        double sum = 0.0;
+        for (int j = 0; j < tokens; ++j) sum += P[(size_t)(r * tokens + j)];
+        worst_sum = std::max(worst_sum, std::fabs(sum - 1.0));
+    }
+    TPT_CHECK(worst_sum < 1e-15, "softmax rows sum to 1: off by %.3g", worst_sum);
+    /* the float formula of the kernels against the exact probabilities */
+    std::vector<float> pf(S.size());
+    for (size_t i = 0; i < pf.size(); ++i) pf[i] = (float)S[i];
+    ref_attention_softmax(pf.data(), batch * heads * tokens, tokens);
+    double worst_p = 0.0;
+    for (size_t i = 0; i < pf.size(); ++i) worst_p = std::max(worst_p, std::fabs(pf[i] - P[i]));
+    TPT_CHECK(worst_p < 1e-6, "float softmax formula vs exact: %.3g", worst_p);
+
+    std::vector<float> Pk(P.size());
+    for (size_t i = 0; i < Pk.size(); ++i) Pk[i] = (float)P[i];
+    ref_attention_backward_exact(batch, tokens, heads, e, Q.data(), K.data(), V.data(), Pk.data(), dO.data(), dq.data(),
+                                 dk.data(), dv.data());
+    auto loss = [&](const std::vector<float> &q2, const std::vector<float> &k2, const std::vector<float> &v2) {
+        std::vector<double> s2((size_t)pn), p2((size_t)pn), o2((size_t)n);
+        ref_attention_exact(batch, tokens, heads, e, q2.data(), k2.data(), v2.data(), s2.data(), p2.data(), o2.data());
+        double l = 0.0;
+        for (int i = 0; i < n; ++i) l += o2[(size_t)i] * dO[(size_t)i];
+        return l;
+    };
+    const float h = 1.0f / 1024.0f; /* exact in float, so x +- h is where the difference is taken */
+    double worst = 0.0;
+    for (int which = 0; which < 3; ++which) {
+        for (int i = 0; i < n; ++i) {
+            std::vector<float> a = Q, b = K, c = V;
+            std::vector<float> &x = which == 0 ? a : which == 1 ? b : c;
+            const float x0 = x[(size_t)i];
+            x[(size_t)i] = x0 + h;
+            const double up = loss(a, b, c);
+            x[(size_t)i] = x0 - h;
+            const double down = loss(a, b, c);
+            const double fd = (up - down) / (2.0 * (double)h), g = (which == 0 ? dq : which == 1 ? dk : dv)[(size_t)i];
+            worst = std::max(worst, std::fabs(fd - g) / (1e-3 + std::fabs(g)));
+        }
+    }
+    /* central differences err by h^2 times the third derivative / 6 (about 1e-7 here); P kept in
+     * float perturbs dq and dk by about 1e-7 */
+    TPT_CHECK(worst < 1e-5, "attention gradients vs central differences: relative %.3g", worst);
+}
+
+/* The layer norm references: with gamma 1 and beta 0 (eps 0) the rows have mean 0 and variance 1,
+ * and dx is the gradient of a normalization: orthogonal to the constant row and to xhat; token
+ * mean and its backward are adjoint. */
+static void test_layer_norm_and_token_mean()
+{
+    Rng rng(61);
+    const int rows = 9, dim = 37;
+    std::vector<float> x = tpt::random_vector(rng, rows * dim, 4.0f), gamma((size_t)dim, 1.0f), beta((size_t)dim, 0.0f),
+                       y((size_t)rows * dim), dy = tpt::random_vector(rng, rows * dim), dx((size_t)rows * dim),
+                       dg((size_t)dim, 0.0f), db((size_t)dim, 0.0f);
+    ref_layer_norm(x.data(), gamma.data(), beta.data(), y.data(), rows, dim, 0.0f);
+    for (int r = 0; r < rows; ++r) {
+        double m = 0.0, v = 0.0;
+        for (int i = 0; i < dim; ++i) m += y[(size_t)(r * dim + i)];
+        for (int i = 0; i < dim; ++i) v += (double)y[(size_t)(r * dim + i)] * y[(size_t)(r * dim + i)];
+        TPT_CHECK(std::fabs(m / dim) < 1e-6 && std::fabs(v / dim - 1.0) < 1e-5, "layer norm row %d: mean %.3g var %.9g", r,
+                  m / dim, v / dim);
+    }
+    gamma = tpt::random_vector(rng, dim);
+    ref_layer_norm_backward(x.data(), gamma.data(), dy.data(), dx.data(), dg.data(), db.data(), rows, dim, 1e-5f);
+    for (int r = 0; r < rows; ++r) {
+        double mean = 0.0, sq = 0.0, s1 = 0.0, sx = 0.0, a1 = 0.0;
+        for (int i = 0; i < dim; ++i) mean += x[(size_t)(r * dim + i)];
+        mean /= dim;
+        for (int i = 0; i < dim; ++i) sq += (x[(size_t)(r * dim + i)] - mean) * (x[(size_t)(r * dim + i)] - mean);
+        const double rstd = 1.0 / std::sqrt(sq / dim + 1e-5);
+        for (int i = 0; i < dim; ++i) {
+            s1 += dx[(size_t)(r * dim + i)];
+            sx += dx[(size_t)(r * dim + i)] * (x[(size_t)(r * dim + i)] - mean) * rstd;
+            a1 += std::fabs(dx[(size_t)(r * dim + i)]);
+        }
+        TPT_CHECK(std::fabs(s1) < 1e-6 * a1 && std::fabs(sx) < 1e-5 * a1, "layer norm dx row %d: sum %.3g, dot xhat %.3g", r,
+                  s1, sx);
+    }
+    double sb = 0.0;
+    for (int r = 0; r < rows; ++r) sb += dy[(size_t)(r * dim)];
+    TPT_CHECK(std::fabs(db[0] - sb) < 1e-6, "dbeta = column sum of dy");
+
+    const int batch = 3, tokens = 7, width = 5;
+    std::vector<float> t = tpt::random_vector(rng, batch * tokens * width), m((size_t)batch * width),
+                       g = tpt::random_vector(rng, batch * width), back((size_t)batch * tokens * width);
+    ref_token_mean(t.data(), m.data(), batch, tokens, width);
+    ref_token_mean_backward(g.data(), back.data(), batch, tokens, width);
+    double lhs = 0.0, rhs = 0.0;
+    for (int i = 0; i < batch * width; ++i) lhs += (double)m[(size_t)i] * g[(size_t)i];
+    for (int i = 0; i < batch * tokens * width; ++i) rhs += (double)t[(size_t)i] * back[(size_t)i];
+    TPT_CHECK(std::fabs(lhs - rhs) < 1e-6, "token mean and its backward are adjoint: %.9g vs %.9g", lhs, rhs);
+}
+
 int main()
 {
     test_adam_scalars();
@@ -464,5 +581,7 @@ int main()
     test_losses();
     test_sgemm();
     test_conv_ops();
+    test_attention();
+    test_layer_norm_and_token_mean();
     return tpt::finish("test_reference");
 }

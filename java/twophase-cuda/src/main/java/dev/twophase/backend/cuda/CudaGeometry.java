@@ -39,6 +39,11 @@ public final class CudaGeometry {
     /** Batched transpose: tile edge, grid cap (TP_TRANSPOSE_TILE, TP_MAX_TRANSPOSE_GRID). */
     public static final int TRANSPOSE_TILE = 32;
     public static final int MAX_TRANSPOSE_GRID = 4096;
+    /** Batched matmul of the attention: output tile edge (one output per thread), grid cap. */
+    public static final int BMM_TILE = 16;
+    public static final int BMM_MAX_GRID = 16384;
+    /** Layer norm gamma/beta gradients: row chunks per block (32 columns each). */
+    public static final int LN_CHUNK_LANES = BLOCK / BIAS_COLS_PER_BLOCK;
 
     /** Grid of the elementwise kernels and the first multi-dot pass: min(ceil(n / (BLOCK*VEC)), MAX_GRID), 0 when {@code n <= 0}. */
     public static int elementwiseGrid(long n) {
@@ -104,6 +109,26 @@ public final class CudaGeometry {
         if (tilesR >= MAX_TRANSPOSE_GRID || tilesC >= MAX_TRANSPOSE_GRID || batch >= MAX_TRANSPOSE_GRID) return MAX_TRANSPOSE_GRID;
         long blocks = batch * tilesR * tilesC;
         return blocks < MAX_TRANSPOSE_GRID ? (int) blocks : MAX_TRANSPOSE_GRID;
+    }
+
+    /** Tiles of one m x n matrix of the batched matmul (0 when m or n is not positive). */
+    public static long bmmTiles(int m, int n) {
+        if (m <= 0 || n <= 0) return 0;
+        return (((long) m + BMM_TILE - 1) / BMM_TILE) * (((long) n + BMM_TILE - 1) / BMM_TILE);
+    }
+
+    /** Grid of the batched matmul over {@code batches} m x n matrices: min(batches * tiles, BMM_MAX_GRID), 0 when empty. */
+    public static int batchedMatmulGrid(long batches, int m, int n) {
+        long tiles = bmmTiles(m, n);
+        if (batches <= 0 || tiles == 0) return 0;
+        if (batches >= BMM_MAX_GRID || tiles >= BMM_MAX_GRID) return BMM_MAX_GRID;
+        long items = batches * tiles;
+        return items < BMM_MAX_GRID ? (int) items : BMM_MAX_GRID;
+    }
+
+    /** Layer norm gamma/beta gradients, pass 1 grid.y: LN_CHUNK_LANES row chunks per block. */
+    public static int layerNormChunkBlocks(int chunks) {
+        return chunks <= 0 ? 0 : (chunks + LN_CHUNK_LANES - 1) / LN_CHUNK_LANES;
     }
 
     /**

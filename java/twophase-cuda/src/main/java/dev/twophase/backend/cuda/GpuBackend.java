@@ -38,6 +38,9 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     /** Live root allocations in allocation order (GpuBuffer keeps identity equality). */
     private final Set<GpuBuffer> live = new LinkedHashSet<>();
     private volatile boolean closed;
+    private volatile boolean cublasForAttention = true;
+    /** dP/dS of the attention backward: device memory outside the live set, freed by close(). */
+    private B attentionScratch;
 
     protected GpuBackend(Class<B> bufferType) {
         this.bufferType = bufferType;
@@ -115,6 +118,49 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     /** {@code rows, cols >= 2} (a vector's transpose is a copy, done by the base class), batch >= 1. */
     protected abstract void deviceBatchedTranspose(int batch, int rows, int cols, B x, B y);
+
+    // ---- attention, layer norm, token mean (their checks and the attention's recipe are below)
+
+    /**
+     * One batched matrix product of the attention, row-major: for {@code o < outer} and {@code i < inner}, the matrices
+     * at {@code o * strideAOuter + i * strideAInner} floats into A (B and C likewise):
+     * {@code C = alpha * op(A) op(B)}, op(A) m x k, op(B) k x n, leading dimensions as in CBLAS; C is overwritten.
+     */
+    protected record BatchedMatmul(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                   int lda, long strideAOuter, long strideAInner, int ldb, long strideBOuter, long strideBInner,
+                                   int ldc, long strideCOuter, long strideCInner, int outer, int inner) { }
+
+    /** The product through twophase's own kernel (each output summed over k in order, no FMA: the CPU backend's bits). */
+    protected abstract void deviceBatchedMatmul(BatchedMatmul g, B a, B b, B c);
+
+    /**
+     * {@code cublasSgemmStridedBatched} exactly as cuBLAS defines it (column-major; beta 0), on the matrices starting
+     * {@code aOffset}, {@code bOffset}, {@code cOffset} floats into the buffers; only called when {@link #usesCublas()}.
+     */
+    protected abstract void deviceCublasSgemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                                            B a, long aOffset, int lda, long strideA, B b, long bOffset, int ldb,
+                                                            long strideB, B c, long cOffset, int ldc, long strideC, int batchCount);
+
+    /** Softmax of each row of probs in place (rows >= 1, as tp_attention_softmax). */
+    protected abstract void deviceAttentionSoftmax(B probs, long rows, int cols);
+
+    /** grad (dP) becomes dS = (p * (dP - sum_j dP p)) * scale, row by row (rows >= 1). */
+    protected abstract void deviceAttentionSoftmaxBackward(B probs, B grad, long rows, int cols, float scale);
+
+    /** Layer norm of rows >= 1 rows. */
+    protected abstract void deviceLayerNorm(B x, B gamma, B beta, B y, long rows, int dim, float eps);
+
+    /** Layer norm backward; rows may be 0 (then dGamma and dBeta += 0). */
+    protected abstract void deviceLayerNormBackward(B x, B gamma, B dy, B dx, B dGamma, B dBeta, long rows, int dim, float eps);
+
+    /** Token mean of batch >= 1 sequences. */
+    protected abstract void deviceTokenMean(B x, B y, long batch, int tokens, int dim);
+
+    /** Token mean backward of batch >= 1 sequences. */
+    protected abstract void deviceTokenMeanBackward(B dy, B dx, long batch, int tokens, int dim);
+
+    /** Whether cuBLAS is loaded (GEMM and, unless {@link #useCublasForAttention} turned it off, the attention's products). */
+    public abstract boolean usesCublas();
 
     // ---------------------------------------------------------------- memory
 
@@ -437,6 +483,212 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         if (a.overlaps(b)) throw new IllegalArgumentException(op + ": " + aName + " and " + bName + " overlap (" + a + ", " + b + ")");
     }
 
+    // ---------------------------------------------------------------- attention, layer norm, token mean
+
+    /**
+     * Whether the attention's matrix products go through cuBLAS's strided-batched SGEMM when cuBLAS is loaded (the
+     * default) or always through twophase's own batched kernel, whose results are bit-identical to the CPU backend's
+     * (cuBLAS sums in another order, with FMA: the results differ within the float error bound of the products).
+     */
+    public final void useCublasForAttention(boolean use) { cublasForAttention = use; }
+
+    /** Whether the attention's products run through cuBLAS now. */
+    public final boolean attentionUsesCublas() { return cublasForAttention && usesCublas(); }
+
+    /**
+     * The attention's layout: per sequence b and head h, a tokens x headDim block of the (batch*tokens) x
+     * (heads*headDim) matrices (q, k, v, out and their gradients; leading dimension heads*headDim), and a tokens x
+     * tokens block of probs (batch, heads, tokens, tokens) and of the scratch dP/dS.
+     */
+    private record AttentionShape(int batch, int tokens, int heads, int headDim) {
+        long features() { return (long) heads * headDim; }
+
+        long tokenFloats() { return (long) batch * tokens * features(); }
+
+        long probFloats() { return (long) batch * heads * tokens * tokens; }
+
+        /** C (probs-shaped) = alpha * A B^T of two token blocks: the scores, and dP = dOut V^T. */
+        BatchedMatmul tokenTimesTokenT(float alpha) {
+            int d = (int) features(), t = tokens;
+            return new BatchedMatmul(false, true, t, t, headDim, alpha, d, (long) t * d, headDim, d, (long) t * d, headDim,
+                    t, (long) heads * t * t, (long) t * t, batch, heads);
+        }
+
+        /** C (a token block) = op(P) B of a probs-shaped block and a token block: out = P V, dq = dS K, dk = dS^T Q, dv = P^T dOut. */
+        BatchedMatmul probsTimesToken(boolean transP) {
+            int d = (int) features(), t = tokens;
+            return new BatchedMatmul(transP, false, t, headDim, t, 1f, t, (long) heads * t * t, (long) t * t,
+                    d, (long) t * d, headDim, d, (long) t * d, headDim, batch, heads);
+        }
+    }
+
+    private AttentionShape attentionShape(String op, int batch, int tokens, int heads, int headDim) {
+        if (batch < 0 || tokens < 1 || heads < 1 || headDim < 1) {
+            throw new IllegalArgumentException(op + ": batch " + batch + ", tokens " + tokens + ", heads " + heads + ", head dim " + headDim
+                    + "; expected batch >= 0 and the others >= 1");
+        }
+        if ((long) heads * headDim > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException(op + ": " + heads + " heads of " + headDim + " features exceed " + Integer.MAX_VALUE);
+        }
+        return new AttentionShape(batch, tokens, heads, headDim);
+    }
+
+    /** The matrix product on cuBLAS or on our kernel; the only place that maps the attention's products to cuBLAS. */
+    private void batchedMatmul(BatchedMatmul g, B a, B b, B c) {
+        if (!attentionUsesCublas()) {
+            deviceBatchedMatmul(g, a, b, c);
+            return;
+        }
+        // cuBLAS is column-major: the row-major C = op(A) op(B) is the column-major C^T = op(B)^T op(A)^T, so the operands
+        // swap and m, n swap (leading dimensions stay). cuBLAS has one batch stride: one call per inner index (head) with
+        // the outer index (sequence) as its batch.
+        for (int i = 0; i < g.inner(); i++) {
+            deviceCublasSgemmStridedBatched(g.transB(), g.transA(), g.n(), g.m(), g.k(), g.alpha(),
+                    b, i * g.strideBInner(), g.ldb(), g.strideBOuter(),
+                    a, i * g.strideAInner(), g.lda(), g.strideAOuter(),
+                    c, i * g.strideCInner(), g.ldc(), g.strideCOuter(), g.outer());
+        }
+    }
+
+    /** The device scratch of the attention backward's dP/dS, grown to the largest size asked for; freed by close(). */
+    private B attentionScratch(long floats) {
+        if (attentionScratch == null || attentionScratch.length() < floats) {
+            if (attentionScratch != null) {
+                B old = attentionScratch;
+                attentionScratch = null;
+                deviceFree(old);
+            }
+            try {
+                attentionScratch = deviceAllocate(floats);
+            } catch (CudaException e) {
+                if (!e.isOutOfMemory()) throw e;
+                throw outOfMemory(floats, e);
+            }
+        }
+        return attentionScratch;
+    }
+
+    @Override public final void attention(int batch, int tokens, int heads, int headDim, Buffer q, Buffer k, Buffer v, Buffer probs, Buffer out) {
+        String op = "attention";
+        AttentionShape s = attentionShape(op, batch, tokens, heads, headDim);
+        B qb = own(q, op, "q"), kb = own(k, op, "k"), vb = own(v, op, "v"), pb = own(probs, op, "probs"), ob = own(out, op, "out");
+        String shape = batch + " x " + tokens + " tokens x " + heads + " heads x " + headDim;
+        needs(op, "q", qb, s.tokenFloats(), shape);
+        needs(op, "k", kb, s.tokenFloats(), shape);
+        needs(op, "v", vb, s.tokenFloats(), shape);
+        needs(op, "probs", pb, s.probFloats(), shape);
+        needs(op, "out", ob, s.tokenFloats(), shape);
+        apart(op, 3, new String[] {"q", "k", "v", "probs", "out"}, qb, kb, vb, pb, ob);
+        if (batch == 0) return;
+        float scale = (float) (1 / Math.sqrt(headDim)); // as HostKernels
+        batchedMatmul(s.tokenTimesTokenT(scale), qb, kb, pb);
+        deviceAttentionSoftmax(pb, (long) batch * heads * tokens, tokens);
+        batchedMatmul(s.probsTimesToken(false), pb, vb, ob);
+    }
+
+    @Override public final void attentionBackward(int batch, int tokens, int heads, int headDim, Buffer q, Buffer k, Buffer v, Buffer probs,
+                                                  Buffer dOut, Buffer dq, Buffer dk, Buffer dv) {
+        String op = "attentionBackward";
+        AttentionShape s = attentionShape(op, batch, tokens, heads, headDim);
+        B qb = own(q, op, "q"), kb = own(k, op, "k"), vb = own(v, op, "v"), pb = own(probs, op, "probs"), gb = own(dOut, op, "dOut");
+        B dqb = own(dq, op, "dq"), dkb = own(dk, op, "dk"), dvb = own(dv, op, "dv");
+        String shape = batch + " x " + tokens + " tokens x " + heads + " heads x " + headDim;
+        String[] names = {"q", "k", "v", "probs", "dOut", "dq", "dk", "dv"};
+        List<B> all = List.of(qb, kb, vb, pb, gb, dqb, dkb, dvb);
+        for (int i = 0; i < names.length; i++) needs(op, names[i], all.get(i), i == 3 ? s.probFloats() : s.tokenFloats(), shape);
+        apart(op, 5, names, qb, kb, vb, pb, gb, dqb, dkb, dvb);
+        if (batch == 0) return;
+        float scale = (float) (1 / Math.sqrt(headDim));
+        B g = attentionScratch(s.probFloats());
+        batchedMatmul(s.tokenTimesTokenT(1f), gb, vb, g);                 // dP = dOut V^T
+        deviceAttentionSoftmaxBackward(pb, g, (long) batch * heads * tokens, tokens, scale); // dS
+        batchedMatmul(s.probsTimesToken(false), g, kb, dqb);              // dq = dS K
+        batchedMatmul(s.probsTimesToken(true), g, qb, dkb);               // dk = dS^T Q
+        batchedMatmul(s.probsTimesToken(true), pb, gb, dvb);              // dv = P^T dOut
+    }
+
+    @Override public final void layerNorm(int rows, int dim, float eps, Buffer x, Buffer gamma, Buffer beta, Buffer y) {
+        String op = "layerNorm";
+        checkRows(op, rows, dim);
+        B xb = own(x, op, "x"), gb = own(gamma, op, "gamma"), bb = own(beta, op, "beta"), yb = own(y, op, "y");
+        String shape = rows + " rows of " + dim;
+        needs(op, "x", xb, (long) rows * dim, shape);
+        needs(op, "y", yb, (long) rows * dim, shape);
+        needs(op, "gamma", gb, dim, shape);
+        needs(op, "beta", bb, dim, shape);
+        boolean inPlace = yb.root() == xb.root() && yb.offset() == xb.offset(); // each row is read before it is written
+        if (inPlace) apart(op, 2, new String[] {"gamma", "beta", "y"}, gb, bb, yb);
+        else apart(op, 3, new String[] {"x", "gamma", "beta", "y"}, xb, gb, bb, yb);
+        if (rows > 0) deviceLayerNorm(xb, gb, bb, yb, rows, dim, eps);
+    }
+
+    @Override public final void layerNormBackward(int rows, int dim, float eps, Buffer x, Buffer gamma, Buffer dy, Buffer dx, Buffer dGamma,
+                                                  Buffer dBeta) {
+        String op = "layerNormBackward";
+        checkRows(op, rows, dim);
+        B xb = own(x, op, "x"), gb = own(gamma, op, "gamma"), yb = own(dy, op, "dy"), dxb = own(dx, op, "dx");
+        B dgb = own(dGamma, op, "dGamma"), dbb = own(dBeta, op, "dBeta");
+        String shape = rows + " rows of " + dim;
+        needs(op, "x", xb, (long) rows * dim, shape);
+        needs(op, "dy", yb, (long) rows * dim, shape);
+        needs(op, "dx", dxb, (long) rows * dim, shape);
+        needs(op, "gamma", gb, dim, shape);
+        needs(op, "dGamma", dgb, dim, shape);
+        needs(op, "dBeta", dbb, dim, shape);
+        apart(op, 3, new String[] {"x", "gamma", "dy", "dx", "dGamma", "dBeta"}, xb, gb, yb, dxb, dgb, dbb);
+        deviceLayerNormBackward(xb, gb, yb, dxb, dgb, dbb, rows, dim, eps);
+    }
+
+    @Override public final void tokenMean(int batch, int tokens, int dim, Buffer x, Buffer y) {
+        String op = "tokenMean";
+        checkTokens(op, batch, tokens, dim);
+        B xb = own(x, op, "x"), yb = own(y, op, "y");
+        String shape = batch + " x " + tokens + " tokens x " + dim;
+        needs(op, "x", xb, (long) batch * tokens * dim, shape);
+        needs(op, "y", yb, (long) batch * dim, shape);
+        apart(op, 1, new String[] {"x", "y"}, xb, yb);
+        if (batch > 0) deviceTokenMean(xb, yb, batch, tokens, dim);
+    }
+
+    @Override public final void tokenMeanBackward(int batch, int tokens, int dim, Buffer dy, Buffer dx) {
+        String op = "tokenMeanBackward";
+        checkTokens(op, batch, tokens, dim);
+        B yb = own(dy, op, "dy"), xb = own(dx, op, "dx");
+        String shape = batch + " x " + tokens + " tokens x " + dim;
+        needs(op, "dy", yb, (long) batch * dim, shape);
+        needs(op, "dx", xb, (long) batch * tokens * dim, shape);
+        apart(op, 1, new String[] {"dy", "dx"}, yb, xb);
+        if (batch > 0) deviceTokenMeanBackward(yb, xb, batch, tokens, dim);
+    }
+
+    private static void checkRows(String op, int rows, int dim) {
+        if (rows < 0 || dim < 1) throw new IllegalArgumentException(op + ": " + rows + " rows of " + dim + "; expected rows >= 0 and dim >= 1");
+    }
+
+    private static void checkTokens(String op, int batch, int tokens, int dim) {
+        if (batch < 0 || tokens < 1 || dim < 1) {
+            throw new IllegalArgumentException(op + ": batch " + batch + ", tokens " + tokens + ", dim " + dim + "; expected batch >= 0 and the others >= 1");
+        }
+    }
+
+    /** A buffer of an op must hold at least {@code floats} floats (a kernel would otherwise run past it). */
+    private static void needs(String op, String arg, GpuBuffer b, long floats, String shape) {
+        if (b.length() < floats) throw new IllegalArgumentException(op + ": " + arg + " has " + b.length() + " floats; " + shape + " needs " + floats);
+    }
+
+    /**
+     * The arguments from {@code firstOutput} on are outputs: none may overlap another argument (its threads would read
+     * what others already wrote). Inputs may share memory (k may be q).
+     */
+    @SafeVarargs
+    private static <T extends GpuBuffer> void apart(String op, int firstOutput, String[] names, T... bufs) {
+        for (int o = firstOutput; o < bufs.length; o++) {
+            for (int i = 0; i < bufs.length; i++) {
+                if (i != o && bufs[o].overlaps(bufs[i])) throw new IllegalArgumentException(op + ": " + names[o] + " overlaps " + names[i]);
+            }
+        }
+    }
+
     // ---------------------------------------------------------------- lifecycle
 
     /** Frees every live allocation (newest first), then the binding's resources; idempotent. */
@@ -456,6 +708,14 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
             } catch (RuntimeException e) {
                 if (first == null) first = e;
             }
+        }
+        if (attentionScratch != null) {
+            try {
+                deviceFree(attentionScratch);
+            } catch (RuntimeException e) {
+                if (first == null) first = e;
+            }
+            attentionScratch = null;
         }
         closed = true;
         try {

@@ -50,7 +50,24 @@ public enum Kernel {
             "batch", Param.I32, "height", Param.I32, "width", Param.I32, "channels", Param.I32, "kernel", Param.I32,
             "stride", Param.I32, "pad", Param.I32, "out_h", Param.I32, "out_w", Param.I32),
     BATCHED_TRANSPOSE("tp_batched_transpose_kernel", "x", Param.PTR, "y", Param.PTR, "batch", Param.I32, "rows", Param.I32,
-            "cols", Param.I32);
+            "cols", Param.I32),
+    BATCHED_MATMUL("tp_batched_matmul_kernel", "trans_a", Param.I32, "trans_b", Param.I32, "m", Param.I32, "n", Param.I32,
+            "k", Param.I32, "alpha", Param.F32, "a", Param.PTR, "lda", Param.I32, "sa_outer", Param.I64, "sa_inner", Param.I64,
+            "b", Param.PTR, "ldb", Param.I32, "sb_outer", Param.I64, "sb_inner", Param.I64, "c", Param.PTR, "ldc", Param.I32,
+            "sc_outer", Param.I64, "sc_inner", Param.I64, "outer", Param.I64, "inner", Param.I32),
+    ATTENTION_SOFTMAX_ROWS("tp_attention_softmax_rows", "probs", Param.PTR, "rows", Param.I64, "cols", Param.I32),
+    ATTENTION_SOFTMAX_BACKWARD_ROWS("tp_attention_softmax_backward_rows", "probs", Param.PTR, "grad", Param.PTR,
+            "rows", Param.I64, "cols", Param.I32, "scale", Param.F32),
+    LAYER_NORM_ROWS("tp_layer_norm_rows", "x", Param.PTR, "gamma", Param.PTR, "beta", Param.PTR, "y", Param.PTR,
+            "rows", Param.I64, "dim", Param.I32, "eps", Param.F32),
+    LAYER_NORM_BACKWARD_ROWS("tp_layer_norm_backward_rows", "x", Param.PTR, "gamma", Param.PTR, "dy", Param.PTR,
+            "dx", Param.PTR, "row_stats", Param.PTR, "rows", Param.I64, "dim", Param.I32, "eps", Param.F32),
+    LAYER_NORM_PARAM_PARTIALS("tp_layer_norm_param_partials", "x", Param.PTR, "dy", Param.PTR, "row_stats", Param.PTR,
+            "rows", Param.I64, "dim", Param.I32, "rows_per_chunk", Param.I64, "nchunks", Param.I32, "partials", Param.PTR),
+    TOKEN_MEAN("tp_token_mean_kernel", "x", Param.PTR, "y", Param.PTR, "batch", Param.I64, "tokens", Param.I32,
+            "dim", Param.I32),
+    TOKEN_MEAN_BACKWARD("tp_token_mean_backward_kernel", "dy", Param.PTR, "dx", Param.PTR, "batch", Param.I64,
+            "tokens", Param.I32, "dim", Param.I32);
 
     /** C parameter types: device pointer, int, long long, float. */
     public enum Param {

@@ -147,7 +147,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     @Override public String description() { return description; }
 
     /** Whether GEMM goes through cuBLAS (else tp_sgemm). */
-    public boolean usesCublas() { return cublas != null; }
+    @Override public boolean usesCublas() { return cublas != null; }
 
     /** Free and total device memory in bytes. */
     @Override public long[] memoryInfo() {
@@ -396,5 +396,60 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
         MemorySegment xs = x.segment(), ys = y.segment();
         lib.check("tp_batched_transpose(" + batch + "x" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.BATCHED_TRANSPOSE)
                 .invokeExact(xs, ys, batch, rows, cols));
+    }
+
+    // ---------------------------------------------------------------- attention, layer norm, token mean
+
+    @Override protected void deviceBatchedMatmul(BatchedMatmul g, FBuffer a, FBuffer b, FBuffer c) {
+        MemorySegment as = a.segment(), bs = b.segment(), cs = c.segment();
+        int ta = g.transA() ? 1 : 0, tb = g.transB() ? 1 : 0;
+        lib.check("tp_batched_matmul(" + g.m() + "x" + g.n() + "x" + g.k() + ", " + g.outer() + " x " + g.inner() + ")", () -> (int) lib
+                .h(TpFunction.BATCHED_MATMUL).invokeExact(ta, tb, g.m(), g.n(), g.k(), g.alpha(), as, g.lda(), g.strideAOuter(),
+                        g.strideAInner(), bs, g.ldb(), g.strideBOuter(), g.strideBInner(), cs, g.ldc(), g.strideCOuter(),
+                        g.strideCInner(), (long) g.outer(), g.inner()));
+    }
+
+    @Override protected void deviceCublasSgemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                                             FBuffer a, long aOffset, int lda, long strideA, FBuffer b, long bOffset,
+                                                             int ldb, long strideB, FBuffer c, long cOffset, int ldc, long strideC,
+                                                             int batchCount) {
+        cublas.sgemmStridedBatched(transA, transB, m, n, k, alpha, a.address + aOffset * Float.BYTES, lda, strideA,
+                b.address + bOffset * Float.BYTES, ldb, strideB, c.address + cOffset * Float.BYTES, ldc, strideC, batchCount);
+    }
+
+    @Override protected void deviceAttentionSoftmax(FBuffer probs, long rows, int cols) {
+        MemorySegment ps = probs.segment();
+        lib.check("tp_attention_softmax(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.ATTENTION_SOFTMAX).invokeExact(ps, rows, cols));
+    }
+
+    @Override protected void deviceAttentionSoftmaxBackward(FBuffer probs, FBuffer grad, long rows, int cols, float scale) {
+        MemorySegment ps = probs.segment(), gs = grad.segment();
+        lib.check("tp_attention_softmax_backward(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.ATTENTION_SOFTMAX_BACKWARD)
+                .invokeExact(ps, gs, rows, cols, scale));
+    }
+
+    @Override protected void deviceLayerNorm(FBuffer x, FBuffer gamma, FBuffer beta, FBuffer y, long rows, int dim, float eps) {
+        MemorySegment xs = x.segment(), gs = gamma.segment(), bs = beta.segment(), ys = y.segment();
+        lib.check("tp_layer_norm(" + rows + "x" + dim + ")", () -> (int) lib.h(TpFunction.LAYER_NORM).invokeExact(xs, gs, bs, ys, rows, dim, eps));
+    }
+
+    @Override protected void deviceLayerNormBackward(FBuffer x, FBuffer gamma, FBuffer dy, FBuffer dx, FBuffer dGamma, FBuffer dBeta,
+                                                     long rows, int dim, float eps) {
+        MemorySegment xs = x.segment(), gs = gamma.segment(), ys = dy.segment(), dxs = dx.segment(), dgs = dGamma.segment(),
+                dbs = dBeta.segment();
+        lib.check("tp_layer_norm_backward(" + rows + "x" + dim + ")", () -> (int) lib.h(TpFunction.LAYER_NORM_BACKWARD)
+                .invokeExact(xs, gs, ys, dxs, dgs, dbs, rows, dim, eps));
+    }
+
+    @Override protected void deviceTokenMean(FBuffer x, FBuffer y, long batch, int tokens, int dim) {
+        MemorySegment xs = x.segment(), ys = y.segment();
+        lib.check("tp_token_mean(" + batch + "x" + tokens + "x" + dim + ")", () -> (int) lib.h(TpFunction.TOKEN_MEAN)
+                .invokeExact(xs, ys, batch, tokens, dim));
+    }
+
+    @Override protected void deviceTokenMeanBackward(FBuffer dy, FBuffer dx, long batch, int tokens, int dim) {
+        MemorySegment ys = dy.segment(), xs = dx.segment();
+        lib.check("tp_token_mean_backward(" + batch + "x" + tokens + "x" + dim + ")", () -> (int) lib.h(TpFunction.TOKEN_MEAN_BACKWARD)
+                .invokeExact(ys, xs, batch, tokens, dim));
     }
 }

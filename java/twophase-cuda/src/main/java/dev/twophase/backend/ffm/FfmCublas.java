@@ -14,6 +14,7 @@ import java.util.List;
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * cuBLAS through FFM, loaded at run time by soname (never linked): the path in the system property
@@ -29,6 +30,7 @@ final class FfmCublas implements AutoCloseable {
     private final String library;
     private final int version;
     private final MethodHandle sgemm;
+    private final MethodHandle sgemmStridedBatched;
     private final MethodHandle destroy;
     private final MemorySegment handle;
     private final Arena arena = Arena.ofShared();
@@ -43,6 +45,9 @@ final class FfmCublas implements AutoCloseable {
         this.destroy = linker.downcallHandle(find(lookup, "cublasDestroy_v2"), FunctionDescriptor.of(JAVA_INT, ADDRESS));
         this.sgemm = linker.downcallHandle(find(lookup, "cublasSgemm_v2"), FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT));
+        this.sgemmStridedBatched = linker.downcallHandle(find(lookup, "cublasSgemmStridedBatched"), FunctionDescriptor.of(JAVA_INT,
+                ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, ADDRESS, JAVA_INT,
+                JAVA_LONG, ADDRESS, ADDRESS, JAVA_INT, JAVA_LONG, JAVA_INT));
         this.alpha = arena.allocate(JAVA_FLOAT);
         this.beta = arena.allocate(JAVA_FLOAT);
         MemorySegment slot = arena.allocate(ADDRESS);
@@ -105,6 +110,21 @@ final class FfmCublas implements AutoCloseable {
         MemorySegment as = MemorySegment.ofAddress(aPtr), bs = MemorySegment.ofAddress(bPtr), cs = MemorySegment.ofAddress(cPtr);
         NativeCall.check("cublasSgemm_v2(" + m + "x" + n + "x" + k + ")", CudaAbi::cublasStatusName,
                 () -> (int) sgemm.invokeExact(handle, opB, opA, n, m, k, alpha, bs, ldb, as, lda, beta, cs, ldc));
+    }
+
+    /**
+     * {@code cublasSgemmStridedBatched} as cuBLAS defines it: column-major, beta 0 (C not read), on device addresses; the
+     * caller maps its row-major products (GpuBackend).
+     */
+    void sgemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float a, long aPtr, int lda, long strideA,
+                             long bPtr, int ldb, long strideB, long cPtr, int ldc, long strideC, int batchCount) {
+        alpha.set(JAVA_FLOAT, 0, a);
+        beta.set(JAVA_FLOAT, 0, 0f);
+        int opA = transA ? CudaAbi.CUBLAS_OP_T : CudaAbi.CUBLAS_OP_N, opB = transB ? CudaAbi.CUBLAS_OP_T : CudaAbi.CUBLAS_OP_N;
+        MemorySegment as = MemorySegment.ofAddress(aPtr), bs = MemorySegment.ofAddress(bPtr), cs = MemorySegment.ofAddress(cPtr);
+        NativeCall.check("cublasSgemmStridedBatched(" + m + "x" + n + "x" + k + ", " + batchCount + " matrices)", CudaAbi::cublasStatusName,
+                () -> (int) sgemmStridedBatched.invokeExact(handle, opA, opB, m, n, k, alpha, as, lda, strideA, bs, ldb, strideB, beta, cs,
+                        ldc, strideC, batchCount));
     }
 
     @Override public void close() {

@@ -234,7 +234,7 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     @Override public String description() { return description; }
 
     /** Whether GEMM goes through cuBLAS (else the tiled fallback kernel). */
-    public boolean usesCublas() { return cublas != null; }
+    @Override public boolean usesCublas() { return cublas != null; }
 
     /** Free and total device memory in bytes. */
     @Override public long[] memoryInfo() {
@@ -588,5 +588,73 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     @Override protected void deviceBatchedTranspose(int batch, int rows, int cols, JBuffer x, JBuffer y) {
         bind();
         launch(Kernel.BATCHED_TRANSPOSE, CudaGeometry.transposeGrid(batch, rows, cols), x.ptr, y.ptr, batch, rows, cols);
+    }
+
+    // ---------------------------------------------------------------- attention, layer norm, token mean
+
+    @Override protected void deviceBatchedMatmul(BatchedMatmul g, JBuffer a, JBuffer b, JBuffer c) {
+        bind();
+        launch(Kernel.BATCHED_MATMUL, CudaGeometry.batchedMatmulGrid((long) g.outer() * g.inner(), g.m(), g.n()),
+                g.transA() ? 1 : 0, g.transB() ? 1 : 0, g.m(), g.n(), g.k(), g.alpha(), a.ptr, g.lda(), g.strideAOuter(),
+                g.strideAInner(), b.ptr, g.ldb(), g.strideBOuter(), g.strideBInner(), c.ptr, g.ldc(), g.strideCOuter(),
+                g.strideCInner(), (long) g.outer(), g.inner());
+    }
+
+    @Override protected void deviceCublasSgemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                                             JBuffer a, long aOffset, int lda, long strideA, JBuffer b, long bOffset,
+                                                             int ldb, long strideB, JBuffer c, long cOffset, int ldc, long strideC,
+                                                             int batchCount) {
+        bind();
+        checkCublas("cublasSgemmStridedBatched(" + m + "x" + n + "x" + k + ", " + batchCount + " matrices)",
+                JCublas2.cublasSgemmStridedBatched(cublas, transA ? CudaAbi.CUBLAS_OP_T : CudaAbi.CUBLAS_OP_N,
+                        transB ? CudaAbi.CUBLAS_OP_T : CudaAbi.CUBLAS_OP_N, m, n, k, Pointer.to(new float[] {alpha}),
+                        a.ptr.withByteOffset(aOffset * Float.BYTES), lda, strideA, b.ptr.withByteOffset(bOffset * Float.BYTES), ldb,
+                        strideB, Pointer.to(new float[] {0f}), c.ptr.withByteOffset(cOffset * Float.BYTES), ldc, strideC, batchCount));
+    }
+
+    @Override protected void deviceAttentionSoftmax(JBuffer probs, long rows, int cols) {
+        bind();
+        launch(Kernel.ATTENTION_SOFTMAX_ROWS, CudaGeometry.rowGrid(rows), probs.ptr, rows, cols);
+    }
+
+    @Override protected void deviceAttentionSoftmaxBackward(JBuffer probs, JBuffer grad, long rows, int cols, float scale) {
+        bind();
+        launch(Kernel.ATTENTION_SOFTMAX_BACKWARD_ROWS, CudaGeometry.rowGrid(rows), probs.ptr, grad.ptr, rows, cols, scale);
+    }
+
+    @Override protected void deviceLayerNorm(JBuffer x, JBuffer gamma, JBuffer beta, JBuffer y, long rows, int dim, float eps) {
+        bind();
+        launch(Kernel.LAYER_NORM_ROWS, CudaGeometry.rowGrid(rows), x.ptr, gamma.ptr, beta.ptr, y.ptr, rows, dim, eps);
+    }
+
+    /** Protocol of tp_layer_norm_backward: rows (dx, row statistics) -> gamma/beta partials per row chunk -> the bias
+     *  gradient's finish pass on each half (also for rows = 0, which adds 0). */
+    @Override protected void deviceLayerNormBackward(JBuffer x, JBuffer gamma, JBuffer dy, JBuffer dx, JBuffer dGamma, JBuffer dBeta,
+                                                     long rows, int dim, float eps) {
+        bind();
+        int chunks = CudaGeometry.biasChunks(rows);
+        CUdeviceptr gammaPartials = NULL, betaPartials = NULL;
+        if (chunks > 0) {
+            long statsBytes = align256(2L * Double.BYTES * rows), halfBytes = (long) Double.BYTES * chunks * dim;
+            reduce.reserve(statsBytes + 2 * halfBytes);
+            CUdeviceptr stats = reduce.at(0);
+            gammaPartials = reduce.at(statsBytes);
+            betaPartials = reduce.at(statsBytes + halfBytes);
+            launch(Kernel.LAYER_NORM_BACKWARD_ROWS, CudaGeometry.rowGrid(rows), x.ptr, gamma.ptr, dy.ptr, dx.ptr, stats, rows, dim, eps);
+            launch2d(Kernel.LAYER_NORM_PARAM_PARTIALS, CudaGeometry.biasColumnBlocks(dim), CudaGeometry.layerNormChunkBlocks(chunks),
+                    x.ptr, dy.ptr, stats, rows, dim, CudaGeometry.biasRowsPerChunk(rows), chunks, gammaPartials);
+        }
+        launch(Kernel.BIAS_GRAD_FINISH, CudaGeometry.biasFinishGrid(dim), gammaPartials, chunks, dim, dGamma.ptr);
+        launch(Kernel.BIAS_GRAD_FINISH, CudaGeometry.biasFinishGrid(dim), betaPartials, chunks, dim, dBeta.ptr);
+    }
+
+    @Override protected void deviceTokenMean(JBuffer x, JBuffer y, long batch, int tokens, int dim) {
+        bind();
+        launch(Kernel.TOKEN_MEAN, CudaGeometry.elementwiseGrid(batch * dim), x.ptr, y.ptr, batch, tokens, dim);
+    }
+
+    @Override protected void deviceTokenMeanBackward(JBuffer dy, JBuffer dx, long batch, int tokens, int dim) {
+        bind();
+        launch(Kernel.TOKEN_MEAN_BACKWARD, CudaGeometry.elementwiseGrid(batch * tokens * dim), dy.ptr, dx.ptr, batch, tokens, dim);
     }
 }

@@ -176,6 +176,25 @@ class CudaContractTest {
         assertEquals(15626, CudaGeometry.gemmGridY(1_000_003));
         assertEquals(CudaGeometry.GEMM_MAX_GRID_Y, CudaGeometry.gemmGridY(Integer.MAX_VALUE));
         assertEquals(33554432, CudaGeometry.gemmGridX(Integer.MAX_VALUE));
+
+        assertEquals(0, CudaGeometry.bmmTiles(0, 5));
+        assertEquals(1, CudaGeometry.bmmTiles(16, 16));
+        assertEquals(2, CudaGeometry.bmmTiles(17, 16));
+        assertEquals(16, CudaGeometry.bmmTiles(49, 64));
+        assertEquals(134217728L * 134217728L, CudaGeometry.bmmTiles(Integer.MAX_VALUE, Integer.MAX_VALUE));
+        assertEquals(0, CudaGeometry.batchedMatmulGrid(0, 16, 16));
+        assertEquals(0, CudaGeometry.batchedMatmulGrid(5, 0, 16));
+        assertEquals(2048, CudaGeometry.batchedMatmulGrid(2048, 16, 16));
+        assertEquals(CudaGeometry.BMM_MAX_GRID, CudaGeometry.batchedMatmulGrid(2048, 49, 49));
+        assertEquals(21, CudaGeometry.batchedMatmulGrid(7, 37, 11));
+        assertEquals(CudaGeometry.BMM_MAX_GRID, CudaGeometry.batchedMatmulGrid(Long.MAX_VALUE, Integer.MAX_VALUE, Integer.MAX_VALUE));
+        assertEquals(CudaGeometry.BMM_MAX_GRID, CudaGeometry.batchedMatmulGrid(1, Integer.MAX_VALUE, Integer.MAX_VALUE));
+        assertEquals(16384, CudaGeometry.BMM_MAX_GRID);
+        assertEquals(0, CudaGeometry.layerNormChunkBlocks(0));
+        assertEquals(1, CudaGeometry.layerNormChunkBlocks(1));
+        assertEquals(1, CudaGeometry.layerNormChunkBlocks(CudaGeometry.LN_CHUNK_LANES));
+        assertEquals(2, CudaGeometry.layerNormChunkBlocks(CudaGeometry.LN_CHUNK_LANES + 1));
+        assertEquals(128, CudaGeometry.layerNormChunkBlocks(CudaGeometry.BIAS_MAX_CHUNKS));
     }
 
     @Test void transposeGridMatchesTheCVersion() {

@@ -4,6 +4,7 @@ import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.GradientNorms;
+import dev.twophase.backend.HostKernels;
 import dev.twophase.backend.cpu.CpuBackend;
 import dev.twophase.backend.cuda.GpuBackend;
 import dev.twophase.backend.cuda.GpuBuffer;
@@ -172,6 +173,99 @@ class GpuBackendBaseTest {
 
         @Override protected void deviceBatchedTranspose(int batch, int rows, int cols, HostBuffer x, HostBuffer y) {
             calls.add("transpose " + batch + "x" + rows + "x" + cols);
+        }
+
+        // attention, layer norm, token mean: host loops of the kernels' formulas
+        boolean cublas;
+
+        @Override public boolean usesCublas() { return cublas; }
+
+        @Override protected void deviceBatchedMatmul(BatchedMatmul g, HostBuffer a, HostBuffer b, HostBuffer c) {
+            calls.add("batchedMatmul " + g.m() + "x" + g.n() + "x" + g.k() + " " + g.outer() + "x" + g.inner());
+            for (int o = 0; o < g.outer(); o++) {
+                for (int h = 0; h < g.inner(); h++) {
+                    long ao = a.offset() + o * g.strideAOuter() + h * g.strideAInner(), bo = b.offset() + o * g.strideBOuter() + h * g.strideBInner();
+                    long co = c.offset() + o * g.strideCOuter() + h * g.strideCInner();
+                    for (int i = 0; i < g.m(); i++) {
+                        for (int j = 0; j < g.n(); j++) {
+                            float s = 0;
+                            for (int p = 0; p < g.k(); p++) {
+                                s += a.mem[(int) (ao + (g.transA() ? (long) p * g.lda() + i : (long) i * g.lda() + p))]
+                                        * b.mem[(int) (bo + (g.transB() ? (long) j * g.ldb() + p : (long) p * g.ldb() + j))];
+                            }
+                            c.mem[(int) (co + (long) i * g.ldc() + j)] = s * g.alpha();
+                        }
+                    }
+                }
+            }
+        }
+
+        /** cublasSgemmStridedBatched from its column-major definition: C_t(i, j) = alpha sum_p op(A_t)(i, p) op(B_t)(p, j). */
+        @Override protected void deviceCublasSgemmStridedBatched(boolean transA, boolean transB, int m, int n, int k, float alpha,
+                                                                 HostBuffer a, long aOffset, int lda, long strideA, HostBuffer b, long bOffset,
+                                                                 int ldb, long strideB, HostBuffer c, long cOffset, int ldc, long strideC,
+                                                                 int batchCount) {
+            calls.add("cublas " + m + "x" + n + "x" + k + " " + batchCount);
+            assertTrue(cublas, "cuBLAS called while not loaded");
+            for (int t = 0; t < batchCount; t++) {
+                long ao = a.offset() + aOffset + t * strideA, bo = b.offset() + bOffset + t * strideB, co = c.offset() + cOffset + t * strideC;
+                for (int i = 0; i < m; i++) {
+                    for (int j = 0; j < n; j++) {
+                        float s = 0;
+                        for (int p = 0; p < k; p++) {
+                            s += a.mem[(int) (ao + (transA ? p + (long) i * lda : i + (long) p * lda))]
+                                    * b.mem[(int) (bo + (transB ? j + (long) p * ldb : p + (long) j * ldb))];
+                        }
+                        c.mem[(int) (co + i + (long) j * ldc)] = s * alpha;
+                    }
+                }
+            }
+        }
+
+        @Override protected void deviceAttentionSoftmax(HostBuffer probs, long rows, int cols) {
+            calls.add("attentionSoftmax " + rows + "x" + cols);
+            for (long r = 0; r < rows; r++) {
+                int at = probs.at(r * cols);
+                float max = Float.NEGATIVE_INFINITY;
+                for (int j = 0; j < cols; j++) max = Math.max(max, probs.mem[at + j]);
+                double z = 0;
+                for (int j = 0; j < cols; j++) z += probs.mem[at + j] = (float) Math.exp(probs.mem[at + j] - max);
+                float inv = (float) (1 / z);
+                for (int j = 0; j < cols; j++) probs.mem[at + j] *= inv;
+            }
+        }
+
+        @Override protected void deviceAttentionSoftmaxBackward(HostBuffer probs, HostBuffer grad, long rows, int cols, float scale) {
+            calls.add("attentionSoftmaxBackward " + rows + "x" + cols);
+            for (long r = 0; r < rows; r++) {
+                int p = probs.at(r * cols), g = grad.at(r * cols);
+                float dot = 0;
+                for (int j = 0; j < cols; j++) dot += grad.mem[g + j] * probs.mem[p + j];
+                for (int j = 0; j < cols; j++) grad.mem[g + j] = probs.mem[p + j] * (grad.mem[g + j] - dot) * scale;
+            }
+        }
+
+        @Override protected void deviceLayerNorm(HostBuffer x, HostBuffer gamma, HostBuffer beta, HostBuffer y, long rows, int dim, float eps) {
+            calls.add("layerNorm " + rows + "x" + dim);
+            HostKernels.layerNorm(HostKernels.SEQUENTIAL, (int) rows, dim, eps, x.mem, x.at(0), gamma.mem, gamma.at(0), beta.mem, beta.at(0),
+                    y.mem, y.at(0));
+        }
+
+        @Override protected void deviceLayerNormBackward(HostBuffer x, HostBuffer gamma, HostBuffer dy, HostBuffer dx, HostBuffer dGamma,
+                                                         HostBuffer dBeta, long rows, int dim, float eps) {
+            calls.add("layerNormBackward " + rows + "x" + dim);
+            HostKernels.layerNormBackward(HostKernels.SEQUENTIAL, (int) rows, dim, eps, x.mem, x.at(0), gamma.mem, gamma.at(0), dy.mem, dy.at(0),
+                    dx.mem, dx.at(0), dGamma.mem, dGamma.at(0), dBeta.mem, dBeta.at(0));
+        }
+
+        @Override protected void deviceTokenMean(HostBuffer x, HostBuffer y, long batch, int tokens, int dim) {
+            calls.add("tokenMean " + batch + "x" + tokens + "x" + dim);
+            HostKernels.tokenMean(HostKernels.SEQUENTIAL, (int) batch, tokens, dim, x.mem, x.at(0), y.mem, y.at(0));
+        }
+
+        @Override protected void deviceTokenMeanBackward(HostBuffer dy, HostBuffer dx, long batch, int tokens, int dim) {
+            calls.add("tokenMeanBackward " + batch + "x" + tokens + "x" + dim);
+            HostKernels.tokenMeanBackward(HostKernels.SEQUENTIAL, (int) batch, tokens, dim, dy.mem, dy.at(0), dx.mem, dx.at(0));
         }
     }
 
@@ -358,6 +452,94 @@ class GpuBackendBaseTest {
             b.download(dx, got, 0);
             assertArrayEquals(v, got);
         }
+    }
+
+    /**
+     * GpuBackend's recipe of the attention (the products, their strides and the mapping onto column-major cuBLAS),
+     * run on host loops of the kernels' formulas: bit for bit the CPU backend's, through our own product and through
+     * cuBLAS's column-major definition (one call per head, the sequence as cuBLAS's batch), which sums the same products
+     * in the same order. Without a GPU this is what checks the cuBLAS argument mapping; gpu-check runs the real one.
+     */
+    @Test void attentionRecipeAndCublasMappingGiveTheCpuBackendsBits() {
+        int batch = 3, tokens = 5, heads = 2, headDim = 3, n = batch * tokens * heads * headDim, pn = batch * heads * tokens * tokens;
+        java.util.SplittableRandom rng = new java.util.SplittableRandom(5);
+        float[][] in = new float[4][n];
+        for (float[] a : in) for (int i = 0; i < n; i++) a[i] = (float) (rng.nextDouble() * 4 - 2);
+        float[][] want = runAttention(new CpuBackend(1), batch, tokens, heads, headDim, in);
+        for (boolean cublas : new boolean[] {false, true}) {
+            try (HostGpu b = new HostGpu()) {
+                b.cublas = cublas;
+                b.calls.clear();
+                float[][] got = runAttention(b, batch, tokens, heads, headDim, in);
+                String[] what = {"probs", "out", "dq", "dk", "dv"};
+                for (int i = 0; i < what.length; i++) assertArrayEquals(want[i], got[i], what[i] + (cublas ? " through cuBLAS's mapping" : ""));
+                long products = b.calls.stream().filter(c -> c.startsWith(cublas ? "cublas " : "batchedMatmul ")).count();
+                assertEquals(cublas ? 6 * heads : 6, products, "per product one call per head on cuBLAS, one launch otherwise: " + b.calls);
+                assertTrue(b.calls.contains("attentionSoftmax " + (long) batch * heads * tokens + "x" + tokens), b.calls.toString());
+                b.useCublasForAttention(false);
+                assertFalse(b.attentionUsesCublas());
+                assertEquals(pn, want[0].length);
+            }
+        }
+    }
+
+    /** Attention forward and backward (q, k, v, dOut in {@code in}); returns probs, out, dq, dk, dv. */
+    private static float[][] runAttention(dev.twophase.backend.Backend be, int batch, int tokens, int heads, int headDim, float[][] in) {
+        int n = in[0].length, pn = batch * heads * tokens * tokens;
+        try (be; Buffer q = be.allocate(n); Buffer k = be.allocate(n); Buffer v = be.allocate(n); Buffer g = be.allocate(n);
+             Buffer p = be.allocate(pn); Buffer o = be.allocate(n); Buffer dq = be.allocate(n); Buffer dk = be.allocate(n); Buffer dv = be.allocate(n)) {
+            be.upload(in[0], 0, q);
+            be.upload(in[1], 0, k);
+            be.upload(in[2], 0, v);
+            be.upload(in[3], 0, g);
+            be.attention(batch, tokens, heads, headDim, q, k, v, p, o);
+            be.attentionBackward(batch, tokens, heads, headDim, q, k, v, p, g, dq, dk, dv);
+            float[][] out = {new float[pn], new float[n], new float[n], new float[n], new float[n]};
+            Buffer[] bufs = {p, o, dq, dk, dv};
+            for (int i = 0; i < bufs.length; i++) be.download(bufs[i], out[i], 0);
+            return out;
+        }
+    }
+
+    @Test void attentionLayerNormAndTokenMeanCheckTheirArguments() {
+        try (HostGpu b = new HostGpu(); Buffer x = b.allocate(60); Buffer y = b.allocate(60); Buffer p = b.allocate(50); Buffer w = b.allocate(5)) {
+            // q, k, v, out: 2 x 5 tokens x 6 = 60 floats; probs 2 x 1 head x 25 = 50
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.attention(2, 5, 1, 6, x, x, x, p.slice(0, 49), y));
+            assertEquals("attention: probs has 49 floats; 2 x 5 tokens x 1 heads x 6 needs 50", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> b.attention(2, 5, 1, 6, x, x, x, p, x));
+            assertEquals("attention: out overlaps q", e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> b.attention(2, 0, 1, 6, x, x, x, p, y), "no tokens");
+            assertThrows(IllegalArgumentException.class, () -> b.attention(-1, 5, 1, 6, x, x, x, p, y));
+            assertThrows(IllegalArgumentException.class, () -> b.attention(1, 1, 65536, 65536, x, x, x, p, y), "heads x head dim past an int");
+            e = assertThrows(IllegalArgumentException.class, () -> b.attentionBackward(2, 5, 1, 6, x, x, x, p, x, y, y, b.allocate(60)));
+            assertEquals("attentionBackward: dq overlaps dk", e.getMessage());
+            e = assertThrows(IllegalArgumentException.class, () -> b.layerNormBackward(12, 5, 1e-5f, x, w, y, y, b.allocate(5), b.allocate(5)));
+            assertEquals("layerNormBackward: dx overlaps dy", e.getMessage());
+            assertThrows(IllegalArgumentException.class, () -> b.layerNorm(12, 5, 1e-5f, x, w, w, y.slice(1, 59)), "y too short");
+            assertThrows(IllegalArgumentException.class, () -> b.layerNorm(12, 5, 1e-5f, x, w, w, x.slice(1, 59)), "y overlaps x, not in place");
+            assertThrows(IllegalArgumentException.class, () -> b.layerNorm(12, 0, 1e-5f, x, w, w, y));
+            assertThrows(IllegalArgumentException.class, () -> b.tokenMean(2, 5, 6, x, x.slice(0, 12)), "y overlaps x");
+            assertThrows(IllegalArgumentException.class, () -> b.tokenMeanBackward(2, 5, 7, y.slice(0, 12), x), "dx too short");
+
+            b.calls.clear();
+            b.layerNorm(12, 5, 1e-5f, x, w, w, x); // in place
+            b.attention(0, 5, 1, 6, x, x, x, p, y);
+            b.tokenMean(0, 5, 6, x, y);
+            b.layerNorm(0, 5, 1e-5f, x, w, w, y);
+            b.layerNormBackward(0, 5, 1e-5f, x, w, y, b.allocate(0), b.allocate(5), b.allocate(5));
+            assertEquals(List.of("layerNorm 12x5", "alloc 5", "alloc 5", "layerNormBackward 0x5"), b.calls,
+                    "no sequences or rows: nothing to do, except the gradient of no rows, which adds +0 like the CPU loop");
+        }
+    }
+
+    @Test void theAttentionScratchIsFreedAtClose() {
+        HostGpu b = new HostGpu();
+        Buffer x = b.allocate(60), p = b.allocate(50), d = b.allocate(180);
+        b.attentionBackward(2, 5, 1, 6, x, x, x, p, x, d.slice(0, 60), d.slice(60, 60), d.slice(120, 60));
+        assertTrue(b.calls.contains("alloc 50"), b.calls.toString());
+        assertEquals(3, b.liveAllocations(), "the scratch is not a live allocation of the caller");
+        b.close();
+        assertEquals(4, b.frees);
     }
 
     @Test void reasonsAreOneShortLine() {
