@@ -112,7 +112,12 @@ public interface VectorBackend extends AutoCloseable {
     /** {@code y += a * x}. */
     void axpy(float a, Buffer x, Buffer y);
 
-    /** Per-tensor and total sums of squares over the segments {@code offsets[i]..offsets[i+1]}, with a non-finite flag. */
+    /**
+     * Per-tensor and total sums of squares and largest magnitudes over the segments
+     * {@code offsets[i]..offsets[i+1]}, with a non-finite flag, in one pass over {@code g}: Adam's
+     * gradient norms and non-finite check, and CG's max-norm (so that no optimizer copies a
+     * gradient to the host). The maxima are exact and NaN wherever a NaN is ({@link GradientNorms}).
+     */
     GradientNorms segmentedNorms(Buffer g, long[] offsets);
 
     /** Releases the backend's resources; idempotent. Buffers it allocated become unusable. */

@@ -143,6 +143,7 @@ class CpuBackendTest {
         for (int t = 1; t < threads.length; t++) {
             assertEquals(Double.doubleToLongBits(dots[0][0]), Double.doubleToLongBits(dots[t][0]));
             assertArrayEquals(norms[0].sumOfSquares(), norms[t].sumOfSquares());
+            assertEquals(norms[0], norms[t], "norms and maxima with " + threads[t] + " threads");
         }
     }
 
@@ -164,11 +165,31 @@ class CpuBackendTest {
         assertEquals(0.0, norms.sumOfSquares()[0]);
         assertEquals(Math.sqrt(total), norms.total(), 1e-9 * Math.sqrt(total));
         assertFalse(norms.nonFinite());
+        float largest = 0;
+        for (int t = 0; t < 5; t++) {
+            float max = 0;
+            for (long i = offsets[t]; i < offsets[t + 1]; i++) max = Math.max(max, Math.abs(g[(int) i]));
+            assertEquals(max, norms.maxNorm(t), "max |g| of tensor " + t);
+            largest = Math.max(largest, max);
+        }
+        assertEquals(0.0, norms.maxNorm(0), "empty tensor");
+        assertEquals(largest, norms.maxNorm());
         for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
             float[] h = g.clone();
             h[n - 2] = bad;
-            assertTrue(cpu.segmentedNorms(up(cpu, h), offsets).nonFinite(), "flag for " + bad);
+            GradientNorms withBad = cpu.segmentedNorms(up(cpu, h), offsets);
+            assertTrue(withBad.nonFinite(), "flag for " + bad);
+            double expected = Float.isNaN(bad) ? Double.NaN : Double.POSITIVE_INFINITY;
+            assertEquals(expected, withBad.maxNorm(4), "max |g| of the tensor with " + bad);
+            assertEquals(expected, withBad.maxNorm(), "max-norm with " + bad);
+            assertEquals(norms.maxNorm(3), withBad.maxNorm(3), "the other tensors keep their maxima");
         }
+        // a NaN before larger values, and negative zeros: NaN propagates; -0 counts as 0
+        float[] h = {Float.NaN, 5f, -9f, -0f};
+        GradientNorms special = cpu.segmentedNorms(up(cpu, h), new long[]{0, 3, 4});
+        assertEquals(Double.NaN, special.maxNorm(0));
+        assertEquals(0.0, special.maxNorm(1));
+        assertEquals(0L, Double.doubleToRawLongBits(special.maxNorm(1)), "max |-0| is +0");
     }
 
     @Test

@@ -207,8 +207,11 @@ class GpuVectorOpsParityTest {
                 float[] one = {special};
                 env.cpu.upload(one, 0, c.slice(at, 1));
                 gpu.upload(one, 0, d.slice(at, 1));
-                assertTrue(env.cpu.segmentedNorms(c, off).nonFinite());
-                assertTrue(gpu.segmentedNorms(d, off).nonFinite(), name + ": " + special + " at " + at + " not flagged");
+                GradientNorms cpuSpecial = env.cpu.segmentedNorms(c, off), gpuSpecial = gpu.segmentedNorms(d, off);
+                assertTrue(cpuSpecial.nonFinite());
+                assertTrue(gpuSpecial.nonFinite(), name + ": " + special + " at " + at + " not flagged");
+                compareNorms(name + " layout " + layout + " with " + special, cpuSpecial, gpuSpecial);
+                assertEquals(Float.isNaN(special) ? Double.NaN : Double.POSITIVE_INFINITY, gpuSpecial.maxNorm(), name + ": max-norm with " + special);
                 one[0] = g[at];
                 env.cpu.upload(one, 0, c.slice(at, 1));
                 gpu.upload(one, 0, d.slice(at, 1));
@@ -224,6 +227,9 @@ class GpuVectorOpsParityTest {
         }
         assertClose(what + " total", want.totalSumOfSquares(), got.totalSumOfSquares(), 1e-300, 1e-12);
         assertEquals(want.nonFinite(), got.nonFinite(), what + ": non-finite flag");
+        // the maxima are exact: the same value (NaN where the CPU has NaN) in every tensor and in total
+        for (int t = 0; t < want.tensorCount(); t++) assertEquals(want.maxNorm(t), got.maxNorm(t), what + " max |g| of tensor " + t);
+        assertEquals(want.maxNorm(), got.maxNorm(), what + " max |g|");
     }
 
     /** The same buffer with alternating layouts: the cached chunk table must follow the offsets. */
