@@ -59,8 +59,6 @@ public final class ConjugateGradient implements AutoCloseable {
     private final Buffer g, gPrev, d, x0;
     private final double[] dots = new double[3];
     private float[] host;
-    /** The one segment {@code [0, n)}: {@link #maxAbs} reduces the whole gradient. */
-    private final long[] whole;
     private Buffer xBound;
     private LineSearch lineSearch;
     private boolean started, stalled, verifyPoint;
@@ -77,7 +75,6 @@ public final class ConjugateGradient implements AutoCloseable {
     public ConjugateGradient(VectorBackend backend, long n, CgConfig config) {
         this.backend = backend;
         this.n = n;
-        this.whole = new long[]{0, n};
         this.config = config;
         this.g = backend.allocate(n);
         this.gPrev = backend.allocate(n);
@@ -384,7 +381,7 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /** {@code max |b_i|}, reduced by the backend where b lives (on a GPU no copy of b to the host). */
     private double maxAbs(Buffer b) {
-        return backend.segmentedNorms(b, whole).maxNorm();
+        return backend.maxAbs(b);
     }
 
     /** The loss at the current point, as of the last iteration. */

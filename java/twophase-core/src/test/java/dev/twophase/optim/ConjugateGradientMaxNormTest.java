@@ -13,7 +13,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * CG's max-norm comes from the backend's reduction, not from a copy of the gradient to the host
+ * CG's max-norm comes from the backend's reduction ({@code maxAbs}), not from a copy of the gradient to the host
  * (on a GPU that copy would be the parameters' size every iteration): driven through a backend
  * that refuses every download, CG runs to its max-norm stop with the same iterations, bit for bit,
  * as on the CPU backend, and each iteration's max-norm is max |g_i| of its gradient.
@@ -53,6 +53,8 @@ class ConjugateGradientMaxNormTest {
         @Override public void axpy(float a, Buffer x, Buffer y) { cpu.axpy(a, x, y); }
 
         @Override public GradientNorms segmentedNorms(Buffer g, long[] offsets) { return cpu.segmentedNorms(g, offsets); }
+
+        @Override public double maxAbs(Buffer x) { return cpu.maxAbs(x); }
 
         @Override public void close() { }
     }

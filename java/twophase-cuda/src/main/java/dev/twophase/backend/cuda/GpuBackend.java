@@ -272,11 +272,20 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         int tensors = offsets.length - 1;
         checkSegments(offsets, gb.length());
         double[] sums = new double[tensors + 1];
-        float[] maxima = new float[tensors + 1];
-        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets, sums, maxima);
-        double[] perTensorMax = new double[tensors];
-        for (int t = 0; t < tensors; t++) perTensorMax[t] = maxima[t];
-        return new GradientNorms(Arrays.copyOf(sums, tensors), sums[tensors], perTensorMax, maxima[tensors], nonFinite);
+        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets, sums, new float[tensors + 1]);
+        return new GradientNorms(Arrays.copyOf(sums, tensors), sums[tensors], nonFinite);
+    }
+
+    /**
+     * The segmented-norm pass over one segment, for its maximum: the sums come with it at no cost
+     * (the pass is bound by reading x); only the few result scalars reach the host.
+     */
+    @Override public final double maxAbs(Buffer x) {
+        B xb = own(x, "maxAbs", "x");
+        if (xb.length() == 0) return 0;
+        float[] maxima = new float[2];
+        deviceSegmentedNorms(xb, new long[] {0, xb.length()}, new double[2], maxima);
+        return maxima[1];
     }
 
     // ---------------------------------------------------------------- model ops

@@ -206,6 +206,7 @@ class GpuBackendBaseTest {
             b.activationBackward(dev.twophase.backend.Activation.GELU, e, e, e, e);
             assertEquals(0.0, b.squaredError(e, e, 1f, e));
             assertEquals(0.0, b.softmaxCrossEntropy(e, e, 7, 1f, null));
+            assertEquals(0.0, b.maxAbs(e));
             GradientNorms norms = b.segmentedNorms(e, new long[] {0, 0, 0});
             assertEquals(0.0, norms.totalSumOfSquares());
             assertEquals(2, norms.tensorCount());
