@@ -10,13 +10,14 @@
  *                  float l2_wd, float decay_factor, float grad_scale, const int* skip)
  *     the default configuration: one set of scalars for every element, no AMSGrad, the scalars
  *     as arguments (no table to upload); grid = tp_elementwise_grid(n), grid-stride loops. The
- *     same instructions as before the segment table existed (40 registers on sm_90).
+ *     same instructions as before the segment table existed (48 registers on sm_80, 40 on sm_90).
  *   tp_adam_segments_kernel(float* p, const float* g, float* m, float* v, float* vmax, long long n,
  *                           const long long* seg_offsets, const float* seg_scalars, int nseg,
  *                           const int* skip)
  *     every other case (per-tensor scalars, AMSGrad); vmax is NULL for Adam, AMSGrad's running
- *     maximum of v otherwise. Segment k = elements [seg_offsets[k], seg_offsets[k+1]) with the TP_ADAM_SCALARS floats
- *     seg_scalars[k * TP_ADAM_SCALARS ...] (device memory; the order of TpAdamScalars below);
+ *     maximum of v otherwise. Segment k = elements [seg_offsets[k], seg_offsets[k+1]) with the
+ *     TP_ADAM_SCALARS floats seg_scalars[k * TP_ADAM_SCALARS ...] (device memory; the order of
+ *     TpAdamScalars below);
  *     seg_offsets[0] == 0, non-decreasing, seg_offsets[nseg] == n, nseg >= 1 (empty segments
  *     allowed). grid = tp_elementwise_grid(n); block b owns one contiguous range of the buffer.
  *   Both: skip may be NULL, and when *skip != 0 the kernel returns before touching anything.
@@ -148,9 +149,9 @@ struct TpSegmentCursor {
  * Element indices rise throughout, as the segment cursor needs.
  */
 template <class Scalars>
-__device__ __forceinline__ void tp_adam_span(const bool amsgrad, float *p, const float *g, float *m, float *v, float *vmax,
-                                             Scalars &src, bool vectors, long long vbegin, long long vend,
-                                             long long ebegin, long long eend, long long step)
+__device__ __forceinline__ void tp_adam_span(const bool amsgrad, float *p, const float *g, float *m, float *v,
+                                             float *vmax, Scalars &src, bool vectors, long long vbegin,
+                                             long long vend, long long ebegin, long long eend, long long step)
 {
     if (vectors) {
         float4 *p4 = reinterpret_cast<float4 *>(p);
