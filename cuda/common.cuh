@@ -119,7 +119,8 @@ struct TpDeviceBuffer {
 enum TpScratchSlot {
     TP_SCRATCH_REDUCE = 0,     /* partial sums and outputs of multi-dot and norms */
     TP_SCRATCH_NORM_TABLE = 1, /* the cached chunk table of tp_segmented_norms    */
-    TP_SCRATCH_SLOTS = 2
+    TP_SCRATCH_ADAM_TABLE = 2, /* the segment table of tp_adam_step (> 1 segment) */
+    TP_SCRATCH_SLOTS = 3
 };
 
 /* Returns the slot's buffer with at least `bytes` bytes (grown geometrically, contents

@@ -6,7 +6,8 @@
  * pointers). Launch all of them with blockDim = (TP_BLOCK, 1, 1) and no dynamic shared
  * memory; grids as noted (tp_elementwise_grid is in geometry.h).
  *
- *   adam.cu   tp_adam_kernel            grid tp_elementwise_grid(n)
+ *   adam.cu   tp_adam_kernel            grid tp_elementwise_grid(n); one segment, no AMSGrad
+ *             tp_adam_segments_kernel   grid tp_elementwise_grid(n); otherwise, the segment table in device memory
  *   cg.cu     tp_multi_dot_partials     grid G = tp_elementwise_grid(n), partials: k*G doubles
  *             tp_reduce_partials        grid k, nparts = G
  *             tp_cg_direction_kernel    grid tp_elementwise_grid(n)
@@ -56,6 +57,10 @@ tp_adam_kernel(float *p, const float *g, float *m, float *v, long long n,
                float l2_wd, float decay_factor, float grad_scale, const int *skip);
 
 __global__ void __launch_bounds__(TP_BLOCK)
+tp_adam_segments_kernel(float *p, const float *g, float *m, float *v, float *vmax, long long n,
+                        const long long *seg_offsets, const float *seg_scalars, int nseg, const int *skip);
+
+__global__ void __launch_bounds__(TP_BLOCK)
 tp_multi_dot_partials(const float *x, const float *y0, const float *y1, const float *y2,
                       const float *y3, int k, long long n, double *partials);
 
@@ -73,11 +78,11 @@ tp_axpy_kernel(float a, const float *x, float *y, long long n);
 
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_norm_chunks(const float *g, const long long *chunk_start, const long long *chunk_end,
-               double *chunk_sumsq, int *nonfinite);
+               double *chunk_sumsq, unsigned int *chunk_maxabs, int *nonfinite);
 
 __global__ void __launch_bounds__(TP_BLOCK)
-tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int ntensors,
-                double *out);
+tp_norm_cleanup(const double *chunk_sumsq, const unsigned int *chunk_maxabs, const int *tensor_first_chunk,
+                int ntensors, double *out, unsigned int *maxabs_out);
 
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_add_bias_kernel(float *y, const float *bias, long long rows, int cols);

@@ -1,28 +1,39 @@
 /*
- * twophase: segmented sums of squares (per-tensor and total gradient norms) with a
- * non-finite flag, after apex's multi_tensor_l2norm: a chunk pass plus a cleanup pass
- * instead of atomics, so the result is bit-identical run to run.
+ * twophase: segmented sums of squares (per-tensor and total gradient norms) and maximum
+ * magnitudes (per-tensor and total max-norms) with a non-finite flag, after apex's
+ * multi_tensor_l2norm: a chunk pass plus a cleanup pass instead of atomics, so the result is
+ * bit-identical run to run.
  *
  * Kernels (extern "C", in twophase.fatbin and libtwophase_cuda.so), block = TP_BLOCK:
  *
  *   tp_norm_chunks(const float* g, const long long* chunk_start, const long long* chunk_end,
- *                  double* chunk_sumsq, int* nonfinite)
+ *                  double* chunk_sumsq, unsigned int* chunk_maxabs, int* nonfinite)
  *     grid = nchunks (one block per chunk; do not launch when nchunks == 0).
- *     chunk_sumsq[c] = sum over [chunk_start[c], chunk_end[c]) of (double)g[i]^2.
+ *     chunk_sumsq[c] = sum over [chunk_start[c], chunk_end[c]) of (double)g[i]^2;
+ *     chunk_maxabs[c] = max over the same range of the bits of |g[i]| (below).
  *     *nonfinite must be zeroed before the launch; any thread whose partial sum is not
  *     finite writes 1 (the same value from every writer: a benign race, no atomics).
- *   tp_norm_cleanup(const double* chunk_sumsq, const int* tensor_first_chunk, int ntensors,
- *                   double* out)
- *     grid = 1. tensor_first_chunk has ntensors + 1 entries; out has ntensors + 1 entries:
- *     out[t] = sum of tensor t's chunks in chunk order (0 for an empty tensor), then
+ *   tp_norm_cleanup(const double* chunk_sumsq, const unsigned int* chunk_maxabs,
+ *                   const int* tensor_first_chunk, int ntensors, double* out,
+ *                   unsigned int* maxabs_out)
+ *     grid = 1. tensor_first_chunk has ntensors + 1 entries; out and maxabs_out have ntensors + 1
+ *     entries: out[t] = sum of tensor t's chunks in chunk order (0 for an empty tensor),
+ *     maxabs_out[t] = the largest of its chunks' maxima (0 for an empty tensor), then
  *     out[ntensors] = sum of out[0..ntensors) (thread-strided in tensor order, then a fixed
- *     tree).
+ *     tree) and maxabs_out[ntensors] = the largest of all.
+ *
+ * Maximum magnitude: the bits of |x| (x's bits with the sign cleared), compared as unsigned
+ * integers. For non-negative floats that order is the numeric one, and every NaN's bits lie
+ * above +Inf's (0x7f800000), so the maximum is the largest |x| when all are finite, +Inf when
+ * there is an infinity and no NaN, and a NaN whenever there is one: NaN propagates, as
+ * Java's Math.max does, and an integer maximum is exact and order-independent (any grid, any
+ * device, the same bits). An empty range gives 0 (+0.0f).
  *
  * The chunk table (chunk_start, chunk_end, tensor_first_chunk) is built on the host from
  * the offsets by tp_build_norm_chunk_table (geometry.h); the JCuda backend must build the
  * same one. Protocol of tp_segmented_norms: [upload table if the offsets changed] ->
  * memset flag 0 -> tp_norm_chunks -> tp_norm_cleanup -> [flag -> device_flag] -> copy
- * out[] and the flag to the host.
+ * out[], the flag and maxabs_out[] to the host.
  *
  * Why the flag test on the partial sum is exact: a float squared is exact in double and at
  * most ~1.2e77, and a thread sums at most a few hundred of them, so a partial sum is
@@ -32,7 +43,8 @@
  * Indices: chunk bounds, tensor and chunk counters are 64-bit; within a chunk (<= TP_NORM_CHUNK
  * elements) 32-bit.
  * Loads are float4 from the first 16-byte-aligned element of the chunk on (scalar head
- * and tail), 4 bytes read per element.
+ * and tail), 4 bytes read per element; the maximum costs an AND and an integer max per element
+ * beside the square and add, on data already in registers.
  */
 #include <string.h>
 
@@ -42,13 +54,51 @@
 
 __device__ __forceinline__ double tp_sq(const float x) { return (double)x * (double)x; }
 
+/* The bits of |x|: ordered as the magnitudes, NaNs above +Inf (see the header). */
+__device__ __forceinline__ unsigned int tp_abs_bits(const float x) { return __float_as_uint(x) & 0x7fffffffu; }
+
+/* One accumulation step: the square into the sum, the magnitude's bits into the maximum. */
+__device__ __forceinline__ void tp_norm_add(const float x, double &acc, unsigned int &mx)
+{
+    acc += tp_sq(x);
+    mx = max(mx, tp_abs_bits(x));
+}
+
+/*
+ * tp_block_sum's fixed tree for the sum (the same association, so the same bits), with the
+ * maximum of the bits reduced alongside at the same barriers. Thread 0 gets both; `sh` and `shm`
+ * hold TP_BLOCK entries; every thread of the block must call it.
+ */
+__device__ __forceinline__ double tp_block_sum_max(double value, unsigned int bits, double *sh, unsigned int *shm,
+                                                   unsigned int *max_out)
+{
+    const int tid = (int)threadIdx.x;
+    sh[tid] = value;
+    shm[tid] = bits;
+    __syncthreads();
+#pragma unroll
+    for (int s = TP_BLOCK / 2; s > 0; s >>= 1) {
+        if (tid < s) {
+            sh[tid] += sh[tid + s];
+            shm[tid] = max(shm[tid], shm[tid + s]);
+        }
+        __syncthreads();
+    }
+    *max_out = shm[0];
+    return sh[0];
+}
+
 extern "C" __global__ void __launch_bounds__(TP_BLOCK)
 tp_norm_chunks(const float *g, const long long *chunk_start, const long long *chunk_end,
-               double *chunk_sumsq, int *nonfinite)
+               double *chunk_sumsq, unsigned int *chunk_maxabs, int *nonfinite)
 {
     __shared__ double sh[TP_BLOCK];
+    __shared__ unsigned int shm[TP_BLOCK];
     if (blockDim.x != TP_BLOCK) {
-        if (threadIdx.x == 0) chunk_sumsq[blockIdx.x] = tp_nan();
+        if (threadIdx.x == 0) {
+            chunk_sumsq[blockIdx.x] = tp_nan();
+            chunk_maxabs[blockIdx.x] = 0x7fc00000u; /* a NaN */
+        }
         return;
     }
     const long long start = chunk_start[blockIdx.x];
@@ -64,29 +114,39 @@ tp_norm_chunks(const float *g, const long long *chunk_start, const long long *ch
     const float4 *body = reinterpret_cast<const float4 *>(base + head);
 
     double acc = 0.0;
-    for (int i = tid; i < head; i += TP_BLOCK) acc += tp_sq(base[i]); /* int: head <= len <= TP_NORM_CHUNK */
-    for (int i = tid; i < nvec; i += TP_BLOCK) {                      /* int: len <= TP_NORM_CHUNK */
+    unsigned int mx = 0u;
+    for (int i = tid; i < head; i += TP_BLOCK) tp_norm_add(base[i], acc, mx); /* int: head <= len <= TP_NORM_CHUNK */
+    for (int i = tid; i < nvec; i += TP_BLOCK) {                               /* int: len <= TP_NORM_CHUNK */
         const float4 q = body[i];
-        acc += tp_sq(q.x);
-        acc += tp_sq(q.y);
-        acc += tp_sq(q.z);
-        acc += tp_sq(q.w);
+        tp_norm_add(q.x, acc, mx);
+        tp_norm_add(q.y, acc, mx);
+        tp_norm_add(q.z, acc, mx);
+        tp_norm_add(q.w, acc, mx);
     }
     for (int i = head + 4 * nvec + tid; i < len; i += TP_BLOCK) /* int: len <= TP_NORM_CHUNK */
-        acc += tp_sq(base[i]);
+        tp_norm_add(base[i], acc, mx);
 
     if (!isfinite(acc)) *nonfinite = 1;
-    const double s = tp_block_sum(acc, sh);
-    if (tid == 0) chunk_sumsq[blockIdx.x] = s;
+    unsigned int block_max = 0u;
+    const double s = tp_block_sum_max(acc, mx, sh, shm, &block_max);
+    if (tid == 0) {
+        chunk_sumsq[blockIdx.x] = s;
+        chunk_maxabs[blockIdx.x] = block_max;
+    }
 }
 
 extern "C" __global__ void __launch_bounds__(TP_BLOCK)
-tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int ntensors, double *out)
+tp_norm_cleanup(const double *chunk_sumsq, const unsigned int *chunk_maxabs, const int *tensor_first_chunk,
+                int ntensors, double *out, unsigned int *maxabs_out)
 {
     __shared__ double sh[TP_BLOCK];
+    __shared__ unsigned int shm[TP_BLOCK];
     if (blockIdx.x != 0) return;
     if (blockDim.x != TP_BLOCK) {
-        if (threadIdx.x == 0) out[ntensors] = tp_nan();
+        if (threadIdx.x == 0) {
+            out[ntensors] = tp_nan();
+            maxabs_out[ntensors] = 0x7fc00000u; /* a NaN */
+        }
         return;
     }
     const int tid = (int)threadIdx.x;
@@ -101,8 +161,13 @@ tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int nt
         const int c1 = tensor_first_chunk[t + 1];
         if (c1 - c0 <= TP_NORM_SMALL_CHUNKS) {
             double s = 0.0;
-            for (int c = c0; c < c1; ++c) s += chunk_sumsq[c];
+            unsigned int mx = 0u;
+            for (int c = c0; c < c1; ++c) {
+                s += chunk_sumsq[c];
+                mx = max(mx, chunk_maxabs[c]);
+            }
             out[t] = s;
+            maxabs_out[t] = mx;
         }
     }
     /* (2) tensors with many chunks: one warp each, lane-strided, then a fixed shuffle tree */
@@ -111,19 +176,37 @@ tp_norm_cleanup(const double *chunk_sumsq, const int *tensor_first_chunk, int nt
         const int c1 = tensor_first_chunk[t + 1];
         if (c1 - c0 > TP_NORM_SMALL_CHUNKS) { /* uniform across the warp */
             double s = 0.0;
-            for (long long c = c0 + lane; c < c1; c += 32) s += chunk_sumsq[c];
+            unsigned int mx = 0u;
+            for (long long c = c0 + lane; c < c1; c += 32) {
+                s += chunk_sumsq[c];
+                mx = max(mx, chunk_maxabs[c]);
+            }
 #pragma unroll
-            for (int off = 16; off > 0; off >>= 1) s += __shfl_down_sync(0xffffffffu, s, off);
-            if (lane == 0) out[t] = s;
+            for (int off = 16; off > 0; off >>= 1) {
+                s += __shfl_down_sync(0xffffffffu, s, off);
+                mx = max(mx, __shfl_down_sync(0xffffffffu, mx, off));
+            }
+            if (lane == 0) {
+                out[t] = s;
+                maxabs_out[t] = mx;
+            }
         }
     }
-    __syncthreads(); /* makes this block's writes to out[] visible to all its threads */
+    __syncthreads(); /* makes this block's writes to out[] and maxabs_out[] visible to all its threads */
 
-    /* (3) the total over the per-tensor sums */
+    /* (3) the total over the per-tensor sums, the maximum over the per-tensor maxima */
     double acc = 0.0;
-    for (long long t = tid; t < ntensors; t += TP_BLOCK) acc += out[t];
-    const double total = tp_block_sum(acc, sh);
-    if (tid == 0) out[ntensors] = total;
+    unsigned int mx = 0u;
+    for (long long t = tid; t < ntensors; t += TP_BLOCK) {
+        acc += out[t];
+        mx = max(mx, maxabs_out[t]);
+    }
+    unsigned int total_max = 0u;
+    const double total = tp_block_sum_max(acc, mx, sh, shm, &total_max);
+    if (tid == 0) {
+        out[ntensors] = total;
+        maxabs_out[ntensors] = total_max;
+    }
 }
 
 #ifndef TP_KERNELS_ONLY
@@ -136,7 +219,7 @@ static unsigned long long s_cached_generation = 0;
 static const TpDeviceBuffer *s_cached_buffer = nullptr;
 
 extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
-                                  double *sumsq_out, int *nonfinite_out, int *device_flag)
+                                  double *sumsq_out, float *maxabs_out, int *nonfinite_out, int *device_flag)
 {
     TP_REQUIRE(offsets != nullptr && ntensors >= 0 && sumsq_out != nullptr && nonfinite_out != nullptr);
     TP_REQUIRE(offsets[0] == 0);
@@ -180,33 +263,40 @@ extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int nt
     const long long *d_end = reinterpret_cast<const long long *>(static_cast<char *>(table_buf->ptr) + bytes_ll);
     const int *d_first = reinterpret_cast<const int *>(static_cast<char *>(table_buf->ptr) + 2 * bytes_ll);
 
-    /* ---- reduction scratch: [chunk_sumsq | out (ntensors+1 doubles) flag (one int)] */
+    /* ---- reduction scratch: [chunk_sumsq | chunk_maxabs | out (ntensors+1 doubles), flag (one
+     * double slot), maxabs (ntensors+1 uints)]: the results in one block for one copy */
     const size_t chunk_bytes = tp_align256(sizeof(double) * (size_t)nchunks);
-    const size_t result_bytes = sizeof(double) * ntab + sizeof(double); /* flag in the last slot */
+    const size_t chunk_max_bytes = tp_align256(sizeof(unsigned int) * (size_t)nchunks);
+    const size_t result_bytes = sizeof(double) * (ntab + 1) + sizeof(unsigned int) * ntab;
     TpDeviceBuffer *scratch = nullptr;
-    const int rs = tp_scratch_reserve(TP_SCRATCH_REDUCE, chunk_bytes + result_bytes, &scratch);
+    const int rs = tp_scratch_reserve(TP_SCRATCH_REDUCE, chunk_bytes + chunk_max_bytes + result_bytes, &scratch);
     if (rs != 0) return rs;
-    double *d_chunk = static_cast<double *>(scratch->ptr);
-    double *d_out = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + chunk_bytes);
+    char *sbase = static_cast<char *>(scratch->ptr);
+    double *d_chunk = reinterpret_cast<double *>(sbase);
+    unsigned int *d_chunk_max = reinterpret_cast<unsigned int *>(sbase + chunk_bytes);
+    double *d_out = reinterpret_cast<double *>(sbase + chunk_bytes + chunk_max_bytes);
     int *d_flag = reinterpret_cast<int *>(d_out + ntab);
+    unsigned int *d_max = reinterpret_cast<unsigned int *>(d_out + ntab + 1);
 
     TP_CUDA_CHECK(cudaMemsetAsync(d_flag, 0, sizeof(int), 0));
     if (nchunks > 0) {
-        TP_LAUNCH(tp_norm_chunks, nchunks, TP_BLOCK, g, d_start, d_end, d_chunk, d_flag);
+        TP_LAUNCH(tp_norm_chunks, nchunks, TP_BLOCK, g, d_start, d_end, d_chunk, d_chunk_max, d_flag);
         TP_LAUNCH_CHECK();
     }
-    TP_LAUNCH(tp_norm_cleanup, 1, TP_BLOCK, d_chunk, d_first, ntensors, d_out);
+    TP_LAUNCH(tp_norm_cleanup, 1, TP_BLOCK, d_chunk, d_chunk_max, d_first, ntensors, d_out, d_max);
     TP_LAUNCH_CHECK();
     if (device_flag != nullptr)
         TP_CUDA_CHECK(cudaMemcpyAsync(device_flag, d_flag, sizeof(int), cudaMemcpyDeviceToDevice, 0));
 
-    /* one synchronous copy brings back the sums and the flag */
-    std::vector<double> host(ntab + 1);
+    /* one synchronous copy brings back the sums, the flag and the maxima */
+    std::vector<char> host(result_bytes);
     TP_CUDA_CHECK(cudaMemcpy(host.data(), d_out, result_bytes, cudaMemcpyDeviceToHost));
     memcpy(sumsq_out, host.data(), sizeof(double) * ntab);
     int flag = 0;
-    memcpy(&flag, &host[ntab], sizeof(int));
+    memcpy(&flag, host.data() + sizeof(double) * ntab, sizeof(int));
     *nonfinite_out = flag != 0 ? 1 : 0;
+    if (maxabs_out != nullptr) /* the bits of |g| are the float's */
+        memcpy(maxabs_out, host.data() + sizeof(double) * (ntab + 1), sizeof(float) * ntab);
     return 0;
 }
 #endif /* TP_KERNELS_ONLY */

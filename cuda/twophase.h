@@ -37,23 +37,35 @@ int tp_memset(void *ptr, int value, int64_t bytes);
 int tp_synchronize(void);
 
 /*
- * Fused Adam / AdamW, one launch over the flat buffer. Per element, in this order:
- *   g  = grad * grad_scale + l2_weight_decay * p      (Adam's L2 form; 0 for AdamW)
- *   p  = p * decay_factor                             (AdamW: 1 - lr*wd; Adam: 1)
- *   m  = beta1 * m + one_minus_beta1 * g
- *   v  = beta2 * v + one_minus_beta2 * g * g
- *   p  = p - step_size * m / (sqrt(v) / bias_correction2_sqrt + eps)
+ * Fused Adam / AdamW (optionally AMSGrad), one launch over the flat buffer, with per-segment
+ * scalars: segment k is the elements [offsets[k], offsets[k+1]) and uses the TP_ADAM_SCALARS
+ * floats scalars[k * TP_ADAM_SCALARS ...], in this order:
+ *   beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps,
+ *   l2_weight_decay, decay_factor, grad_scale
+ * offsets (host, nsegments + 1 entries: offsets[0] == 0, non-decreasing, offsets[nsegments] == n;
+ * empty segments allowed) and scalars (host) are read before the call returns. Per element, in
+ * this order:
+ *   g    = grad * grad_scale + l2_weight_decay * p      (Adam's L2 form; 0 for AdamW)
+ *   p    = p * decay_factor                             (AdamW: 1 - lr*wd; Adam: 1)
+ *   m    = beta1 * m + one_minus_beta1 * g
+ *   v    = beta2 * v + one_minus_beta2 * g * g
+ *   vmax = maximum(vmax, v)                             (AMSGrad only: max_exp_avg_sq not NULL)
+ *   p    = p - step_size * m / (sqrt(v, or vmax) / bias_correction2_sqrt + eps)
  * with step_size = lr / (1 - beta1^t) and bias_correction2_sqrt = sqrt(1 - beta2^t).
  * one_minus_beta1/2 are computed by the caller in double and rounded to float, as PyTorch
  * does (1 - 0.999f in float is 0.00099998713, a relative error of 1.3e-5 in v); every
- * operation above is rounded to float separately (no FMA), left to right.
+ * operation above is rounded to float separately (no FMA), left to right. maximum is IEEE
+ * 754-2019's (as Java's Math.max and torch.maximum): NaN if either is NaN, +0 above -0.
+ * max_exp_avg_sq: device, NULL for Adam. One segment without AMSGrad (the default
+ * configuration) launches the kernel with the scalars as arguments; otherwise the table is
+ * copied to the device first (nsegments * 48 + 8 bytes) for the segmented kernel.
  * skip_flag: device int, may be NULL; when it holds non-zero nothing is written
  * (set by tp_segmented_norms when the gradient is not finite).
  */
-int tp_adam_step(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, int64_t n,
-                 float beta1, float one_minus_beta1, float beta2, float one_minus_beta2,
-                 float step_size, float bias_correction2_sqrt, float eps,
-                 float l2_weight_decay, float decay_factor, float grad_scale, const int *skip_flag);
+#define TP_ADAM_SCALARS 10
+int tp_adam_step(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, float *max_exp_avg_sq,
+                 int64_t n, const int64_t *offsets, const float *scalars, int nsegments,
+                 const int *skip_flag);
 
 /* out[j] = sum_i x[i] * ys[j][i] for j < k (k <= TP_MAX_DOTS), one pass over x.
  * ys is a host array of device pointers; out is host memory. */
@@ -69,15 +81,17 @@ int tp_trial_point(float *x, const float *x0, const float *d, int64_t n, float a
 int tp_axpy(float a, const float *x, float *y, int64_t n);
 
 /*
- * Segmented sum of squares of g over the tensor views of the flat buffer:
- * offsets (host, ntensors + 1 entries, offsets[0] == 0, non-decreasing) delimit
- * the tensors. sumsq_out (host, ntensors + 1 doubles): per-tensor sums of squares,
- * then the total. nonfinite_out (host): 1 if any element is NaN or infinite.
- * device_flag (device int, may be NULL): receives the same non-finite flag, so that
- * tp_adam_step can skip on the device without a round trip.
+ * Segmented sum of squares and maximum magnitude of g over the tensor views of the flat
+ * buffer: offsets (host, ntensors + 1 entries, offsets[0] == 0, non-decreasing) delimit the
+ * tensors. sumsq_out (host, ntensors + 1 doubles): per-tensor sums of squares, then the total.
+ * maxabs_out (host, ntensors + 1 floats, may be NULL): per-tensor max |g|, then the maximum over
+ * all (the max-norm); 0 for an empty tensor, NaN when the tensor holds a NaN, +Inf when it holds
+ * an infinity and no NaN (exact: order-independent). nonfinite_out (host): 1 if any element is
+ * NaN or infinite. device_flag (device int, may be NULL): receives the same non-finite flag, so
+ * that tp_adam_step can skip on the device without a round trip.
  */
 int tp_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
-                       double *sumsq_out, int *nonfinite_out, int *device_flag);
+                       double *sumsq_out, float *maxabs_out, int *nonfinite_out, int *device_flag);
 
 /* ---- model ops (layers.cu, gemm.cu); matrices are row-major, rows x cols, dense ---- */
 
@@ -215,8 +229,10 @@ int tp_token_mean(const float *x, float *y, int64_t batch, int tokens, int dim);
 int tp_token_mean_backward(const float *dy, float *dx, int64_t batch, int tokens, int dim);
 
 /* ---- additions (diagnostics and housekeeping); same return convention ---- */
-/* 2: tp_adam_step takes one_minus_beta1/2; tp_axpy, the model ops and tp_sgemm added. */
-#define TP_ABI_VERSION 2
+/* 2: tp_adam_step takes one_minus_beta1/2; tp_axpy, the model ops and tp_sgemm added.
+ * 3: tp_adam_step takes a segment table of scalars and AMSGrad's max_exp_avg_sq;
+ *    tp_segmented_norms also returns the per-tensor max |g|. */
+#define TP_ABI_VERSION 3
 /* *version = TP_ABI_VERSION the library was built with (lets a binding check it loaded
  * the library it was written for). Never touches CUDA. */
 int tp_abi_version(int *version);

@@ -10,8 +10,10 @@
  * the reductions copy their result to the host). Times are CUDA events around R calls,
  * the median of T trials. GB/s counts the bytes each op must move at minimum:
  *   adam 28 B/elem (p, g, m, v read; p, m, v written)      multi-dot k=3: 16 (x, y0..y2)
- *   cg direction 16 (d, g read; d, g_prev written)         trial point 12 (x0, d; x)
- *   segmented norms 4 (g; 64 tensors)                       copy 8
+ *   adam amsgrad 36 (and vmax read and written)            adam 64 segments 28 (weight
+ *   cg direction 16 (d, g read; d, g_prev written)           decay on every other tensor,
+ *   trial point 12 (x0, d; x)                                the table on the device)
+ *   segmented norms (sums of squares and max |g|) 4 (g; 64 tensors)   copy 8
  * The ratio column is GB/s over the copy's GB/s in the same run (only ratios are stable
  * on shared machines). Exits 77 with a message when there is no CUDA device.
  *
@@ -248,8 +250,8 @@ int main(int argc, char **argv)
     for (const long long n : opt.sizes) {
         const int reps = opt.reps > 0 ? opt.reps : (int)std::min(1000LL, std::max(20LL, 1000000000LL / n));
         const size_t bytes = (size_t)n * sizeof(float);
-        float *p, *g, *m, *v, *x, *y1, *y2;
-        for (float **buf : {&p, &g, &m, &v, &x, &y1, &y2}) BENCH_CUDA(cudaMalloc(buf, bytes));
+        float *p, *g, *m, *v, *vmax, *x, *y1, *y2;
+        for (float **buf : {&p, &g, &m, &v, &vmax, &x, &y1, &y2}) BENCH_CUDA(cudaMalloc(buf, bytes));
         unsigned seed = 1;
         for (float *buf : {p, g, x, y1, y2}) {
             bench_fill<<<1024, 256>>>(buf, n, seed++, -1.0f, 1.0f);
@@ -258,6 +260,8 @@ int main(int argc, char **argv)
         bench_fill<<<1024, 256>>>(m, n, seed++, -0.01f, 0.01f);
         BENCH_LAUNCH();
         bench_fill<<<1024, 256>>>(v, n, seed++, 1e-6f, 1e-4f);
+        BENCH_LAUNCH();
+        bench_fill<<<1024, 256>>>(vmax, n, seed++, 1e-6f, 1e-4f);
         BENCH_LAUNCH();
         BENCH_CUDA(cudaDeviceSynchronize());
 
@@ -281,19 +285,42 @@ int main(int argc, char **argv)
         long long *cs, *ce;
         int *first, *flag;
         double *chunk_sums, *norm_out;
+        unsigned int *chunk_max, *max_out;
         BENCH_CUDA(cudaMalloc(&cs, sizeof(long long) * nchunks));
         BENCH_CUDA(cudaMalloc(&ce, sizeof(long long) * nchunks));
         BENCH_CUDA(cudaMalloc(&first, sizeof(int) * (nt + 1)));
         BENCH_CUDA(cudaMalloc(&flag, sizeof(int)));
         BENCH_CUDA(cudaMalloc(&chunk_sums, sizeof(double) * nchunks));
         BENCH_CUDA(cudaMalloc(&norm_out, sizeof(double) * (nt + 1)));
+        BENCH_CUDA(cudaMalloc(&chunk_max, sizeof(unsigned int) * nchunks));
+        BENCH_CUDA(cudaMalloc(&max_out, sizeof(unsigned int) * (nt + 1)));
         BENCH_CUDA(cudaMemcpy(cs, table.chunk_start.data(), sizeof(long long) * nchunks, cudaMemcpyHostToDevice));
         BENCH_CUDA(cudaMemcpy(ce, table.chunk_end.data(), sizeof(long long) * nchunks, cudaMemcpyHostToDevice));
         BENCH_CUDA(cudaMemcpy(first, table.tensor_first_chunk.data(), sizeof(int) * (nt + 1), cudaMemcpyHostToDevice));
 
+        /* the same 64 tensors as Adam segments, weight decay on every other one (biases without) */
+        const float row_decay[TP_ADAM_SCALARS] = {0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0.5f, 1e-8f, 0.0f, 0.9999f, 1.0f};
+        const float row_plain[TP_ADAM_SCALARS] = {0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f};
+        std::vector<float> seg_rows;
+        for (int t = 0; t < nt; ++t) seg_rows.insert(seg_rows.end(), t % 2 ? row_plain : row_decay, (t % 2 ? row_plain : row_decay) + TP_ADAM_SCALARS);
+        long long *seg_off;
+        float *seg_tab;
+        BENCH_CUDA(cudaMalloc(&seg_off, sizeof(long long) * (nt + 1)));
+        BENCH_CUDA(cudaMalloc(&seg_tab, sizeof(float) * seg_rows.size()));
+        BENCH_CUDA(cudaMemcpy(seg_off, off.data(), sizeof(long long) * (nt + 1), cudaMemcpyHostToDevice));
+        BENCH_CUDA(cudaMemcpy(seg_tab, seg_rows.data(), sizeof(float) * seg_rows.size(), cudaMemcpyHostToDevice));
+        const int64_t whole[2] = {0, n};
+        long long *seg_off1; /* one segment: AMSGrad runs on the segmented kernel */
+        float *seg_tab1;
+        BENCH_CUDA(cudaMalloc(&seg_off1, sizeof whole));
+        BENCH_CUDA(cudaMalloc(&seg_tab1, sizeof row_plain));
+        BENCH_CUDA(cudaMemcpy(seg_off1, whole, sizeof whole, cudaMemcpyHostToDevice));
+        BENCH_CUDA(cudaMemcpy(seg_tab1, row_plain, sizeof row_plain, cudaMemcpyHostToDevice));
+
         const double N = (double)n;
         const float *ys[3] = {x, y1, y2};
         double host_dots[3], host_norms[65];
+        float host_max[65];
         int host_flag = 0;
 
         rows.push_back({"copy d2d", n, time_ms([&] { BENCH_CUDA(cudaMemcpyAsync(y2, y1, bytes, cudaMemcpyDeviceToDevice, 0)); }, reps, opt.trials), 8 * N});
@@ -301,7 +328,15 @@ int main(int argc, char **argv)
             tp_adam_kernel<<<grid, TP_BLOCK>>>(p, g, m, v, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f, nullptr);
             BENCH_LAUNCH(); }, reps, opt.trials), 28 * N});
         rows.push_back({"adam api", n, time_ms([&] {
-            BENCH_API(tp_adam_step(p, g, m, v, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-3f, 0.5f, 1e-8f, 0.0f, 1.0f, 1.0f, nullptr)); }, reps, opt.trials), 28 * N});
+            BENCH_API(tp_adam_step(p, g, m, v, nullptr, n, whole, row_plain, 1, nullptr)); }, reps, opt.trials), 28 * N});
+        rows.push_back({"adam amsgrad kernel", n, time_ms([&] {
+            tp_adam_segments_kernel<<<grid, TP_BLOCK>>>(p, g, m, v, vmax, n, seg_off1, seg_tab1, 1, nullptr);
+            BENCH_LAUNCH(); }, reps, opt.trials), 36 * N});
+        rows.push_back({"adam 64 segments kernel", n, time_ms([&] {
+            tp_adam_segments_kernel<<<grid, TP_BLOCK>>>(p, g, m, v, nullptr, n, seg_off, seg_tab, nt, nullptr);
+            BENCH_LAUNCH(); }, reps, opt.trials), 28 * N});
+        rows.push_back({"adam 64 segments api", n, time_ms([&] {
+            BENCH_API(tp_adam_step(p, g, m, v, nullptr, n, off.data(), seg_rows.data(), nt, nullptr)); }, reps, opt.trials), 28 * N});
         rows.push_back({"multi_dot k=3 kernel", n, time_ms([&] {
             tp_multi_dot_partials<<<grid, TP_BLOCK>>>(g, x, y1, y2, nullptr, 3, n, partials);
             BENCH_LAUNCH();
@@ -318,17 +353,18 @@ int main(int argc, char **argv)
         rows.push_back({"trial_point api", n, time_ms([&] { BENCH_API(tp_trial_point(y2, p, x, n, 1e-3f)); }, reps, opt.trials), 12 * N});
         rows.push_back({"norms 64 tensors kernel", n, time_ms([&] {
             BENCH_CUDA(cudaMemsetAsync(flag, 0, sizeof(int), 0));
-            tp_norm_chunks<<<nchunks, TP_BLOCK>>>(g, cs, ce, chunk_sums, flag);
+            tp_norm_chunks<<<nchunks, TP_BLOCK>>>(g, cs, ce, chunk_sums, chunk_max, flag);
             BENCH_LAUNCH();
-            tp_norm_cleanup<<<1, TP_BLOCK>>>(chunk_sums, first, nt, norm_out);
+            tp_norm_cleanup<<<1, TP_BLOCK>>>(chunk_sums, chunk_max, first, nt, norm_out, max_out);
             BENCH_LAUNCH(); }, reps, opt.trials), 4 * N});
         rows.push_back({"norms 64 tensors api", n, time_ms([&] {
-            BENCH_API(tp_segmented_norms(g, off.data(), nt, host_norms, &host_flag, nullptr)); }, reps, opt.trials), 4 * N});
+            BENCH_API(tp_segmented_norms(g, off.data(), nt, host_norms, host_max, &host_flag, nullptr)); }, reps, opt.trials), 4 * N});
         if (host_flag != 0) std::fprintf(stderr, "warning: non-finite gradient in the benchmark data\n");
 
-        for (void *buf : {(void *)p, (void *)g, (void *)m, (void *)v, (void *)x, (void *)y1, (void *)y2, (void *)partials,
-                          (void *)dots, (void *)cs, (void *)ce, (void *)first, (void *)flag, (void *)chunk_sums,
-                          (void *)norm_out})
+        for (void *buf : {(void *)p, (void *)g, (void *)m, (void *)v, (void *)vmax, (void *)x, (void *)y1, (void *)y2,
+                          (void *)partials, (void *)dots, (void *)cs, (void *)ce, (void *)first, (void *)flag,
+                          (void *)chunk_sums, (void *)norm_out, (void *)chunk_max, (void *)max_out, (void *)seg_off,
+                          (void *)seg_tab, (void *)seg_off1, (void *)seg_tab1})
             BENCH_CUDA(cudaFree(buf));
         BENCH_API(tp_release_scratch());
     }

@@ -28,6 +28,42 @@ extern "C" void ref_adam_step(float *param, const float *grad, float *exp_avg, f
     }
 }
 
+/* IEEE 754-2019 maximum: NaN if either is NaN; of two zeros the positive one. */
+static float ref_maximum(float a, float b)
+{
+    if (std::isnan(a) || std::isnan(b)) return NAN;
+    if (a == 0.0f && b == 0.0f) return std::signbit(a) ? b : a;
+    return a < b ? b : a;
+}
+
+extern "C" void ref_adam_segments(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, float *vmax,
+                                  int64_t n, const int64_t *offsets, const float *scalars, int nsegments)
+{
+    (void)n; /* offsets[nsegments] == n: the segments cover the buffer */
+    for (int k = 0; k < nsegments; ++k) {
+        const float *s = scalars + (int64_t)k * TP_ADAM_SCALARS;
+        const float beta1 = s[0], one_minus_beta1 = s[1], beta2 = s[2], one_minus_beta2 = s[3], step_size = s[4],
+                    bias_correction2_sqrt = s[5], eps = s[6], l2_weight_decay = s[7], decay_factor = s[8],
+                    grad_scale = s[9];
+        for (int64_t i = offsets[k]; i < offsets[k + 1]; ++i) {
+            float p = param[i], m = exp_avg[i], v = exp_avg_sq[i];
+            const float gs = grad[i] * grad_scale + l2_weight_decay * p;
+            p = p * decay_factor;
+            m = beta1 * m + one_minus_beta1 * gs;
+            v = beta2 * v + one_minus_beta2 * gs * gs;
+            float second = v;
+            if (vmax != nullptr) {
+                vmax[i] = ref_maximum(vmax[i], v);
+                second = vmax[i];
+            }
+            const float den = std::sqrt(second) / bias_correction2_sqrt + eps;
+            param[i] = p - step_size * m / den;
+            exp_avg[i] = m;
+            exp_avg_sq[i] = v;
+        }
+    }
+}
+
 extern "C" RefAdamScalars ref_adam_scalars(double lr, double beta1, double beta2, int64_t t)
 {
     const double bc1 = 1.0 - std::pow(beta1, (double)t);
@@ -71,24 +107,34 @@ extern "C" void ref_axpy(float a, const float *x, float *y, int64_t n)
 }
 
 extern "C" int ref_segmented_norms(const float *g, const int64_t *offsets, int ntensors,
-                                   double *sumsq_out, int *nonfinite_out)
+                                   double *sumsq_out, float *maxabs_out, int *nonfinite_out)
 {
     if (ntensors < 0 || offsets[0] != 0) return 1;
     for (int t = 0; t < ntensors; ++t)
         if (offsets[t + 1] < offsets[t]) return 1;
     int nonfinite = 0;
     double total = 0.0;
+    bool any_nan = false;
+    float largest = 0.0f;
     for (int t = 0; t < ntensors; ++t) {
         double s = 0.0;
+        bool nan_here = false;
+        float m = 0.0f;
         for (int64_t i = offsets[t]; i < offsets[t + 1]; ++i) {
             const float x = g[i];
             if (!std::isfinite(x)) nonfinite = 1;
             s += (double)x * (double)x;
+            if (std::isnan(x)) nan_here = true;
+            else m = std::max(m, std::fabs(x));
         }
         sumsq_out[t] = s;
         total += s;
+        maxabs_out[t] = nan_here ? NAN : m;
+        any_nan = any_nan || nan_here;
+        if (!nan_here) largest = std::max(largest, m);
     }
     sumsq_out[ntensors] = total;
+    maxabs_out[ntensors] = any_nan ? NAN : largest;
     *nonfinite_out = nonfinite;
     return 0;
 }

@@ -24,6 +24,15 @@ void ref_adam_step(float *param, const float *grad, float *exp_avg, float *exp_a
                    float step_size, float bias_correction2_sqrt, float eps,
                    float l2_weight_decay, float decay_factor, float grad_scale);
 
+/* Adam / AdamW / AMSGrad with a segment table, per element: element i of segment k (offsets[k] <=
+ * i < offsets[k+1]) is updated as ref_adam_step with the k-th row of scalars, TP_ADAM_SCALARS floats
+ * in twophase.h's order (beta1, one_minus_beta1, beta2, one_minus_beta2, step_size,
+ * bias_correction2_sqrt, eps, l2_weight_decay, decay_factor, grad_scale). With vmax (AMSGrad; NULL
+ * for Adam), after v: vmax = maximum(vmax, v) (IEEE 754-2019: NaN if either is NaN, +0 above -0)
+ * and the denominator takes sqrt(vmax) instead of sqrt(v). */
+void ref_adam_segments(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, float *vmax, int64_t n,
+                       const int64_t *offsets, const float *scalars, int nsegments);
+
 /* Host scalars of step t (1-based), computed in double and rounded to float, as the
  * callers of tp_adam_step do (and PyTorch): step_size = lr / (1 - beta1^t),
  * bc2_sqrt = sqrt(1 - beta2^t), one_minus_beta = (float)(1 - beta) from double. */
@@ -45,10 +54,11 @@ void ref_trial_point(float *x, const float *x0, const float *d, int64_t n, float
 void ref_axpy(float a, const float *x, float *y, int64_t n);
 
 /* sumsq_out[t] = sum over tensor t of (double)g^2 (ntensors entries), then the total =
- * sum of the per-tensor sums in tensor order; *nonfinite_out = 1 if any element is NaN
- * or infinite. Returns 0, or 1 (invalid offsets: offsets[0] != 0 or decreasing). */
+ * sum of the per-tensor sums in tensor order; maxabs_out[t] = max over tensor t of |g| (0 when
+ * empty, NaN when it holds a NaN), then the maximum over all tensors; *nonfinite_out = 1 if any
+ * element is NaN or infinite. Returns 0, or 1 (invalid offsets: offsets[0] != 0 or decreasing). */
 int ref_segmented_norms(const float *g, const int64_t *offsets, int ntensors, double *sumsq_out,
-                        int *nonfinite_out);
+                        float *maxabs_out, int *nonfinite_out);
 
 /* ---- model ops, row-major (twophase.h); activation codes TP_ACT_* ---- */
 

@@ -43,8 +43,12 @@ int main()
     double out[1] = {-1.0};
     TPT_CHECK(tp_multi_dot(nullptr, ys, TP_MAX_DOTS + 1, 10, out) == TP_ERR_INVALID_VALUE, "k too large");
     TPT_CHECK(tp_multi_dot(nullptr, ys, 1, 0, out) == 0 && out[0] == 0.0, "n = 0 multi-dot");
-    TPT_CHECK(tp_adam_step(nullptr, nullptr, nullptr, nullptr, 0, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0,
+    const int64_t adam_off[] = {0, 0}, adam_bad[] = {0, 4};
+    const float adam_row[TP_ADAM_SCALARS] = {0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1};
+    TPT_CHECK(tp_adam_step(nullptr, nullptr, nullptr, nullptr, nullptr, 0, adam_off, adam_row, 1, nullptr) == 0,
               "n = 0 adam");
+    TPT_CHECK(tp_adam_step(nullptr, nullptr, nullptr, nullptr, nullptr, 0, adam_bad, adam_row, 1, nullptr) ==
+                  TP_ERR_INVALID_VALUE, "adam segment table not ending at n");
     TPT_CHECK(tp_cg_direction(nullptr, nullptr, nullptr, 0, 0.f) == 0, "n = 0 direction");
     TPT_CHECK(tp_trial_point(nullptr, nullptr, nullptr, 0, 0.f) == 0, "n = 0 trial point");
     TPT_CHECK(tp_memcpy_htod(nullptr, nullptr, 0) == 0 && tp_memset(nullptr, 0, 0) == 0, "zero-byte copies");
@@ -77,7 +81,7 @@ int main()
     int flag = 0;
     const int64_t bad[] = {0, 5, 3};
     double sums[3];
-    TPT_CHECK(tp_segmented_norms(nullptr, bad, 2, sums, &flag, nullptr) == TP_ERR_INVALID_VALUE, "bad offsets");
+    TPT_CHECK(tp_segmented_norms(nullptr, bad, 2, sums, nullptr, &flag, nullptr) == TP_ERR_INVALID_VALUE, "bad offsets");
 
     if (rc != 0) {
         /* no device: CUDA calls fail with a code, repeatedly, without crashing */
@@ -91,7 +95,8 @@ int main()
             int64_t f = -1, t = -1;
             TPT_CHECK(tp_mem_get_info(&f, &t) != 0 && f == 0 && t == 0, "mem info without a device");
             const int64_t off[] = {0, 4};
-            TPT_CHECK(tp_segmented_norms(reinterpret_cast<const float *>(16), off, 1, sums, &flag, nullptr) != 0,
+            float maxima[2];
+            TPT_CHECK(tp_segmented_norms(reinterpret_cast<const float *>(16), off, 1, sums, maxima, &flag, nullptr) != 0,
                       "norms without a device");
             TPT_CHECK(tp_release_scratch() == 0, "release with nothing allocated");
         }

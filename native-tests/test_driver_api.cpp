@@ -12,7 +12,8 @@
  *
  * Checked: device queries; memory calls need a current context; every kernel of kernels.cuh is
  * found by name, an unknown name is CUDA_ERROR_NOT_FOUND; the parameters reach the kernels
- * (tp_axpy_kernel and the 16-parameter tp_adam_kernel, bitwise against the CPU reference);
+ * (tp_axpy_kernel, the 16-parameter tp_adam_kernel and tp_adam_segments_kernel with its table in
+ * device memory, bitwise against the CPU reference);
  * every reduction kernel, the sgemm and batched matmul kernels and the row kernels write NaN when
  * launched with a block other than TP_BLOCK, never leave their output silently unwritten; the conv
  * kernels, which do not depend on the block size, give the reference's bits with 96-thread blocks
@@ -172,10 +173,28 @@ static void test_parameters()
     CU_OK(launch(fn("tp_adam_kernel"), 5, 1, TP_BLOCK,
                  {&dp.p, &dg.p, &dm.p, &dv.p, &nn, &b1, &omb1, &b2, &omb2, &step, &bc2, &eps, &l2, &decay, &scale, &skip}));
     ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, b1, omb1, b2, omb2, step, bc2, eps, l2, decay, scale);
-    const std::vector<float> gp = dp.get<float>(n), gm = dm.get<float>(n), gv = dv.get<float>(n);
+    std::vector<float> gp = dp.get<float>(n), gm = dm.get<float>(n), gv = dv.get<float>(n);
     TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0 && tpt::compare_bits(gm.data(), m.data(), n).count == 0 &&
                   tpt::compare_bits(gv.data(), v.data(), n).count == 0,
               "adam through kernelParams (16 parameters)");
+
+    /* the segmented kernel with AMSGrad: two segments, the table uploaded as the JCuda backend does */
+    const std::vector<long long> off = {0, 1001, n};
+    std::vector<float> table = {b1, omb1, b2, omb2, step, bc2, eps, l2, decay, scale,
+                                b1, omb1, b2, omb2, step * 2.0f, bc2, eps, 0.0f, 0.99f, 1.0f};
+    std::vector<float> vmax = tpt::random_positive(rng, n, 0.01f);
+    Buf doff(off.size() * 8), dtab(table.size() * 4), dmax(n * 4);
+    doff.put(off); dtab.put(table); dmax.put(vmax);
+    int nseg = 2;
+    CU_OK(launch(fn("tp_adam_segments_kernel"), 5, 1, TP_BLOCK,
+                 {&dp.p, &dg.p, &dm.p, &dv.p, &dmax.p, &nn, &doff.p, &dtab.p, &nseg, &skip}));
+    const int64_t off64[] = {0, 1001, n};
+    ref_adam_segments(p.data(), g.data(), m.data(), v.data(), vmax.data(), n, off64, table.data(), 2);
+    gp = dp.get<float>(n), gm = dm.get<float>(n), gv = dv.get<float>(n);
+    const std::vector<float> gx = dmax.get<float>(n);
+    TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0 && tpt::compare_bits(gm.data(), m.data(), n).count == 0 &&
+                  tpt::compare_bits(gv.data(), v.data(), n).count == 0 && tpt::compare_bits(gx.data(), vmax.data(), n).count == 0,
+              "segmented adam with AMSGrad through kernelParams");
 }
 
 static bool all_nan(const std::vector<double> &v)
@@ -208,17 +227,21 @@ static void test_wrong_block_size()
     TPT_CHECK(all_nan(out.get<double>(2)), "tp_reduce_partials with %u threads", bad);
 
     const std::vector<long long> starts = {0}, ends = {n};
-    Buf cs(8), ce(8), flag(8);
+    Buf cs(8), ce(8), flag(8), maxima(64 * 4);
     cs.put(starts);
     ce.put(ends);
     zero_out();
-    CU_OK(launch(fn("tp_norm_chunks"), 1, 1, bad, {&x.p, &cs.p, &ce.p, &out.p, &flag.p}));
-    TPT_CHECK(all_nan(out.get<double>(1)), "tp_norm_chunks with %u threads", bad);
+    D.cuMemsetD32_(maxima.p, 0, 64);
+    CU_OK(launch(fn("tp_norm_chunks"), 1, 1, bad, {&x.p, &cs.p, &ce.p, &out.p, &maxima.p, &flag.p}));
+    TPT_CHECK(all_nan(out.get<double>(1)) && std::isnan(maxima.get<float>(1)[0]), "tp_norm_chunks with %u threads", bad);
 
     table.put(std::vector<int>{0, 1});
     zero_out();
-    CU_OK(launch(fn("tp_norm_cleanup"), 1, 1, bad, {&part.p, &table.p, &ntensors, &out.p}));
-    TPT_CHECK(std::isnan(out.get<double>(2)[1]), "tp_norm_cleanup with %u threads", bad);
+    D.cuMemsetD32_(maxima.p, 0, 64);
+    Buf chunk_max(8);
+    chunk_max.put(std::vector<unsigned>{0x3f800000u, 0x3f800000u});
+    CU_OK(launch(fn("tp_norm_cleanup"), 1, 1, bad, {&part.p, &chunk_max.p, &table.p, &ntensors, &out.p, &maxima.p}));
+    TPT_CHECK(std::isnan(out.get<double>(2)[1]) && std::isnan(maxima.get<float>(2)[1]), "tp_norm_cleanup with %u threads", bad);
 
     zero_out();
     CU_OK(launch(fn("tp_bias_grad_partials"), 1, 3, bad, {&x.p, &rows, &cols, &rpc, &out.p}));

@@ -3,7 +3,9 @@
  * (the artifact the FFM backend loads) against the CPU references.
  *
  *   test_gpu_kernels          odd sizes, several layouts, misaligned pointers, poisoned
- *                             outputs, guard zones, skip flag, determinism, bad arguments
+ *                             outputs, guard zones, skip flag, determinism, bad arguments;
+ *                             Adam with segment tables (segments shorter than a float4,
+ *                             boundaries inside one, empty ones) and AMSGrad
  *   test_gpu_kernels --huge   n > 2^31 elements (64-bit indexing); needs ~40 GB of device
  *                             memory, skipped otherwise
  *   test_gpu_kernels [--quick] [test_adam ...]   sizes up to 10^5 only; only the named tests
@@ -35,6 +37,17 @@ using tpt::Rng;
 
 /* ------------------------------------------------------------------ Adam */
 
+/* tp_adam_step with one segment: every element gets the same scalars (the uniform kernel). */
+static int adam_one(float *p, const float *g, float *m, float *v, float *vmax, int64_t n, float beta1,
+                    float one_minus_beta1, float beta2, float one_minus_beta2, float step_size, float bc2_sqrt,
+                    float eps, float l2, float decay, float grad_scale, const int *skip)
+{
+    const int64_t off[2] = {0, n};
+    const float row[TP_ADAM_SCALARS] = {beta1, one_minus_beta1, beta2, one_minus_beta2, step_size, bc2_sqrt,
+                                        eps, l2, decay, grad_scale};
+    return tp_adam_step(p, g, m, v, vmax, n, off, row, 1, skip);
+}
+
 struct AdamCase {
     const char *name;
     double lr, beta1, beta2, eps, l2, decoupled_wd, grad_scale;
@@ -50,9 +63,9 @@ static void adam_case(const AdamCase &c, int64_t n, int offs[4], Rng &rng)
     DeviceArray dp(n, offs[0]), dg(n, offs[1]), dm(n, offs[2]), dv(n, offs[3]);
     TP_OK(dp.status() | dg.status() | dm.status() | dv.status());
     TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v));
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, s.beta1, s.one_minus_beta1, s.beta2,
-                       s.one_minus_beta2, s.step_size, s.bias_correction2_sqrt, (float)c.eps, (float)c.l2, decay,
-                       (float)c.grad_scale, nullptr));
+    TP_OK(adam_one(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), nullptr, n, s.beta1, s.one_minus_beta1, s.beta2,
+                   s.one_minus_beta2, s.step_size, s.bias_correction2_sqrt, (float)c.eps, (float)c.l2, decay,
+                   (float)c.grad_scale, nullptr));
     ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2,
                   s.step_size, s.bias_correction2_sqrt, (float)c.eps, (float)c.l2, decay, (float)c.grad_scale);
     std::vector<float> gp, gm, gv;
@@ -100,8 +113,8 @@ static void test_adam_skip_flag()
     TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v));
     for (int value : {1, -7}) {
         TP_OK(tp_memcpy_htod(flag, &value, sizeof(int)));
-        TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f,
-                           1.0f, 1.0f, flag));
+        TP_OK(adam_one(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), nullptr, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f,
+                       0.0f, 1.0f, 1.0f, flag));
         std::vector<float> gp, gm, gv;
         TP_OK(dp.download(gp)); TP_OK(dm.download(gm)); TP_OK(dv.download(gv));
         TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0 &&
@@ -111,8 +124,8 @@ static void test_adam_skip_flag()
     }
     const int zero = 0;
     TP_OK(tp_memcpy_htod(flag, &zero, sizeof(int)));
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f,
-                       1.0f, flag));
+    TP_OK(adam_one(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), nullptr, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f,
+                   1.0f, 1.0f, flag));
     ref_adam_step(p.data(), g.data(), m.data(), v.data(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f, 1.0f);
     std::vector<float> gp;
     TP_OK(dp.download(gp));
@@ -127,12 +140,162 @@ static void test_adam_host_one_minus_beta()
     const std::vector<float> p = {0.0f, 1.0f}, g = {1.0f, 2.0f}, zero = {0.0f, 0.0f};
     DeviceArray dp(2, 0), dg(2, 0), dm(2, 0), dv(2, 0);
     TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(zero)); TP_OK(dv.upload(zero));
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), 2, 0.9f, 0.5f, 0.999f, 0.25f, 1e-3f, 1.0f, 1e-8f,
-                       0.0f, 1.0f, 1.0f, nullptr));
+    TP_OK(adam_one(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), nullptr, 2, 0.9f, 0.5f, 0.999f, 0.25f, 1e-3f, 1.0f, 1e-8f,
+                   0.0f, 1.0f, 1.0f, nullptr));
     std::vector<float> m, v;
     TP_OK(dm.download(m)); TP_OK(dv.download(v));
     TPT_CHECK(m[0] == 0.5f && m[1] == 1.0f && v[0] == 0.25f && v[1] == 1.0f,
               "m %g %g v %g %g: the kernel must use the host's one_minus_beta", m[0], m[1], v[0], v[1]);
+}
+
+/* Segment layouts of n elements: a boundary inside a float4; segments of 0..9 elements (shorter
+ * than a float4, empty ones, several boundaries inside one float4); a mix of lengths up to a few
+ * thousand with empty segments at both ends; one segment per 1000-odd elements (several per
+ * block of the segmented kernel). */
+static std::vector<std::vector<int64_t>> adam_layouts(int64_t n, Rng &rng)
+{
+    std::vector<std::vector<int64_t>> layouts;
+    auto sizes_to_offsets = [&](auto next_size) {
+        std::vector<int64_t> off(1, 0);
+        while (off.back() < n) off.push_back(std::min(n, off.back() + next_size()));
+        return off;
+    };
+    if (n >= 3) layouts.push_back({0, n / 3 * 2 + 1 - (n / 3 * 2 + 1) % 4 + 2, n}); /* 2 mod 4 */
+    layouts.push_back(sizes_to_offsets([&] { return (int64_t)rng.below(10); }));
+    std::vector<int64_t> mixed = sizes_to_offsets([&] { return (int64_t)rng.below(3000); });
+    mixed.insert(mixed.begin(), 0);
+    mixed.push_back(n);
+    layouts.push_back(mixed);
+    layouts.push_back(sizes_to_offsets([&] { return (int64_t)(1000 + rng.below(30)); }));
+    return layouts;
+}
+
+/* Random scalars of one segment: Adam (L2) or AdamW (decoupled), a grad scale, t from 1 to 50. */
+static void random_row(Rng &rng, std::vector<float> &table)
+{
+    const double lr = 1e-3 * (1 + rng.below(50)), beta1 = 0.5 + 0.45 * rng.uniform(), beta2 = 0.9 + 0.099 * rng.uniform();
+    const RefAdamScalars s = ref_adam_scalars(lr, beta1, beta2, 1 + rng.below(50));
+    const bool decoupled = rng.below(2) == 0;
+    const double wd = rng.below(3) == 0 ? 0.0 : 0.01 * (1 + rng.below(20));
+    const float row[TP_ADAM_SCALARS] = {s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.step_size,
+                                        s.bias_correction2_sqrt, 1e-8f, decoupled ? 0.0f : (float)wd,
+                                        decoupled ? (float)(1.0 - lr * wd) : 1.0f, rng.below(2) ? 1.0f : 0.25f};
+    table.insert(table.end(), row, row + TP_ADAM_SCALARS);
+}
+
+/* The segmented kernel against ref_adam_segments, bitwise, with and without AMSGrad, aligned and
+ * misaligned (the float4 path and the scalar one), three steps in a row (vmax then sees v fall
+ * below its maximum). */
+static void test_adam_segments()
+{
+    Rng rng(110);
+    std::vector<int64_t> sizes = {1, 7, 4097, 70001};
+    if (!test_args().quick) sizes.push_back(3 * TP_BLOCK * 4 * TP_MAX_GRID + 13);
+    for (int64_t n : sizes) {
+        const auto layouts = adam_layouts(n, rng);
+        for (size_t li = 0; li < layouts.size(); ++li) {
+            if (n > 1000000 && li != 3) continue; /* at the grid cap: the many-segment layout only */
+            const std::vector<int64_t> &off = layouts[li];
+            const int nseg = (int)off.size() - 1;
+            for (int amsgrad = 0; amsgrad < 2; ++amsgrad) {
+                for (int shift = 0; shift < 2; ++shift) {
+                    std::vector<float> table;
+                    for (int k = 0; k < nseg; ++k) random_row(rng, table);
+                    std::vector<float> p = tpt::random_vector(rng, n), m = tpt::random_vector(rng, n, 0.1f);
+                    std::vector<float> v = tpt::random_positive(rng, n, 0.01f), x = tpt::random_positive(rng, n, 0.01f);
+                    DeviceArray dp(n, shift), dg(n, 0), dm(n, 0), dv(n, shift ? 3 : 0), dx(n, 0);
+                    TP_OK(dp.status() | dg.status() | dm.status() | dv.status() | dx.status());
+                    TP_OK(dp.upload(p)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v)); TP_OK(dx.upload(x));
+                    float *vmax = amsgrad ? dx.ptr() : nullptr;
+                    for (int step = 0; step < 3; ++step) {
+                        const std::vector<float> g = tpt::random_vector(rng, n, step == 1 ? 1e-3f : 2.0f);
+                        TP_OK(dg.upload(g));
+                        TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), vmax, n, off.data(), table.data(), nseg,
+                                           nullptr));
+                        ref_adam_segments(p.data(), g.data(), m.data(), v.data(), amsgrad ? x.data() : nullptr, n, off.data(),
+                                          table.data(), nseg);
+                    }
+                    std::vector<float> gp, gm, gv, gx;
+                    TP_OK(dp.download(gp)); TP_OK(dm.download(gm)); TP_OK(dv.download(gv)); TP_OK(dx.download(gx));
+                    const int tag = (int)li * 100 + amsgrad * 10 + shift;
+                    report_bits("adam segments p", tpt::compare_bits(gp.data(), p.data(), n), gp, p, n, tag);
+                    report_bits("adam segments m", tpt::compare_bits(gm.data(), m.data(), n), gm, m, n, tag);
+                    report_bits("adam segments v", tpt::compare_bits(gv.data(), v.data(), n), gv, v, n, tag);
+                    report_bits("adam segments vmax", tpt::compare_bits(gx.data(), x.data(), n), gx, x, n, tag);
+                    TPT_CHECK(dp.guards_intact() && dg.guards_intact() && dm.guards_intact() && dv.guards_intact() &&
+                                  dx.guards_intact(),
+                              "adam segments n=%" PRId64 " layout %zu: write outside the arrays", n, li);
+                }
+            }
+        }
+    }
+}
+
+/* Both kernels give the same bits when every segment has the same scalars (one segment: the
+ * uniform kernel; the same row repeated: the segmented one); a skip flag stops both, AMSGrad's
+ * vmax included; NaN in v reaches vmax (IEEE maximum, as the CPU backend's Math.max). */
+static void test_adam_kernels_agree_and_skip()
+{
+    Rng rng(111);
+    const int64_t n = 4099;
+    const std::vector<int64_t> off = {0, 1, 5, 6, 6, 1029, 4099};
+    std::vector<float> one;
+    random_row(rng, one);
+    std::vector<float> rows;
+    for (size_t k = 0; k + 1 < off.size(); ++k) rows.insert(rows.end(), one.begin(), one.end());
+    const std::vector<float> p = tpt::random_vector(rng, n), g = tpt::random_vector(rng, n);
+    const std::vector<float> m = tpt::random_vector(rng, n, 0.1f), v = tpt::random_positive(rng, n, 0.01f);
+    std::vector<float> got[2][4];
+    for (int kernel = 0; kernel < 2; ++kernel) {
+        DeviceArray dp(n, 0), dg(n, 0), dm(n, 0), dv(n, 0), dx(n, 0);
+        TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v)); TP_OK(dx.upload(v));
+        const int64_t whole[2] = {0, n};
+        TP_OK(kernel == 0 ? tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, whole, one.data(), 1, nullptr)
+                          : tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, off.data(), rows.data(),
+                                         (int)off.size() - 1, nullptr));
+        TP_OK(dp.download(got[kernel][0])); TP_OK(dm.download(got[kernel][1])); TP_OK(dv.download(got[kernel][2]));
+        TP_OK(dx.download(got[kernel][3]));
+    }
+    for (int a = 0; a < 4; ++a)
+        TPT_CHECK(tpt::compare_bits(got[0][a].data(), got[1][a].data(), n).count == 0, "kernels differ on array %d", a);
+
+    int *flag = nullptr;
+    TP_OK(tp_malloc(reinterpret_cast<void **>(&flag), sizeof(int)));
+    const int one_flag = 1;
+    TP_OK(tp_memcpy_htod(flag, &one_flag, sizeof(int)));
+    for (int kernel = 0; kernel < 2; ++kernel) {
+        DeviceArray dp(n, 0), dg(n, 0), dm(n, 0), dv(n, 0), dx(n, 0);
+        TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v)); TP_OK(dx.upload(v));
+        const int64_t whole[2] = {0, n};
+        TP_OK(kernel == 0 ? tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, whole, one.data(), 1, flag)
+                          : tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, off.data(), rows.data(),
+                                         (int)off.size() - 1, flag));
+        std::vector<float> gp, gx;
+        TP_OK(dp.download(gp)); TP_OK(dx.download(gx));
+        TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0 && tpt::compare_bits(gx.data(), v.data(), n).count == 0,
+                  "kernel %d wrote despite the skip flag", kernel);
+    }
+    tp_free(flag);
+
+    /* NaN and signed zeros in the maximum: vmax = NaN must stay NaN (v finite), v = NaN must reach
+     * vmax, maximum(-0, +0) = +0 */
+    const int64_t four[2] = {0, 4};
+    std::vector<float> table;
+    const RefAdamScalars s = ref_adam_scalars(1e-3, 0.9, 0.999, 2);
+    const float row[TP_ADAM_SCALARS] = {s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.step_size,
+                                        s.bias_correction2_sqrt, 1e-8f, 1.0f, 1.0f, 1.0f};
+    std::vector<float> hp = {1.0f, INFINITY, 0.0f, 0.5f}, hg = {0.5f, -INFINITY, 0.0f, 0.25f};
+    std::vector<float> hm = {0.0f, 0.0f, 0.0f, 0.0f}, hv = {0.01f, 0.0f, 0.0f, 0.02f}, hx = {NAN, 1.0f, -0.0f, 0.5f};
+    DeviceArray dp(4, 0), dg(4, 0), dm(4, 0), dv(4, 0), dx(4, 0);
+    TP_OK(dp.upload(hp)); TP_OK(dg.upload(hg)); TP_OK(dm.upload(hm)); TP_OK(dv.upload(hv)); TP_OK(dx.upload(hx));
+    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), 4, four, row, 1, nullptr));
+    ref_adam_segments(hp.data(), hg.data(), hm.data(), hv.data(), hx.data(), 4, four, row, 1);
+    std::vector<float> gx;
+    TP_OK(dx.download(gx));
+    TPT_CHECK(std::isnan(gx[0]) && std::isnan(gx[1]) && tpt::bits(gx[2]) == tpt::bits(0.0f) && gx[3] == hx[3] &&
+                  std::isnan(hx[0]) && std::isnan(hx[1]) && tpt::bits(hx[2]) == tpt::bits(0.0f),
+              "vmax with NaN and zeros: %g %g %g %g (reference %g %g %g %g)", gx[0], gx[1], gx[2], gx[3], hx[0], hx[1], hx[2],
+              hx[3]);
 }
 
 /* ------------------------------------------------------------------ multi-dot */
@@ -304,17 +467,22 @@ static std::vector<std::vector<int64_t>> norm_layouts()
 
 /* Runs tp_segmented_norms with every output poisoned; returns its code. */
 static int run_norms(const float *g, const std::vector<int64_t> &off, std::vector<double> &out, int &flag,
-                     int *device_flag)
+                     int *device_flag, std::vector<float> *maxabs = nullptr)
 {
     const int nt = (int)off.size() - 1;
     out.assign((size_t)nt + 1, NAN);
+    if (maxabs != nullptr) maxabs->assign((size_t)nt + 1, -1.0f);
     flag = 0x7f7f7f7f;
     if (device_flag != nullptr) {
         const int rc = tp_memset(device_flag, 0x7f, sizeof(int));
         if (rc != 0) return rc;
     }
-    return tp_segmented_norms(g, off.data(), nt, out.data(), &flag, device_flag);
+    return tp_segmented_norms(g, off.data(), nt, out.data(), maxabs != nullptr ? maxabs->data() : nullptr, &flag,
+                              device_flag);
 }
+
+/* The maxima are exact: equal to the reference's, NaN where it is NaN. */
+static bool same_max(float got, float want) { return std::isnan(want) ? std::isnan(got) : tpt::bits(got) == tpt::bits(want); }
 
 static void test_segmented_norms()
 {
@@ -332,12 +500,15 @@ static void test_segmented_norms()
             TP_OK(dg.status());
             if (n > 0) TP_OK(dg.upload(g));
             std::vector<double> ref((size_t)nt + 1), out, again;
+            std::vector<float> ref_max((size_t)nt + 1), got_max;
             int ref_flag = -1, flag = -1, flag2 = -1, dev = -1;
-            ref_segmented_norms(g.data(), off.data(), nt, ref.data(), &ref_flag);
-            TP_OK(run_norms(dg.ptr(), off, out, flag, dflag));
+            ref_segmented_norms(g.data(), off.data(), nt, ref.data(), ref_max.data(), &ref_flag);
+            TP_OK(run_norms(dg.ptr(), off, out, flag, dflag, &got_max));
             TP_OK(tp_memcpy_dtoh(&dev, dflag, sizeof(int)));
             TP_OK(run_norms(dg.ptr(), off, again, flag2, nullptr));
             for (int t = 0; t <= nt; ++t) {
+                TPT_CHECK(same_max(got_max[(size_t)t], ref_max[(size_t)t]), "max |g| layout %zu shift %d tensor %d/%d: %.9g want %.9g",
+                          li, shift, t, nt, got_max[(size_t)t], ref_max[(size_t)t]);
                 TPT_CHECK(tpt::close(out[(size_t)t], ref[(size_t)t], 1e-300, 1e-12),
                           "norms layout %zu shift %d tensor %d/%d: %.17g want %.17g", li, shift, t, nt,
                           out[(size_t)t], ref[(size_t)t]);
@@ -356,10 +527,17 @@ static void test_segmented_norms()
             for (float s : specials) {
                 const int64_t at = rng.below(n);
                 TP_OK(tp_memcpy_htod(dg.ptr() + at, &s, sizeof(float)));
-                TP_OK(run_norms(dg.ptr(), off, out, flag, dflag));
+                TP_OK(run_norms(dg.ptr(), off, out, flag, dflag, &got_max));
                 TP_OK(tp_memcpy_dtoh(&dev, dflag, sizeof(int)));
                 TPT_CHECK(flag == 1 && dev == 1, "%g at %" PRId64 " (layout %zu): host flag %d device flag %d",
                           (double)s, at, li, flag, dev);
+                /* the maxima: NaN or +Inf in the element's tensor and the total, the others as before */
+                std::vector<float> h = g;
+                h[(size_t)at] = s;
+                ref_segmented_norms(h.data(), off.data(), nt, ref.data(), ref_max.data(), &ref_flag);
+                bool ok = std::isnan(s) ? std::isnan(got_max[(size_t)nt]) : got_max[(size_t)nt] == INFINITY;
+                for (int t = 0; t <= nt; ++t) ok = ok && same_max(got_max[(size_t)t], ref_max[(size_t)t]);
+                TPT_CHECK(ok, "max |g| with %g at %" PRId64 " (layout %zu): total %g", (double)s, at, li, got_max[(size_t)nt]);
                 TP_OK(tp_memcpy_htod(dg.ptr() + at, &g[(size_t)at], sizeof(float)));
             }
             /* finite again: the device flag is cleared */
@@ -389,8 +567,8 @@ static void test_norms_then_adam_and_cache()
     int flag = 0;
     TP_OK(run_norms(dg.ptr(), a, out, flag, dflag));
     TPT_CHECK(flag == 1, "NaN not flagged");
-    TP_OK(tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f, 1.0f, 1.0f,
-                       dflag));
+    TP_OK(adam_one(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), nullptr, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.1f, 1e-8f, 0.0f,
+                   1.0f, 1.0f, dflag));
     std::vector<float> gp;
     TP_OK(dp.download(gp));
     TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0, "Adam did not skip on the norm flag");
@@ -402,7 +580,8 @@ static void test_norms_then_adam_and_cache()
             const int nt = (int)lay->size() - 1;
             std::vector<double> ref((size_t)nt + 1);
             int rf = 0;
-            ref_segmented_norms(g.data(), lay->data(), nt, ref.data(), &rf);
+            std::vector<float> ref_max((size_t)nt + 1);
+            ref_segmented_norms(g.data(), lay->data(), nt, ref.data(), ref_max.data(), &rf);
             TP_OK(run_norms(dg.ptr(), *lay, out, flag, nullptr));
             bool ok = flag == 0;
             for (int t = 0; t <= nt; ++t) ok = ok && tpt::close(out[(size_t)t], ref[(size_t)t], 1e-300, 1e-12);
@@ -424,16 +603,26 @@ static void test_bad_arguments()
     int flag = 0;
     TPT_CHECK(tp_multi_dot(d, ys, 5, 4, out) == TP_ERR_INVALID_VALUE, "k > TP_MAX_DOTS accepted");
     TPT_CHECK(tp_multi_dot(d, ys, -1, 4, out) == TP_ERR_INVALID_VALUE, "k < 0 accepted");
-    TPT_CHECK(tp_adam_step(d, d, d, d, -1, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == TP_ERR_INVALID_VALUE,
+    TPT_CHECK(adam_one(d, d, d, d, nullptr, -1, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == TP_ERR_INVALID_VALUE,
               "n < 0 accepted");
+    /* the segment table: offsets[0] != 0, decreasing, not ending at n, no segment, no scalars */
+    const float rows[2 * TP_ADAM_SCALARS] = {0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1,
+                                             0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1};
+    const int64_t t_start[] = {1, 2, 4}, t_down[] = {0, 3, 2, 4}, t_end[] = {0, 2, 3}, t_ok[] = {0, 2, 4};
+    TPT_CHECK(tp_adam_step(d, d, d, d, nullptr, 4, t_start, rows, 2, nullptr) == TP_ERR_INVALID_VALUE, "offsets[0] != 0");
+    TPT_CHECK(tp_adam_step(d, d, d, d, nullptr, 4, t_down, rows, 2, nullptr) == TP_ERR_INVALID_VALUE, "decreasing offsets");
+    TPT_CHECK(tp_adam_step(d, d, d, d, nullptr, 4, t_end, rows, 2, nullptr) == TP_ERR_INVALID_VALUE, "offsets end before n");
+    TPT_CHECK(tp_adam_step(d, d, d, d, nullptr, 4, t_ok, rows, 0, nullptr) == TP_ERR_INVALID_VALUE, "no segment");
+    TPT_CHECK(tp_adam_step(d, d, d, d, nullptr, 4, t_ok, nullptr, 2, nullptr) == TP_ERR_INVALID_VALUE, "no scalars");
+    TPT_CHECK(tp_adam_step(d, d, d, d, nullptr, 4, nullptr, rows, 2, nullptr) == TP_ERR_INVALID_VALUE, "no offsets");
     TPT_CHECK(tp_cg_direction(nullptr, d, d, 4, 0.5f) == TP_ERR_INVALID_VALUE, "NULL d accepted");
     TPT_CHECK(tp_trial_point(d, nullptr, d, 4, 0.5f) == TP_ERR_INVALID_VALUE, "NULL x0 accepted");
     const int64_t bad[] = {0, 8, 4};
-    TPT_CHECK(tp_segmented_norms(d, bad, 2, out, &flag, nullptr) == TP_ERR_INVALID_VALUE, "decreasing offsets accepted");
+    TPT_CHECK(tp_segmented_norms(d, bad, 2, out, nullptr, &flag, nullptr) == TP_ERR_INVALID_VALUE, "decreasing offsets accepted");
     const int64_t bad0[] = {2, 4};
-    TPT_CHECK(tp_segmented_norms(d, bad0, 1, out, &flag, nullptr) == TP_ERR_INVALID_VALUE, "offsets[0] != 0 accepted");
+    TPT_CHECK(tp_segmented_norms(d, bad0, 1, out, nullptr, &flag, nullptr) == TP_ERR_INVALID_VALUE, "offsets[0] != 0 accepted");
     /* n = 0 is a no-op, and multi-dot returns zeros */
-    TPT_CHECK(tp_adam_step(d, d, d, d, 0, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0, "n = 0");
+    TPT_CHECK(adam_one(d, d, d, d, nullptr, 0, 0.9f, 0.1f, 0.999f, 0.001f, 1, 1, 1e-8f, 0, 1, 1, nullptr) == 0, "n = 0");
     out[0] = out[1] = NAN;
     TPT_CHECK(tp_multi_dot(d, ys, 2, 0, out) == 0 && out[0] == 0.0 && out[1] == 0.0, "multi-dot n = 0");
     /* a real CUDA error comes back as its code with a message, and the library keeps working */
@@ -493,7 +682,8 @@ static int test_huge()
 
     /* Adam: p = a, g = b, m = c, v = c (tails distinct in all four) */
     TPT_CHECK(fill(A, 0x3f) && fill(B, 0x3e) && fill(C, 0x3c) && fill(D, 0x3c, tail_pos), "huge fill");
-    TPT_CHECK(tp_adam_step(A, B, C, D, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.5f, 1e-8f, 1e-3f, 0.999f, 0.5f, nullptr) == 0, "huge adam");
+    TPT_CHECK(adam_one(A, B, C, D, nullptr, n, 0.9f, 0.1f, 0.999f, 0.001f, 1e-2f, 0.5f, 1e-8f, 1e-3f, 0.999f, 0.5f, nullptr) == 0,
+              "huge adam");
     bool ok = true;
     for (int64_t i : idx) {
         float p = value_at(a, i), g = value_at(b, i), m = value_at(c, i), v = value_at(c, i, tail_pos);
@@ -542,7 +732,10 @@ static int test_huge()
     const std::vector<int64_t> off = {0, 1000, n - 5, n};
     std::vector<double> res;
     int flag = -1;
-    TPT_CHECK(run_norms(A, off, res, flag, nullptr) == 0, "huge norms");
+    std::vector<float> hmax;
+    TPT_CHECK(run_norms(A, off, res, flag, nullptr, &hmax) == 0, "huge norms");
+    TPT_CHECK(hmax[0] == a && hmax[1] == a && hmax[2] == 7.0f && hmax[3] == 7.0f, "huge max |g| %g %g %g %g", hmax[0],
+              hmax[1], hmax[2], hmax[3]);
     double tail_sq = 0.0;
     for (float t : tail_vals) tail_sq += (double)t * t;
     const double w0 = 1000.0 * a * a, w1 = (double)(n - 1005) * a * a;
@@ -551,7 +744,8 @@ static int test_huge()
               "huge norms %.17g %.17g %.17g %.17g flag %d", res[0], res[1], res[2], res[3], flag);
     const float inf = INFINITY;
     TPT_CHECK(tp_memcpy_htod(A + ((int64_t)1 << 31) + 17, &inf, sizeof inf) == 0, "poke");
-    TPT_CHECK(run_norms(A, off, res, flag, nullptr) == 0 && flag == 1, "Inf past 2^31 not flagged");
+    TPT_CHECK(run_norms(A, off, res, flag, nullptr, &hmax) == 0 && flag == 1 && hmax[1] == INFINITY && hmax[3] == INFINITY,
+              "Inf past 2^31 not flagged");
 
     tp_free(A); tp_free(B); tp_free(C); tp_free(D);
     return tpt::finish("test_gpu_kernels --huge");
@@ -566,6 +760,8 @@ int main(int argc, char **argv)
     TP_RUN(test_adam);
     TP_RUN(test_adam_skip_flag);
     TP_RUN(test_adam_host_one_minus_beta);
+    TP_RUN(test_adam_segments);
+    TP_RUN(test_adam_kernels_agree_and_skip);
     TP_RUN(test_multi_dot);
     TP_RUN(test_cg_direction);
     TP_RUN(test_trial_point);

@@ -129,6 +129,77 @@ static void test_adam_grad_scale()
     }
 }
 
+/* One row of the segment table, TP_ADAM_SCALARS floats in twophase.h's order. */
+static void put_row(std::vector<float> &table, const RefAdamScalars &s, float eps, float l2, float decay, float grad_scale)
+{
+    const float row[TP_ADAM_SCALARS] = {s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.step_size,
+                                        s.bias_correction2_sqrt, eps, l2, decay, grad_scale};
+    table.insert(table.end(), row, row + TP_ADAM_SCALARS);
+}
+
+static void test_adam_segments()
+{
+    /* A table of segments (one empty) gives, segment by segment, ref_adam_step with that segment's
+     * scalars on that slice; without vmax the same bits. */
+    Rng rng(3);
+    const int64_t n = 23;
+    const int64_t off[] = {0, 5, 5, 6, 23};
+    std::vector<float> table;
+    put_row(table, ref_adam_scalars(1e-3, 0.9, 0.999, 3), 1e-8f, 0.0f, 1.0f, 1.0f);
+    put_row(table, ref_adam_scalars(5e-2, 0.5, 0.9, 1), 1e-8f, 0.0f, 1.0f, 1.0f); /* empty */
+    put_row(table, ref_adam_scalars(1e-2, 0.8, 0.99, 7), 1e-6f, 0.1f, 1.0f, 0.5f);
+    put_row(table, ref_adam_scalars(1e-3, 0.9, 0.999, 3), 1e-8f, 0.0f, 0.999f, 2.0f);
+    std::vector<float> p = tpt::random_vector(rng, n), g = tpt::random_vector(rng, n);
+    std::vector<float> m = tpt::random_vector(rng, n, 0.1f), v = tpt::random_positive(rng, n, 0.01f);
+    std::vector<float> p2 = p, m2 = m, v2 = v;
+    ref_adam_segments(p.data(), g.data(), m.data(), v.data(), nullptr, n, off, table.data(), 4);
+    for (int k = 0; k < 4; ++k) {
+        const float *r = &table[(size_t)k * TP_ADAM_SCALARS];
+        const int64_t a = off[k], len = off[k + 1] - off[k];
+        ref_adam_step(&p2[a], &g[a], &m2[a], &v2[a], len, r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9]);
+    }
+    TPT_CHECK(tpt::compare_bits(p.data(), p2.data(), n).count == 0 && tpt::compare_bits(m.data(), m2.data(), n).count == 0 &&
+                  tpt::compare_bits(v.data(), v2.data(), n).count == 0,
+              "segments differ from ref_adam_step on each slice");
+}
+
+static void test_amsgrad_hand_checked()
+{
+    /* AMSGrad keeps the largest v and divides by its root. Scalars with bc2_sqrt = 1, step 0.1,
+     * beta2 = 0.5 (v halves), beta1 = 0: m = g.
+     *   step 1, g = 2, from v = vmax = 0: v = 0.5*0 + 0.5*4 = 2, vmax = 2, p = 1 - 0.1*2/sqrt(2)
+     *   step 2, g = 0.5: v = 0.5*2 + 0.5*0.25 = 1.125 < vmax = 2: p -= 0.1*0.5/sqrt(2)
+     *   Adam would divide by sqrt(1.125) instead. */
+    std::vector<float> table;
+    RefAdamScalars s = {0.0f, 1.0f, 0.5f, 0.5f, 0.1f, 1.0f};
+    put_row(table, s, 0.0f, 0.0f, 1.0f, 1.0f);
+    const int64_t off[] = {0, 1};
+    float p = 1.0f, g = 2.0f, m = 0.0f, v = 0.0f, vmax = 0.0f;
+    ref_adam_segments(&p, &g, &m, &v, &vmax, 1, off, table.data(), 1);
+    TPT_CHECK(v == 2.0f && vmax == 2.0f && tpt::close(p, 1.0 - 0.2 / std::sqrt(2.0), 0, 1e-6), "step 1: p %.9g v %g vmax %g",
+              p, v, vmax);
+    const float p1 = p;
+    g = 0.5f;
+    float pa = p, ma = m, va = v;
+    ref_adam_segments(&p, &g, &m, &v, &vmax, 1, off, table.data(), 1);
+    ref_adam_segments(&pa, &g, &ma, &va, nullptr, 1, off, table.data(), 1);
+    TPT_CHECK(v == 1.125f && vmax == 2.0f && tpt::close(p, p1 - 0.05 / std::sqrt(2.0), 0, 1e-6),
+              "step 2: p %.9g v %g vmax %g", p, v, vmax);
+    TPT_CHECK(va == 1.125f && tpt::close(pa, p1 - 0.05 / std::sqrt(1.125), 0, 1e-6), "plain Adam step 2: p %.9g", pa);
+    /* NaN in v (an infinite p with L2 decay: Inf - Inf) reaches vmax, as torch.maximum */
+    vmax = 3.0f;
+    v = 0.0f;
+    float inf_p = INFINITY, gz = -INFINITY;
+    std::vector<float> l2_table;
+    put_row(l2_table, s, 0.0f, 1.0f, 1.0f, 1.0f);
+    ref_adam_segments(&inf_p, &gz, &m, &v, &vmax, 1, off, l2_table.data(), 1);
+    TPT_CHECK(std::isnan(v) && std::isnan(vmax), "NaN v must reach vmax: v %g vmax %g", v, vmax);
+    /* of two zeros the maximum is +0 */
+    float z = -0.0f, zp = 0.0f, zg = 0.0f, zm = 0.0f, zv = 0.0f;
+    ref_adam_segments(&zp, &zg, &zm, &zv, &z, 1, off, table.data(), 1);
+    TPT_CHECK(z == 0.0f && !std::signbit(z), "maximum(-0, +0) must be +0");
+}
+
 static void test_multi_dot()
 {
     /* exact small case: x = 1..n, y0 = 1, y1 = x, y2 = -x, y3 = 0.5 */
@@ -221,15 +292,19 @@ static void test_segmented_norms()
     const float g[] = {1, 2, 3, 4, 5, 6, 7};
     const int64_t offsets[] = {0, 0, 3, 3, 7, 7};
     double out[6];
+    float mx[6];
     int flag = -1;
-    TPT_CHECK(ref_segmented_norms(g, offsets, 5, out, &flag) == 0, "valid layout rejected");
+    TPT_CHECK(ref_segmented_norms(g, offsets, 5, out, mx, &flag) == 0, "valid layout rejected");
     const double want[6] = {0, 1 + 4 + 9, 0, 16 + 25 + 36 + 49, 0, 140};
+    const float want_max[6] = {0, 3, 0, 7, 0, 7};
     for (int t = 0; t < 6; ++t) TPT_CHECK(out[t] == want[t], "tensor %d: %.17g want %.17g", t, out[t], want[t]);
+    for (int t = 0; t < 6; ++t) TPT_CHECK(mx[t] == want_max[t], "max |g| of tensor %d: %g want %g", t, mx[t], want_max[t]);
     TPT_CHECK(flag == 0, "finite data flagged");
 
     /* no tensors: total 0 */
     const int64_t none[] = {0};
-    TPT_CHECK(ref_segmented_norms(g, none, 0, out, &flag) == 0 && out[0] == 0.0 && flag == 0, "empty layout");
+    TPT_CHECK(ref_segmented_norms(g, none, 0, out, mx, &flag) == 0 && out[0] == 0.0 && mx[0] == 0.0f && flag == 0,
+              "empty layout");
 
     /* non-finite flag: NaN, +Inf, -Inf anywhere; the largest finite float is fine */
     const float specials[] = {NAN, INFINITY, -INFINITY};
@@ -237,19 +312,32 @@ static void test_segmented_norms()
         float h[7] = {1, 2, 3, 4, 5, 6, 7};
         h[5] = s;
         flag = 0;
-        ref_segmented_norms(h, offsets, 5, out, &flag);
+        ref_segmented_norms(h, offsets, 5, out, mx, &flag);
         TPT_CHECK(flag == 1, "non-finite %g not flagged", (double)s);
+        /* max |g|: NaN propagates to its tensor and the total, an infinity is +Inf; tensor 1 keeps 3 */
+        const bool nan = std::isnan(s);
+        TPT_CHECK(mx[1] == 3.0f && (nan ? std::isnan(mx[3]) && std::isnan(mx[5]) : mx[3] == INFINITY && mx[5] == INFINITY),
+                  "max |g| with %g: %g %g %g", (double)s, mx[1], mx[3], mx[5]);
     }
     float big[3] = {std::numeric_limits<float>::max(), -std::numeric_limits<float>::max(), 1.0f};
     const int64_t one[] = {0, 3};
-    ref_segmented_norms(big, one, 1, out, &flag);
+    ref_segmented_norms(big, one, 1, out, mx, &flag);
     TPT_CHECK(flag == 0 && std::isfinite(out[1]), "FLT_MAX squared must stay finite in double");
+    TPT_CHECK(mx[0] == std::numeric_limits<float>::max() && mx[1] == mx[0], "max |g| of +-FLT_MAX");
+    /* a NaN first, then larger values: still NaN (no comparison may drop it) */
+    const float nan_first[3] = {NAN, 5.0f, -9.0f};
+    ref_segmented_norms(nan_first, one, 1, out, mx, &flag);
+    TPT_CHECK(std::isnan(mx[0]) && std::isnan(mx[1]), "a leading NaN dropped: %g %g", mx[0], mx[1]);
+    /* -0 counts as 0 */
+    const float zeros[3] = {-0.0f, -0.0f, 0.0f};
+    ref_segmented_norms(zeros, one, 1, out, mx, &flag);
+    TPT_CHECK(mx[0] == 0.0f && !std::signbit(mx[0]), "max |g| of zeros: %g", mx[0]);
 
     /* invalid layouts */
     const int64_t bad1[] = {1, 3};
     const int64_t bad2[] = {0, 3, 2};
-    TPT_CHECK(ref_segmented_norms(g, bad1, 1, out, &flag) != 0, "offsets[0] != 0 accepted");
-    TPT_CHECK(ref_segmented_norms(g, bad2, 2, out, &flag) != 0, "decreasing offsets accepted");
+    TPT_CHECK(ref_segmented_norms(g, bad1, 1, out, mx, &flag) != 0, "offsets[0] != 0 accepted");
+    TPT_CHECK(ref_segmented_norms(g, bad2, 2, out, mx, &flag) != 0, "decreasing offsets accepted");
 
     /* total = sum of per-tensor sums, and equals a plain sum of squares */
     Rng rng(5);
@@ -258,12 +346,16 @@ static void test_segmented_norms()
     for (int t = 0; t < nt; ++t) off[t + 1] = off[t] + (t % 5 == 0 ? 0 : rng.below(1000));
     std::vector<float> data = tpt::random_vector(rng, off[nt]);
     std::vector<double> res(nt + 1);
-    ref_segmented_norms(data.data(), off.data(), nt, res.data(), &flag);
+    std::vector<float> res_max(nt + 1);
+    ref_segmented_norms(data.data(), off.data(), nt, res.data(), res_max.data(), &flag);
     double tot = 0, plain = 0;
     for (int t = 0; t < nt; ++t) tot += res[t];
     for (float x : data) plain += (double)x * x;
     TPT_CHECK(res[nt] == tot, "total %.17g vs %.17g", res[nt], tot);
     TPT_CHECK(tpt::close(res[nt], plain, 0, 1e-12), "total %.17g vs plain %.17g", res[nt], plain);
+    float plain_max = 0.0f;
+    for (float x : data) plain_max = std::fabs(x) > plain_max ? std::fabs(x) : plain_max;
+    TPT_CHECK(res_max[nt] == plain_max, "max |g| %g vs plain %g", res_max[nt], plain_max);
 }
 
 /* ------------------------------------------------------------------ model ops */
@@ -572,6 +664,8 @@ int main()
     test_adam_hand_checked();
     test_adam_first_step_moves_by_lr();
     test_adam_grad_scale();
+    test_adam_segments();
+    test_amsgrad_hand_checked();
     test_multi_dot();
     test_cg_direction_and_trial_point();
     test_axpy();

@@ -95,8 +95,8 @@ public interface VectorBackend extends AutoCloseable {
      * The fused Adam/AdamW step over the whole flat buffer, in one pass: each segment of
      * {@code update} with its own scalars (per-tensor weight decay), the formula in
      * {@link AdamScalars}. {@code maxExpAvgSq} is null for Adam, and AMSGrad's running maximum of
-     * the second moment otherwise. A backend that cannot run a variant throws
-     * {@link UnsupportedOperationException} naming itself and the variant.
+     * the second moment otherwise. The CPU and GPU backends run every variant; a backend of one's
+     * own that cannot throws {@link UnsupportedOperationException} naming itself and the variant.
      */
     void adamStep(AdamUpdate update, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, Buffer maxExpAvgSq);
 
@@ -114,6 +114,13 @@ public interface VectorBackend extends AutoCloseable {
 
     /** Per-tensor and total sums of squares over the segments {@code offsets[i]..offsets[i+1]}, with a non-finite flag. */
     GradientNorms segmentedNorms(Buffer g, long[] offsets);
+
+    /**
+     * The max-norm {@code max |x_i|}, reduced where x lives (CG's stopping test; no copy of x to the
+     * host): 0 for an empty buffer, NaN when x holds a NaN, +Infinity when it holds an infinity and
+     * no NaN (NaN propagates, as in {@link Math#max}). Exact, so every backend returns the same value.
+     */
+    double maxAbs(Buffer x);
 
     /** Releases the backend's resources; idempotent. Buffers it allocated become unusable. */
     @Override void close();

@@ -30,7 +30,7 @@ import dev.twophase.backend.Buffer;
  *
  * <p>Per iteration the vector work is: one trial-point pass per line-search evaluation (plus a
  * dot with d for searches that use gradients), one multi-dot pass (g.g, g.g_prev, d.g), one
- * direction pass, and one copy of g to the host for its max-norm.
+ * direction pass, and one reduction pass for g's max-norm; only scalars reach the host.
  */
 public final class ConjugateGradient implements AutoCloseable {
     /** What one iteration achieved. */
@@ -379,13 +379,9 @@ public final class ConjugateGradient implements AutoCloseable {
         backend.upload(a, 0, b);
     }
 
-    /** {@code max |b_i|}, through a host copy (the backends have no max reduction). */
+    /** {@code max |b_i|}, reduced by the backend where b lives (on a GPU no copy of b to the host). */
     private double maxAbs(Buffer b) {
-        if (host == null) host = new float[Math.toIntExact(n)];
-        backend.download(b, host, 0);
-        float m = 0;
-        for (float v : host) m = Math.max(m, Math.abs(v));
-        return m;
+        return backend.maxAbs(b);
     }
 
     /** The loss at the current point, as of the last iteration. */

@@ -2,6 +2,7 @@ package dev.twophase.optim;
 
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.cpu.CpuBackend;
+import dev.twophase.optim.reference.TorchAdamReference;
 import dev.twophase.tensor.ParameterLayout;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;

@@ -347,6 +347,41 @@ public final class CpuBackend implements Backend {
         return new GradientNorms(perTensor, total, !Double.isFinite(total));
     }
 
+    @Override public double maxAbs(Buffer x) {
+        CpuBuffer xb = own(x, "maxAbs", "x");
+        int[] partial = new int[Parallel.chunkCount(xb.length)];
+        CpuBuffer[] ops = {xb};
+        forEachChunk(ops, xb.length, (chunk, lo, hi) -> {
+            Pieces v = new Pieces(ops, false, hi - lo);
+            int max = 0;
+            for (int from = lo; from < hi; from += v.step) {
+                int to = Math.min(hi, from + v.step);
+                v.load(from, to);
+                max = maxAbsBits(v.a[0], v.base[0] + from, v.base[0] + to, max);
+            }
+            partial[chunk] = max;
+        });
+        int max = 0;
+        for (int m : partial) max = Math.max(max, m);
+        return Float.intBitsToFloat(max); // NaN stays NaN
+    }
+
+    /**
+     * The largest of {@code max} and the bits of {@code |a[i]|} over {@code [from, to)}: a float's
+     * bits with the sign cleared, compared as integers, order as the magnitudes, and every NaN's
+     * lie above +Infinity's, so the maximum is exact, order-independent and NaN wherever a NaN is
+     * (the GPU kernels take the same maximum). The compare is a branch, rarely taken once the
+     * maximum settles; as {@code Math.max} C2's reduction ran about 4 times slower here.
+     */
+    private static int maxAbsBits(float[] a, int from, int to, int max) {
+        int m = max;
+        for (int i = from; i < to; i++) {
+            int bits = Float.floatToRawIntBits(a[i]) & 0x7fffffff;
+            if (bits > m) m = bits;
+        }
+        return m;
+    }
+
     // ---- model ops ----
 
     @Override public void gemm(boolean transA, boolean transB, int m, int n, int k, float alpha, Buffer a, int lda,

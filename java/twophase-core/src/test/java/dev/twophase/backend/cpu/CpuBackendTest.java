@@ -11,6 +11,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
 import java.util.Random;
 
 import static org.junit.jupiter.api.Assertions.*;
@@ -169,6 +171,34 @@ class CpuBackendTest {
             h[n - 2] = bad;
             assertTrue(cpu.segmentedNorms(up(cpu, h), offsets).nonFinite(), "flag for " + bad);
         }
+    }
+
+    /** max |x_i| against a plain loop, on arrays and segments, with any thread count; NaN, infinities, zeros, empty. */
+    @Test
+    void maxAbsIsExactAndPropagatesNaN() {
+        Random r = new Random(13);
+        int n = 1_234_567;
+        float[] x = random(r, n);
+        float max = 0;
+        for (float v : x) max = Math.max(max, Math.abs(v));
+        x[n - 7] = -2 * max; // the largest magnitude negative, in the last chunk
+        for (int threads : new int[]{1, 2, 3}) {
+            try (CpuBackend b = new CpuBackend(threads, false); Arena arena = Arena.ofConfined()) {
+                assertEquals(2.0 * max, b.maxAbs(up(b, x)), threads + " threads");
+                MemorySegment seg = arena.allocate((long) n * Float.BYTES, Float.BYTES);
+                MemorySegment.copy(x, 0, seg, java.lang.foreign.ValueLayout.JAVA_FLOAT, 0, n);
+                assertEquals(2.0 * max, b.maxAbs(b.wrap(seg)), threads + " threads, a wrapped segment");
+            }
+        }
+        for (float bad : new float[]{Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+            float[] h = x.clone();
+            h[n / 3] = bad;
+            assertEquals(Float.isNaN(bad) ? Double.NaN : Double.POSITIVE_INFINITY, cpu.maxAbs(up(cpu, h)), "with " + bad);
+        }
+        float[] nanFirst = {Float.NaN, 5f, -9f, Float.POSITIVE_INFINITY};
+        assertEquals(Double.NaN, cpu.maxAbs(up(cpu, nanFirst)), "a NaN before larger values and an infinity");
+        assertEquals(0L, Double.doubleToRawLongBits(cpu.maxAbs(up(cpu, new float[]{-0f, -0f}))), "max |-0| is +0");
+        assertEquals(0.0, cpu.maxAbs(cpu.allocate(0)), "empty");
     }
 
     @Test

@@ -194,6 +194,7 @@ class CpuMemoryTest {
         assertMessage(IllegalStateException.class, () -> gone.allocate(1), "allocate: this cpu backend is closed");
         assertMessage(IllegalStateException.class, () -> gone.wrap(new float[1]), "wrap: this cpu backend is closed");
         assertMessage(IllegalStateException.class, () -> gone.multiDot(x, new Buffer[]{x}, new double[1]), "multiDot: this cpu backend is closed");
+        assertMessage(IllegalStateException.class, () -> gone.maxAbs(x), "maxAbs: this cpu backend is closed");
         assertTrue(gone.description().startsWith("cpu: 2 threads"), "description still answers: " + gone.description());
     }
 

@@ -1,13 +1,15 @@
 package dev.twophase.backend.cuda;
 
 import dev.twophase.backend.Activation;
+import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 
 /** Constants of the C ABI in {@code cuda/twophase.h} that both GPU backends use. */
 public final class CudaAbi {
     private CudaAbi() { }
 
     /** TP_ABI_VERSION the Java bindings are written for (tp_abi_version must return it). */
-    public static final int ABI_VERSION = 2;
+    public static final int ABI_VERSION = 3;
 
     /** TP_ERR_INVALID_VALUE, the same number as cudaErrorInvalidValue. */
     public static final int ERR_INVALID_VALUE = 1;
@@ -18,6 +20,33 @@ public final class CudaAbi {
     /** cudaErrorInsufficientDriver / CUDA_ERROR_NO_DEVICE. */
     public static final int ERR_INSUFFICIENT_DRIVER = 35;
     public static final int ERR_NO_DEVICE = 100;
+
+    /** TP_ADAM_SCALARS: floats per row of the Adam segment table. */
+    public static final int ADAM_SCALARS = 10;
+
+    /**
+     * The scalars of {@code u} as tp_adam_step's table: {@link #ADAM_SCALARS} floats per segment,
+     * in the order of {@link AdamScalars}'s components (beta1, oneMinusBeta1, beta2, oneMinusBeta2,
+     * stepSize, biasCorrection2Sqrt, eps, l2WeightDecay, decayFactor, gradScale).
+     */
+    public static float[] adamScalarTable(AdamUpdate u) {
+        float[] t = new float[u.segments() * ADAM_SCALARS];
+        for (int k = 0; k < u.segments(); k++) {
+            AdamScalars s = u.scalars(k);
+            int r = k * ADAM_SCALARS;
+            t[r] = s.beta1();
+            t[r + 1] = s.oneMinusBeta1();
+            t[r + 2] = s.beta2();
+            t[r + 3] = s.oneMinusBeta2();
+            t[r + 4] = s.stepSize();
+            t[r + 5] = s.biasCorrection2Sqrt();
+            t[r + 6] = s.eps();
+            t[r + 7] = s.l2WeightDecay();
+            t[r + 8] = s.decayFactor();
+            t[r + 9] = s.gradScale();
+        }
+        return t;
+    }
 
     public static final int ACT_IDENTITY = 0;
     public static final int ACT_RELU = 1;

@@ -3,7 +3,6 @@ package dev.twophase.backend.cuda;
 import static dev.twophase.backend.BufferChecks.*;
 
 import dev.twophase.backend.Activation;
-import dev.twophase.backend.AdamScalars;
 import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
@@ -71,7 +70,13 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     protected abstract void deviceSynchronize();
 
-    protected abstract void deviceAdam(AdamScalars s, B p, B g, B m, B v, long n);
+    /**
+     * The fused Adam step over {@code n > 0} elements in one kernel pass: {@code u}'s segments with
+     * their scalars, and AMSGrad's maximum when {@code vMax} is not null. One segment without
+     * AMSGrad (the default configuration) takes the kernel with the scalars as arguments; anything
+     * else the segmented kernel with the table in device memory.
+     */
+    protected abstract void deviceAdam(AdamUpdate u, B p, B g, B m, B v, B vMax, long n);
 
     /** {@code out[outOffset + j] = x . ys[j]} for {@code 1 <= ys.length <= MAX_DOTS}. */
     protected abstract void deviceMultiDot(B x, B[] ys, long n, double[] out, int outOffset);
@@ -83,10 +88,11 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     protected abstract void deviceAxpy(float a, B x, B y, long n);
 
     /**
-     * Segmented sums of squares: {@code sumsq[t]} per tensor and {@code sumsq[tensors]} the total;
-     * returns the non-finite flag. Offsets are validated, g is not empty.
+     * Segmented sums of squares and maximum magnitudes: {@code sumsq[t]} and {@code maxAbs[t]} per
+     * tensor, {@code sumsq[tensors]} and {@code maxAbs[tensors]} over all; returns the non-finite
+     * flag. Offsets are validated, g is not empty.
      */
-    protected abstract boolean deviceSegmentedNorms(B g, long[] offsets, double[] sumsq);
+    protected abstract boolean deviceSegmentedNorms(B g, long[] offsets, double[] sumsq, float[] maxAbs);
 
     protected abstract void deviceGemm(boolean transA, boolean transB, int m, int n, int k, float alpha, B a, int lda,
                                        B b, int ldb, float beta, B c, int ldc);
@@ -274,21 +280,12 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
 
     // ---------------------------------------------------------------- optimizer vector ops
 
-    /**
-     * The existing kernel applies one set of scalars to the whole buffer without AMSGrad; the
-     * fused kernel over a segment table (per-tensor weight decay) and AMSGrad's maximum is still
-     * to come, so those variants are refused rather than split into many launches.
-     */
+    /** Every variant the CPU backend runs, in one kernel pass (see {@link #deviceAdam}). */
     @Override public final void adamStep(AdamUpdate u, Buffer param, Buffer grad, Buffer expAvg, Buffer expAvgSq, Buffer maxExpAvgSq) {
         B p = own(param, "adamStep", "param"), g = own(grad, "adamStep", "grad"), m = own(expAvg, "adamStep", "expAvg"), v = own(expAvgSq, "adamStep", "expAvgSq");
-        if (maxExpAvgSq != null) own(maxExpAvgSq, "adamStep", "maxExpAvgSq");
-        checkAdam(u, p, g, m, v, maxExpAvgSq);
-        if (maxExpAvgSq != null) throw new UnsupportedOperationException("adamStep: the " + name() + " backend has no AMSGrad kernel yet (use the cpu backend)");
-        if (u.segments() > 1) {
-            throw new UnsupportedOperationException("adamStep: the " + name() + " backend has no kernel for per-tensor Adam scalars yet ("
-                    + u.segments() + " segments, from weight decay by tensor; use the cpu backend)");
-        }
-        if (p.length() > 0) deviceAdam(u.scalars(0), p, g, m, v, p.length());
+        B vMax = maxExpAvgSq == null ? null : own(maxExpAvgSq, "adamStep", "maxExpAvgSq");
+        checkAdam(u, p, g, m, v, vMax);
+        if (p.length() > 0) deviceAdam(u, p, g, m, v, vMax, p.length());
     }
 
     @Override public final void multiDot(Buffer x, Buffer[] ys, double[] out) {
@@ -335,8 +332,20 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
         int tensors = offsets.length - 1;
         checkSegments(offsets, gb.length());
         double[] sums = new double[tensors + 1];
-        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets, sums);
+        boolean nonFinite = gb.length() > 0 && deviceSegmentedNorms(gb, offsets, sums, new float[tensors + 1]);
         return new GradientNorms(Arrays.copyOf(sums, tensors), sums[tensors], nonFinite);
+    }
+
+    /**
+     * The segmented-norm pass over one segment, for its maximum: the sums come with it at no cost
+     * (the pass is bound by reading x); only the few result scalars reach the host.
+     */
+    @Override public final double maxAbs(Buffer x) {
+        B xb = own(x, "maxAbs", "x");
+        if (xb.length() == 0) return 0;
+        float[] maxima = new float[2];
+        deviceSegmentedNorms(xb, new long[] {0, xb.length()}, new double[2], maxima);
+        return maxima[1];
     }
 
     // ---------------------------------------------------------------- model ops

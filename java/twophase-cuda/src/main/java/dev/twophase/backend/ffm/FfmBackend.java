@@ -1,6 +1,6 @@
 package dev.twophase.backend.ffm;
 
-import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.cuda.CudaAbi;
@@ -17,6 +17,7 @@ import java.util.List;
 
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_DOUBLE;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
@@ -266,11 +267,14 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
     // ---------------------------------------------------------------- optimizer vector ops
 
-    @Override protected void deviceAdam(AdamScalars s, FBuffer p, FBuffer g, FBuffer m, FBuffer v, long n) {
-        MemorySegment ps = p.segment(), gs = g.segment(), ms = m.segment(), vs = v.segment();
-        lib.check("tp_adam_step(n=" + n + ")", () -> (int) lib.h(TpFunction.ADAM_STEP).invokeExact(ps, gs, ms, vs, n,
-                s.beta1(), s.oneMinusBeta1(), s.beta2(), s.oneMinusBeta2(), s.stepSize(), s.biasCorrection2Sqrt(), s.eps(),
-                s.l2WeightDecay(), s.decayFactor(), s.gradScale(), MemorySegment.NULL));
+    @Override protected void deviceAdam(AdamUpdate u, FBuffer p, FBuffer g, FBuffer m, FBuffer v, FBuffer vMax, long n) {
+        int segments = u.segments();
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment off = a.allocateFrom(JAVA_LONG, u.offsets()), table = a.allocateFrom(JAVA_FLOAT, CudaAbi.adamScalarTable(u));
+            MemorySegment ps = p.segment(), gs = g.segment(), ms = m.segment(), vs = v.segment(), xs = seg(vMax);
+            lib.check("tp_adam_step(n=" + n + ", " + segments + " segments" + (vMax != null ? ", AMSGrad" : "") + ")",
+                    () -> (int) lib.h(TpFunction.ADAM_STEP).invokeExact(ps, gs, ms, vs, xs, n, off, table, segments, MemorySegment.NULL));
+        }
     }
 
     @Override protected void deviceMultiDot(FBuffer x, FBuffer[] ys, long n, double[] out, int outOffset) {
@@ -299,15 +303,18 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
         lib.check("tp_axpy(n=" + n + ")", () -> (int) lib.h(TpFunction.AXPY).invokeExact(a, xs, ys, n));
     }
 
-    @Override protected boolean deviceSegmentedNorms(FBuffer g, long[] offsets, double[] sumsq) {
+    @Override protected boolean deviceSegmentedNorms(FBuffer g, long[] offsets, double[] sumsq, float[] maxAbs) {
         int tensors = offsets.length - 1;
         try (Arena a = Arena.ofConfined()) {
             MemorySegment off = a.allocateFrom(JAVA_LONG, offsets);
-            MemorySegment sums = a.allocate(JAVA_DOUBLE, tensors + 1), flag = a.allocate(JAVA_INT);
+            MemorySegment sums = a.allocate(JAVA_DOUBLE, tensors + 1), maxima = a.allocate(JAVA_FLOAT, tensors + 1), flag = a.allocate(JAVA_INT);
             MemorySegment gs = g.segment();
             lib.check("tp_segmented_norms(" + tensors + " tensors)", () -> (int) lib.h(TpFunction.SEGMENTED_NORMS)
-                    .invokeExact(gs, off, tensors, sums, flag, MemorySegment.NULL));
-            for (int t = 0; t <= tensors; t++) sumsq[t] = sums.getAtIndex(JAVA_DOUBLE, t);
+                    .invokeExact(gs, off, tensors, sums, maxima, flag, MemorySegment.NULL));
+            for (int t = 0; t <= tensors; t++) {
+                sumsq[t] = sums.getAtIndex(JAVA_DOUBLE, t);
+                maxAbs[t] = maxima.getAtIndex(JAVA_FLOAT, t);
+            }
             return flag.get(JAVA_INT, 0) != 0;
         }
     }

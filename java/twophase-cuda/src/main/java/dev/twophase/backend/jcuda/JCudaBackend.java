@@ -1,6 +1,7 @@
 package dev.twophase.backend.jcuda;
 
 import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.BackendUnavailableException;
 import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.cuda.CudaAbi;
@@ -26,6 +27,8 @@ import jcuda.driver.JCudaDriver;
 import jcuda.jcublas.JCublas2;
 import jcuda.jcublas.cublasHandle;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.EnumMap;
@@ -92,6 +95,7 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     private final String description;
     private final Scratch reduce = new Scratch("reduction scratch");
     private final Scratch normTable = new Scratch("norm chunk table");
+    private final Scratch adamTable = new Scratch("Adam segment table");
     private long[] cachedOffsets;
     private int cachedChunks;
     private Thread boundThread;
@@ -374,7 +378,7 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     @Override protected void deviceClose() {
         bind();
         RuntimeException first = null;
-        for (Runnable r : new Runnable[] {reduce::free, normTable::free,
+        for (Runnable r : new Runnable[] {reduce::free, normTable::free, adamTable::free,
                 () -> { if (cublas != null) checkCublas("cublasDestroy", JCublas2.cublasDestroy(cublas)); },
                 () -> check("cuModuleUnload", JCudaDriver.cuModuleUnload(module)),
                 () -> check("cuDevicePrimaryCtxRelease", JCudaDriver.cuDevicePrimaryCtxRelease(device))}) {
@@ -414,11 +418,27 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
     // ---------------------------------------------------------------- optimizer vector ops
 
-    @Override protected void deviceAdam(AdamScalars s, JBuffer p, JBuffer g, JBuffer m, JBuffer v, long n) {
+    /** One segment without AMSGrad: the scalars as kernel arguments; otherwise the table [offsets | scalars] in one copy, then the segmented kernel. */
+    @Override protected void deviceAdam(AdamUpdate u, JBuffer p, JBuffer g, JBuffer m, JBuffer v, JBuffer vMax, long n) {
         bind();
-        launch(Kernel.ADAM, CudaGeometry.elementwiseGrid(n), p.ptr, g.ptr, m.ptr, v.ptr, n,
-                s.beta1(), s.oneMinusBeta1(), s.beta2(), s.oneMinusBeta2(), s.stepSize(), s.biasCorrection2Sqrt(), s.eps(),
-                s.l2WeightDecay(), s.decayFactor(), s.gradScale(), NULL);
+        int grid = CudaGeometry.elementwiseGrid(n);
+        if (u.segments() == 1 && vMax == null) {
+            AdamScalars s = u.scalars(0);
+            launch(Kernel.ADAM, grid, p.ptr, g.ptr, m.ptr, v.ptr, n,
+                    s.beta1(), s.oneMinusBeta1(), s.beta2(), s.oneMinusBeta2(), s.stepSize(), s.biasCorrection2Sqrt(), s.eps(),
+                    s.l2WeightDecay(), s.decayFactor(), s.gradScale(), NULL);
+            return;
+        }
+        int segments = u.segments();
+        long offsetBytes = align256((long) Long.BYTES * (segments + 1));
+        float[] scalars = CudaAbi.adamScalarTable(u);
+        ByteBuffer table = ByteBuffer.allocate(Math.toIntExact(offsetBytes + (long) Float.BYTES * scalars.length)).order(ByteOrder.nativeOrder());
+        table.asLongBuffer().put(u.offsets());
+        table.position((int) offsetBytes);
+        table.asFloatBuffer().put(scalars);
+        adamTable.reserve(table.capacity());
+        check("cuMemcpyHtoD(Adam segment table, " + segments + " segments)", cuMemcpyHtoD(adamTable.at(0), Pointer.to(table.array()), table.capacity()));
+        launch(Kernel.ADAM_SEGMENTS, grid, p.ptr, g.ptr, m.ptr, v.ptr, ptr(vMax), n, adamTable.at(0), adamTable.at(offsetBytes), segments, NULL);
     }
 
     @Override protected void deviceMultiDot(JBuffer x, JBuffer[] ys, long n, double[] out, int outOffset) {
@@ -451,8 +471,8 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     }
 
     /** Protocol of tp_segmented_norms: [upload the table when the offsets changed] -> zero the flag ->
-     *  chunk pass -> cleanup pass -> one copy of the sums and the flag. */
-    @Override protected boolean deviceSegmentedNorms(JBuffer g, long[] offsets, double[] sumsq) {
+     *  chunk pass -> cleanup pass -> one copy of the sums, the flag and the maxima. */
+    @Override protected boolean deviceSegmentedNorms(JBuffer g, long[] offsets, double[] sumsq, float[] maxAbs) {
         bind();
         int tensors = offsets.length - 1;
         int chunks;
@@ -475,16 +495,24 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
             cachedOffsets = offsets.clone();
             cachedChunks = chunks;
         }
-        long chunkBytes = align256((long) Double.BYTES * chunks);
-        reduce.reserve(chunkBytes + (long) Double.BYTES * (tensors + 2));
-        CUdeviceptr chunkSums = reduce.at(0), out = reduce.at(chunkBytes);
-        CUdeviceptr flag = reduce.at(chunkBytes + (long) Double.BYTES * (tensors + 1));
+        // reduction scratch: [chunk sums | chunk maxima | sums (tensors + 1 doubles), flag (one double slot), maxima (tensors + 1 uints)]
+        long chunkBytes = align256((long) Double.BYTES * chunks), chunkMaxBytes = align256((long) Integer.BYTES * chunks);
+        long resultBytes = (long) Double.BYTES * (tensors + 2) + (long) Integer.BYTES * (tensors + 1);
+        reduce.reserve(chunkBytes + chunkMaxBytes + resultBytes);
+        CUdeviceptr chunkSums = reduce.at(0), chunkMax = reduce.at(chunkBytes), out = reduce.at(chunkBytes + chunkMaxBytes);
+        CUdeviceptr flag = reduce.at(chunkBytes + chunkMaxBytes + (long) Double.BYTES * (tensors + 1));
+        CUdeviceptr maxima = reduce.at(chunkBytes + chunkMaxBytes + (long) Double.BYTES * (tensors + 2));
         check("cuMemsetD32(norm flag)", cuMemsetD32(flag, 0, 2));
-        if (chunks > 0) launch(Kernel.NORM_CHUNKS, chunks, g.ptr, normTable.at(0), normTable.at(llBytes), chunkSums, flag);
-        launch(Kernel.NORM_CLEANUP, 1, chunkSums, normTable.at(2 * llBytes), tensors, out);
-        double[] host = fetchDoubles(out, tensors + 2);
-        System.arraycopy(host, 0, sumsq, 0, tensors + 1);
-        return Double.doubleToRawLongBits(host[tensors + 1]) != 0; // the int flag in the low half, high half zeroed
+        if (chunks > 0) launch(Kernel.NORM_CHUNKS, chunks, g.ptr, normTable.at(0), normTable.at(llBytes), chunkSums, chunkMax, flag);
+        launch(Kernel.NORM_CLEANUP, 1, chunkSums, chunkMax, normTable.at(2 * llBytes), tensors, out, maxima);
+        byte[] host = new byte[Math.toIntExact(resultBytes)];
+        check("cuMemcpyDtoH(norms, " + resultBytes + " bytes)", cuMemcpyDtoH(Pointer.to(host), out, resultBytes));
+        ByteBuffer b = ByteBuffer.wrap(host).order(ByteOrder.nativeOrder());
+        b.asDoubleBuffer().get(sumsq, 0, tensors + 1);
+        boolean nonFinite = b.getLong(Double.BYTES * (tensors + 1)) != 0; // the int flag in the low half, high half zeroed
+        b.position(Double.BYTES * (tensors + 2));
+        b.asFloatBuffer().get(maxAbs, 0, tensors + 1); // the bits of |g| are the float's
+        return nonFinite;
     }
 
     // ---------------------------------------------------------------- model ops

@@ -229,6 +229,16 @@ class CudaContractTest {
         assertTrue(1f - b2 != s.oneMinusBeta2(), "the float 1 - 0.999f differs; the kernel must take the host value");
     }
 
+    /** tp_adam_step's table: TP_ADAM_SCALARS floats per segment, in twophase.h's order (AdamScalars's components). */
+    @Test void adamScalarTableMatchesTwophaseH() throws IOException {
+        Matcher m = Pattern.compile("#define TP_ADAM_SCALARS (\\d+)").matcher(Files.readString(sourceFile("cuda/twophase.h")));
+        assertTrue(m.find(), "TP_ADAM_SCALARS in twophase.h");
+        assertEquals(Integer.parseInt(m.group(1)), CudaAbi.ADAM_SCALARS);
+        AdamScalars a = new AdamScalars(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), b = new AdamScalars(11, 12, 13, 14, 15, 16, 17, 18, 19, 20);
+        float[] t = CudaAbi.adamScalarTable(new dev.twophase.backend.AdamUpdate(new long[] {0, 3, 5}, new AdamScalars[] {a, b}));
+        for (int i = 0; i < t.length; i++) assertEquals(i + 1, t[i], "table entry " + i);
+    }
+
     // ---------------------------------------------------------------- tables vs headers
 
     @Test void kernelTableMatchesKernelsCuh() throws IOException {

@@ -8,11 +8,14 @@ import dev.twophase.optim.AdamConfig;
 import dev.twophase.tensor.ParameterLayout;
 import org.junit.jupiter.api.Test;
 
+import java.util.List;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * What GpuBackend does with the Adam variants its kernel cannot run yet (AMSGrad, different
- * scalars per tensor), and the shared transfer and ownership checks, on the host stand-in.
+ * What GpuBackend sends to the device for the Adam variants (one fused call per step for every
+ * variant: the segment table and AMSGrad's maximum go with it), and the shared transfer and
+ * ownership checks, on the host stand-in. The kernels' results: GpuAdamParityTest.
  */
 class GpuAdamVariantsTest {
     static final ParameterLayout LAYOUT = ParameterLayout.builder().add("w", 4, 3).add("b", 3).build();
@@ -24,26 +27,27 @@ class GpuAdamVariantsTest {
             Buffer p = gpu.allocate(15), g = gpu.allocate(15);
             gpu.fill(g, 0.5f);
             assertFalse(adam.step(p, g).skipped());
-            assertTrue(gpu.calls.contains("adam 15"), "rules that give every tensor the same decay merge into one launch: " + gpu.calls);
+            assertTrue(gpu.calls.contains("adam 15, 1 segments"), "rules that give every tensor the same decay merge into one segment: " + gpu.calls);
         }
     }
 
     @Test
-    void amsgradAndPerTensorScalarsAreRefusedByName() {
+    void amsgradAndPerTensorScalarsAreOneDeviceCallPerStep() {
         try (HostGpu gpu = new HostGpu()) {
             Buffer p = gpu.allocate(15), g = gpu.allocate(15);
             gpu.fill(g, 0.5f);
             try (Adam adam = new Adam(gpu, LAYOUT, AdamConfig.adam().withAmsgrad(true))) {
-                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> adam.step(p, g));
-                assertEquals("adamStep: the hostgpu backend has no AMSGrad kernel yet (use the cpu backend)", e.getMessage());
-                assertEquals(0, adam.stepCount());
+                gpu.calls.clear();
+                assertFalse(adam.step(p, g).skipped());
+                assertEquals(1, adam.stepCount());
+                assertEquals(1, gpu.calls.stream().filter(c -> c.startsWith("adam")).count(), gpu.calls.toString());
+                assertTrue(gpu.calls.contains("adam 15, 1 segments, amsgrad"), gpu.calls.toString());
             }
-            try (Adam adam = new Adam(gpu, LAYOUT, AdamConfig.adamW().withWeightDecay("b", 0))) {
-                UnsupportedOperationException e = assertThrows(UnsupportedOperationException.class, () -> adam.step(p, g));
-                assertTrue(e.getMessage().startsWith("adamStep: the hostgpu backend has no kernel for per-tensor Adam scalars yet (2 segments"),
-                        e.getMessage());
+            try (Adam adam = new Adam(gpu, LAYOUT, AdamConfig.adamW().withWeightDecay("b", 0).withAmsgrad(true))) {
+                gpu.calls.clear();
+                assertFalse(adam.step(p, g).skipped());
+                assertEquals(List.of("norms 2", "adam 15, 2 segments, amsgrad"), gpu.calls);
             }
-            assertFalse(gpu.calls.stream().anyMatch(c -> c.startsWith("adam")), "nothing reached the device: " + gpu.calls);
         }
     }
 

@@ -1,6 +1,7 @@
 package dev.twophase.backend.gpu;
 
 import dev.twophase.backend.AdamScalars;
+import dev.twophase.backend.AdamUpdate;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.GradientNorms;
@@ -96,8 +97,8 @@ class GpuBackendBaseTest {
 
         @Override protected void deviceSynchronize() { calls.add("sync"); }
 
-        @Override protected void deviceAdam(AdamScalars s, HostBuffer p, HostBuffer g, HostBuffer m, HostBuffer v, long n) {
-            calls.add("adam " + n);
+        @Override protected void deviceAdam(AdamUpdate u, HostBuffer p, HostBuffer g, HostBuffer m, HostBuffer v, HostBuffer vMax, long n) {
+            calls.add("adam " + n + ", " + u.segments() + " segments" + (vMax != null ? ", amsgrad" : ""));
         }
 
         @Override protected void deviceMultiDot(HostBuffer x, HostBuffer[] ys, long n, double[] out, int outOffset) {
@@ -120,16 +121,24 @@ class GpuBackendBaseTest {
 
         @Override protected void deviceAxpy(float a, HostBuffer x, HostBuffer y, long n) { calls.add("axpy"); }
 
-        @Override protected boolean deviceSegmentedNorms(HostBuffer g, long[] offsets, double[] sumsq) {
+        @Override protected boolean deviceSegmentedNorms(HostBuffer g, long[] offsets, double[] sumsq, float[] maxAbs) {
             calls.add("norms " + (offsets.length - 1));
             double total = 0;
+            float largest = 0;
             for (int t = 0; t + 1 < offsets.length; t++) {
                 double s = 0;
-                for (long i = offsets[t]; i < offsets[t + 1]; i++) s += (double) g.mem[g.at(i)] * g.mem[g.at(i)];
+                float max = 0;
+                for (long i = offsets[t]; i < offsets[t + 1]; i++) {
+                    s += (double) g.mem[g.at(i)] * g.mem[g.at(i)];
+                    max = Math.max(max, Math.abs(g.mem[g.at(i)]));
+                }
                 sumsq[t] = s;
+                maxAbs[t] = max;
                 total += s;
+                largest = Math.max(largest, max);
             }
             sumsq[offsets.length - 1] = total;
+            maxAbs[offsets.length - 1] = largest;
             return !Double.isFinite(total);
         }
 
@@ -306,6 +315,7 @@ class GpuBackendBaseTest {
             b.activationBackward(dev.twophase.backend.Activation.GELU, e, e, e, e);
             assertEquals(0.0, b.squaredError(e, e, 1f, e));
             assertEquals(0.0, b.softmaxCrossEntropy(e, e, 7, 1f, null));
+            assertEquals(0.0, b.maxAbs(e));
             GradientNorms norms = b.segmentedNorms(e, new long[] {0, 0, 0});
             assertEquals(0.0, norms.totalSumOfSquares());
             assertEquals(2, norms.tensorCount());

@@ -84,6 +84,7 @@ class GpuBackendLifecycleTest {
         Buffer x = b.allocate(16), y = b.allocate(17);
         try (CpuBackend cpu = new CpuBackend(1); Buffer c = cpu.allocate(16)) {
             assertThrows(IllegalArgumentException.class, () -> b.copy(c, x));
+            assertThrows(IllegalArgumentException.class, () -> b.maxAbs(c));
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.axpy(1f, x, y));
             assertTrue(e.getMessage().contains("axpy") && e.getMessage().contains("16") && e.getMessage().contains("17"), e.getMessage());
             assertThrows(IndexOutOfBoundsException.class, () -> b.upload(new float[10], 0, x));
@@ -99,6 +100,7 @@ class GpuBackendLifecycleTest {
         b.close(); // idempotent
         assertThrows(IllegalStateException.class, () -> b.allocate(4));
         assertThrows(IllegalStateException.class, () -> b.fill(y, 1f));
+        assertThrows(IllegalStateException.class, () -> b.maxAbs(y));
         assertDoesNotThrow(y::close); // memory already freed by the backend
         assertEquals(0, b.liveAllocations());
         assertThrows(IllegalStateException.class,

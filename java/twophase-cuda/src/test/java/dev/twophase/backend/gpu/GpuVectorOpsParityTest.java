@@ -226,6 +226,38 @@ class GpuVectorOpsParityTest {
         assertEquals(want.nonFinite(), got.nonFinite(), what + ": non-finite flag");
     }
 
+    /**
+     * max |x_i| equals the CPU backend's exactly (a maximum has no rounding): odd sizes, a misaligned
+     * slice, the largest magnitude negative; NaN anywhere gives NaN, an infinity +Infinity.
+     */
+    @ParameterizedTest(name = "{0} n={1}") @MethodSource("backendsAndSizes")
+    void maxAbsIsExactIncludingNaNAndInfinity(String name, int n) {
+        Backend gpu = env.gpu(name);
+        float[] x = random(new SplittableRandom(n * 5L + 1), n + 1, 2f);
+        x[n / 2 + 1] = -7f; // beyond every random value
+        try (Buffer c = upload(env.cpu, x); Buffer d = upload(gpu, x)) {
+            Buffer cs = c.slice(1, n), ds = d.slice(1, n);
+            assertEquals(7.0, env.cpu.maxAbs(cs));
+            assertEquals(env.cpu.maxAbs(cs), gpu.maxAbs(ds), name + " n=" + n);
+            for (float special : new float[] {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY}) {
+                float[] one = {special};
+                int at = 1 + (n - 1) * 2 / 3;
+                env.cpu.upload(one, 0, c.slice(at, 1));
+                gpu.upload(one, 0, d.slice(at, 1));
+                double want = Float.isNaN(special) ? Double.NaN : Double.POSITIVE_INFINITY;
+                assertEquals(want, env.cpu.maxAbs(cs));
+                assertEquals(want, gpu.maxAbs(ds), name + ": " + special + " at " + at);
+                one[0] = x[at];
+                env.cpu.upload(one, 0, c.slice(at, 1));
+                gpu.upload(one, 0, d.slice(at, 1));
+            }
+            assertEquals(7.0, gpu.maxAbs(ds), "finite again");
+        }
+        try (Buffer e = gpu.allocate(0)) {
+            assertEquals(0.0, gpu.maxAbs(e));
+        }
+    }
+
     /** The same buffer with alternating layouts: the cached chunk table must follow the offsets. */
     @ParameterizedTest @MethodSource("dev.twophase.backend.gpu.GpuTestSupport#gpuBackends")
     void normLayoutCacheFollowsTheOffsets(String name) {
