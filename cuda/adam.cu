@@ -107,7 +107,6 @@ extern "C" int tp_adam_step(float *param, const float *grad, float *exp_avg, flo
               beta2, one_minus_beta2, step_size, bias_correction2_sqrt, eps, l2_weight_decay, decay_factor, grad_scale,
               skip_flag);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 #endif /* TP_KERNELS_ONLY */

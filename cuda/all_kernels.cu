@@ -13,3 +13,4 @@
 #include "norms.cu"
 #include "layers.cu"
 #include "gemm.cu"
+#include "data.cu"

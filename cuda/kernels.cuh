@@ -23,6 +23,9 @@
  *             tp_squared_error_partials grid G = tp_elementwise_grid(n), then tp_reduce_partials(k 1, G)
  *             tp_softmax_xent_rows      grid tp_row_grid(rows), then tp_reduce_partials(k 1, rows)
  *   gemm.cu   tp_sgemm_kernel           grid (tp_gemm_grid_x(n), tp_gemm_grid_y(m))
+ *   data.cu   tp_gather_rows_kernel     grid tp_elementwise_grid(rows * cols)
+ *             tp_one_hot_kernel         grid tp_elementwise_grid(rows * classes)
+ *             tp_count_correct_partials grid G = tp_elementwise_grid(rows), then tp_reduce_partials(k 1, G)
  *
  * The JCuda backend declares the same names and parameter lists in
  * dev.twophase.backend.cuda.Kernel; a Java test compares that list with this file.
@@ -90,6 +93,15 @@ tp_softmax_xent_rows(const float *logits, const float *target, long long rows, i
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_sgemm_kernel(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                 const float *b, int ldb, float beta, float *c, int ldc);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_gather_rows_kernel(const float *src, long long src_rows, int cols, const float *idx, long long rows, float *dst);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_one_hot_kernel(const float *labels, long long rows, int classes, float *dst);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_count_correct_partials(const float *out, const float *labels, long long rows, int cols, double *partials);
 
 } /* extern "C" */
 

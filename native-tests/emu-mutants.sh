@@ -2,7 +2,7 @@
 # Mutation checks of the emulated GPU tests (ctest emu_mutants): each mutant below is applied to a
 # copy of the sources, the emulated library and the tests are rebuilt, and the named test must
 # now fail; the unmutated copy must pass the same tests first. Shows that the tests on the
-# emulator see a missing barrier, a wrong shuffle offset and an off-by-one tail.
+# emulator see a missing barrier, a wrong shuffle offset, an off-by-one tail and a wrong tie rule.
 #
 #   native-tests/emu-mutants.sh SOURCE_DIR WORK_DIR
 #
@@ -29,6 +29,7 @@ mutants=(
     "removed barrier (tp_block_sum's tree loop)|cuda/common.cuh|s/(if \(tid < s\) sh\[tid\] \+= sh\[tid \+ s\];\n)(\s*)__syncthreads\(\);\n/\$1/|emu_test_gpu_kernels test_multi_dot"
     "wrong shuffle offset (cross-entropy's exp-sum tree)|cuda/layers.cu|s/__shfl_down_sync\(full, sum, off\)/__shfl_down_sync(full, sum, off + 1)/|emu_test_gpu_layers test_softmax_cross_entropy"
     "off-by-one tail (Adam's scalar tail loop)|cuda/adam.cu|s/for \(long long i = tail \+ first; i < n; i \+= stride\)/for (long long i = tail + first; i < n - 1; i += stride)/|emu_test_gpu_kernels test_adam"
+    "last instead of first maximum (accuracy's argmax)|cuda/data.cu|s/if \(o\[c\] > o\[best\]\) best = c;/if (o[c] >= o[best]) best = c;/|emu_test_gpu_layers test_count_correct"
 )
 
 echo "== configure and build the unmutated copy ($build)"

@@ -84,6 +84,19 @@ double ref_softmax_cross_entropy(const float *logits, const float *target, int64
 void ref_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                const float *b, int ldb, float beta, float *c, int ldc);
 
+/* ---- training data (data.cu): row numbers and labels held as float values ---- */
+
+/* dst[r][c] = src[idx[r]][c]; a row whose idx[r] is not one of 0, 1, ..., src_rows - 1 is all NaN */
+void ref_gather_rows(const float *src, int64_t src_rows, int cols, const float *idx, int64_t rows, float *dst);
+
+/* dst[r][c] = 1 where c == labels[r], else 0; a row whose label is not one of 0, ..., classes - 1
+ * is all NaN */
+void ref_one_hot(const float *labels, int64_t rows, int classes, float *dst);
+
+/* The rows whose label is the smallest column holding the row's maximum (rows without NaN);
+ * -1 when a label is not one of 0, ..., cols - 1. */
+int64_t ref_count_correct(const float *out, const float *labels, int64_t rows, int cols);
+
 #ifdef __cplusplus
 }
 #endif

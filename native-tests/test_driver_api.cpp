@@ -231,6 +231,13 @@ static void test_wrong_block_size()
     CU_OK(launch(fn("tp_softmax_xent_rows"), 1, 1, bad, {&x.p, &x.p, &srows, &cols, &f1, &null, &out.p}));
     TPT_CHECK(std::isnan(out.get<double>(1)[0]), "tp_softmax_xent_rows with %u threads", bad);
 
+    zero_out();
+    long long crows = 600;
+    Buf labels(600 * 4);
+    labels.put(std::vector<float>(600, 1.0f));
+    CU_OK(launch(fn("tp_count_correct_partials"), 2, 1, bad, {&x.p, &labels.p, &crows, &cols, &out.p}));
+    TPT_CHECK(all_nan(out.get<double>(2)), "tp_count_correct_partials with %u threads", bad);
+
     /* sgemm: C (7 x 70) must be all NaN, not left as it was */
     int ta = 0, tb = 0, m = 7, nc = 70, kk = 3, lda = 3, ldb = 70, ldc = 70;
     Buf c(7 * 70 * 4);

@@ -39,7 +39,12 @@ public enum Kernel {
             "cols", Param.I32, "grad_scale", Param.F32, "dout", Param.PTR, "row_loss", Param.PTR),
     SGEMM("tp_sgemm_kernel", "trans_a", Param.I32, "trans_b", Param.I32, "m", Param.I32, "n", Param.I32,
             "k", Param.I32, "alpha", Param.F32, "a", Param.PTR, "lda", Param.I32, "b", Param.PTR, "ldb", Param.I32,
-            "beta", Param.F32, "c", Param.PTR, "ldc", Param.I32);
+            "beta", Param.F32, "c", Param.PTR, "ldc", Param.I32),
+    GATHER_ROWS("tp_gather_rows_kernel", "src", Param.PTR, "src_rows", Param.I64, "cols", Param.I32, "idx", Param.PTR,
+            "rows", Param.I64, "dst", Param.PTR),
+    ONE_HOT("tp_one_hot_kernel", "labels", Param.PTR, "rows", Param.I64, "classes", Param.I32, "dst", Param.PTR),
+    COUNT_CORRECT_PARTIALS("tp_count_correct_partials", "out", Param.PTR, "labels", Param.PTR, "rows", Param.I64,
+            "cols", Param.I32, "partials", Param.PTR);
 
     /** C parameter types: device pointer, int, long long, float. */
     public enum Param {

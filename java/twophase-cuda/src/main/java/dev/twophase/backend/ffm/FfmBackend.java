@@ -27,11 +27,20 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * backend ({@code ffm-emu}) calls the same ABI in libtwophase_emu.so, the kernels on twophase's
  * CUDA emulator ({@link dev.twophase.backend.cuda.Emulation}), GEMM always through {@code tp_sgemm}.
  *
- * <p>Every tp_* call returns after its work is done (the ABI synchronizes), so a failing kernel is
- * reported by the call that launched it. Every status code is checked in one place ({@link
+ * <p>All work runs in call order on the default stream, as in the JCuda backend: a tp_* call that
+ * only queues work (the elementwise ops, GEMM, copies between buffers, fills) returns without
+ * waiting; downloads, the reductions that return a value and {@link #synchronize()} wait for all
+ * work queued before them (cuda/twophase.h). A kernel that faults while running is therefore
+ * reported by the next call that waits, with that call's name and the fault's code
+ * ({@link dev.twophase.backend.cuda.CudaException#isKernelFault()}; {@code CUDA_LAUNCH_BLOCKING=1}
+ * makes the queuing call report it). Every status code is checked in one place ({@link
  * NativeCall#check}) and becomes a {@link dev.twophase.backend.cuda.CudaException} naming the call
  * and {@code tp_error_string(code)}. The library keeps one scratch buffer per process for
  * reductions; it is released when the last FFM backend on that library closes.
+ *
+ * <p>Transfers: uploads and downloads are counted by {@link GpuBackend}; what the library copies
+ * inside a call (the results of reductions, the segmented norms' chunk table) is read from its
+ * counters ({@code tp_transfer_bytes}) around that call.
  */
 public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
@@ -145,6 +154,8 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
     @Override public String description() { return description; }
 
+    @Override protected java.lang.foreign.SymbolLookup emulatorLibrary() { return name.endsWith("-emu") ? lib.lookup() : null; }
+
     /** Whether GEMM goes through cuBLAS (else tp_sgemm). */
     public boolean usesCublas() { return cublas != null; }
 
@@ -159,6 +170,24 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     }
 
     private static MemorySegment seg(FBuffer b) { return b == null ? MemorySegment.NULL : b.segment(); }
+
+    /** {@code lib.check(what, call)}, adding to this backend's transfer counts what the library copied during it. */
+    private void counted(String what, NativeCall call) {
+        long[] before = libraryTransfers();
+        lib.check(what, call);
+        long[] after = libraryTransfers();
+        countHostToDevice(after[0] - before[0]);
+        countDeviceToHost(after[1] - before[1]);
+    }
+
+    /** The library's transfer counters: bytes host to device, device to host. */
+    private long[] libraryTransfers() {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment h = a.allocate(JAVA_LONG), d = a.allocate(JAVA_LONG);
+            lib.check("tp_transfer_bytes", () -> (int) lib.h(TpFunction.TRANSFER_BYTES).invokeExact(h, d));
+            return new long[] {h.get(JAVA_LONG, 0), d.get(JAVA_LONG, 0)};
+        }
+    }
 
     // ---------------------------------------------------------------- memory
 
@@ -252,6 +281,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
         // no 32-bit memset in the ABI: fill one float, then double the filled prefix with device copies
         float[] one = {value};
         deviceUpload(one, 0, dst, 1);
+        countHostToDevice(Float.BYTES);
         for (long filled = 1; filled < n; filled *= 2) {
             long count = Math.min(filled, n - filled);
             MemorySegment from = dst.segment(), to = MemorySegment.ofAddress(dst.address + filled * Float.BYTES);
@@ -278,7 +308,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
             MemorySegment ptrs = a.allocate(ADDRESS, k), dots = a.allocate(JAVA_DOUBLE, k);
             for (int j = 0; j < k; j++) ptrs.setAtIndex(ADDRESS, j, ys[j].segment());
             MemorySegment xs = x.segment();
-            lib.check("tp_multi_dot(k=" + k + ", n=" + n + ")", () -> (int) lib.h(TpFunction.MULTI_DOT).invokeExact(xs, ptrs, k, n, dots));
+            counted("tp_multi_dot(k=" + k + ", n=" + n + ")", () -> (int) lib.h(TpFunction.MULTI_DOT).invokeExact(xs, ptrs, k, n, dots));
             for (int j = 0; j < k; j++) out[outOffset + j] = dots.getAtIndex(JAVA_DOUBLE, j);
         }
     }
@@ -304,7 +334,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
             MemorySegment off = a.allocateFrom(JAVA_LONG, offsets);
             MemorySegment sums = a.allocate(JAVA_DOUBLE, tensors + 1), flag = a.allocate(JAVA_INT);
             MemorySegment gs = g.segment();
-            lib.check("tp_segmented_norms(" + tensors + " tensors)", () -> (int) lib.h(TpFunction.SEGMENTED_NORMS)
+            counted("tp_segmented_norms(" + tensors + " tensors)", () -> (int) lib.h(TpFunction.SEGMENTED_NORMS)
                     .invokeExact(gs, off, tensors, sums, flag, MemorySegment.NULL));
             for (int t = 0; t <= tensors; t++) sumsq[t] = sums.getAtIndex(JAVA_DOUBLE, t);
             return flag.get(JAVA_INT, 0) != 0;
@@ -349,7 +379,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     @Override protected double deviceSquaredError(FBuffer out, FBuffer target, float gradScale, FBuffer dOut, long n) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment loss = a.allocate(JAVA_DOUBLE), os = out.segment(), ts = target.segment(), gs = seg(dOut);
-            lib.check("tp_squared_error(n=" + n + ")", () -> (int) lib.h(TpFunction.SQUARED_ERROR)
+            counted("tp_squared_error(n=" + n + ")", () -> (int) lib.h(TpFunction.SQUARED_ERROR)
                     .invokeExact(os, ts, n, gradScale, gs, loss));
             return loss.get(JAVA_DOUBLE, 0);
         }
@@ -359,9 +389,31 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
                                                          FBuffer dOut) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment loss = a.allocate(JAVA_DOUBLE), ls = logits.segment(), ts = target.segment(), gs = seg(dOut);
-            lib.check("tp_softmax_cross_entropy(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.SOFTMAX_CROSS_ENTROPY)
+            counted("tp_softmax_cross_entropy(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.SOFTMAX_CROSS_ENTROPY)
                     .invokeExact(ls, ts, rows, cols, gradScale, gs, loss));
             return loss.get(JAVA_DOUBLE, 0);
+        }
+    }
+
+    // ---------------------------------------------------------------- training data
+
+    @Override protected void deviceGatherRows(FBuffer src, long srcRows, int cols, FBuffer indices, long rows, FBuffer dst) {
+        MemorySegment ss = src.segment(), is = indices.segment(), ds = dst.segment();
+        lib.check("tp_gather_rows(" + rows + " of " + srcRows + " rows x " + cols + ")", () -> (int) lib.h(TpFunction.GATHER_ROWS)
+                .invokeExact(ss, srcRows, cols, is, rows, ds));
+    }
+
+    @Override protected void deviceOneHot(FBuffer labels, long rows, int classes, FBuffer dst) {
+        MemorySegment ls = labels.segment(), ds = dst.segment();
+        lib.check("tp_one_hot(" + rows + "x" + classes + ")", () -> (int) lib.h(TpFunction.ONE_HOT).invokeExact(ls, rows, classes, ds));
+    }
+
+    @Override protected double deviceCountCorrect(FBuffer outputs, FBuffer labels, long rows, int cols) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(JAVA_DOUBLE), os = outputs.segment(), ls = labels.segment();
+            counted("tp_count_correct(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.COUNT_CORRECT)
+                    .invokeExact(os, ls, rows, cols, count));
+            return count.get(JAVA_DOUBLE, 0);
         }
     }
 }

@@ -55,7 +55,9 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32;
  * <p>All work goes to the legacy default stream of the device's primary context (shared with
  * cuBLAS and with the FFM backend's CUDA runtime), so it runs in call order. Elementwise ops
  * return as soon as the kernel is queued; reductions, downloads and {@link #synchronize()} wait.
- * A kernel that fails asynchronously is reported by the next call that waits. Every driver and
+ * A kernel that fails asynchronously is reported by the next call that waits ({@link
+ * CudaException#isKernelFault()}). Transfers: uploads and downloads are counted by {@link
+ * GpuBackend}, the doubles reductions return and the tables this class uploads here. Every driver and
  * cuBLAS status goes through {@link #check}, which throws {@link CudaException} naming the call.
  * The context is made current on whichever thread calls (one thread at a time).
  */
@@ -232,6 +234,15 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
     @Override public String description() { return description; }
 
+    @Override protected java.lang.foreign.SymbolLookup emulatorLibrary() {
+        if (!name.endsWith("-emu")) return null;
+        try {
+            return Emulation.loadDriver(); // loaded when this backend opened: only its symbols are looked up
+        } catch (dev.twophase.backend.BackendUnavailableException e) {
+            throw new IllegalStateException("the emulated driver this backend runs on: " + e.getMessage(), e);
+        }
+    }
+
     /** Whether GEMM goes through cuBLAS (else the tiled fallback kernel). */
     public boolean usesCublas() { return cublas != null; }
 
@@ -339,11 +350,18 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
     private static long align256(long bytes) { return (bytes + 255) & ~255L; }
 
-    /** Copies {@code count} doubles from device memory to a new array (waits for queued work). */
-    private static double[] fetchDoubles(CUdeviceptr src, int count) {
+    /** Copies {@code count} doubles from device memory to a new array (waits for queued work; counted as a transfer). */
+    private double[] fetchDoubles(CUdeviceptr src, int count) {
         double[] out = new double[count];
         check("cuMemcpyDtoH(" + count + " doubles)", cuMemcpyDtoH(Pointer.to(out), src, (long) count * Double.BYTES));
+        countDeviceToHost((long) count * Double.BYTES);
         return out;
+    }
+
+    /** Copies {@code bytes} from a host array to device memory (a table for a kernel; counted as a transfer). */
+    private void sendTable(String what, CUdeviceptr dst, Pointer src, long bytes) {
+        check("cuMemcpyHtoD(" + what + ")", cuMemcpyHtoD(dst, src, bytes));
+        countHostToDevice(bytes);
     }
 
     // ---------------------------------------------------------------- memory
@@ -466,11 +484,10 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
             llBytes = align256((long) Long.BYTES * chunks);
             normTable.reserve(2 * llBytes + (long) Integer.BYTES * (tensors + 1));
             if (chunks > 0) {
-                check("cuMemcpyHtoD(norm chunk starts)", cuMemcpyHtoD(normTable.at(0), Pointer.to(table.chunkStart()), (long) Long.BYTES * chunks));
-                check("cuMemcpyHtoD(norm chunk ends)", cuMemcpyHtoD(normTable.at(llBytes), Pointer.to(table.chunkEnd()), (long) Long.BYTES * chunks));
+                sendTable("norm chunk starts", normTable.at(0), Pointer.to(table.chunkStart()), (long) Long.BYTES * chunks);
+                sendTable("norm chunk ends", normTable.at(llBytes), Pointer.to(table.chunkEnd()), (long) Long.BYTES * chunks);
             }
-            check("cuMemcpyHtoD(norm tensor chunks)", cuMemcpyHtoD(normTable.at(2 * llBytes), Pointer.to(table.tensorFirstChunk()),
-                    (long) Integer.BYTES * (tensors + 1)));
+            sendTable("norm tensor chunks", normTable.at(2 * llBytes), Pointer.to(table.tensorFirstChunk()), (long) Integer.BYTES * (tensors + 1));
             cachedOffsets = offsets.clone();
             cachedChunks = chunks;
         }
@@ -548,6 +565,29 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         CUdeviceptr rowLoss = reduce.at(0), result = reduce.at(rowBytes);
         launch(Kernel.SOFTMAX_XENT_ROWS, CudaGeometry.rowGrid(rows), logits.ptr, target.ptr, rows, cols, gradScale, ptr(dOut), rowLoss);
         launch(Kernel.REDUCE_PARTIALS, 1, rowLoss, 1, (int) rows, result);
+        return fetchDoubles(result, 1)[0];
+    }
+
+    // ---------------------------------------------------------------- training data
+
+    @Override protected void deviceGatherRows(JBuffer src, long srcRows, int cols, JBuffer indices, long rows, JBuffer dst) {
+        bind();
+        launch(Kernel.GATHER_ROWS, CudaGeometry.elementwiseGrid(rows * cols), src.ptr, srcRows, cols, indices.ptr, rows, dst.ptr);
+    }
+
+    @Override protected void deviceOneHot(JBuffer labels, long rows, int classes, JBuffer dst) {
+        bind();
+        launch(Kernel.ONE_HOT, CudaGeometry.elementwiseGrid(rows * classes), labels.ptr, rows, classes, dst.ptr);
+    }
+
+    @Override protected double deviceCountCorrect(JBuffer outputs, JBuffer labels, long rows, int cols) {
+        bind();
+        int grid = CudaGeometry.elementwiseGrid(rows);
+        long partialBytes = align256((long) Double.BYTES * grid);
+        reduce.reserve(partialBytes + Double.BYTES);
+        CUdeviceptr partials = reduce.at(0), result = reduce.at(partialBytes);
+        launch(Kernel.COUNT_CORRECT_PARTIALS, grid, outputs.ptr, labels.ptr, rows, cols, partials);
+        launch(Kernel.REDUCE_PARTIALS, 1, partials, 1, grid, result);
         return fetchDoubles(result, 1)[0];
     }
 }

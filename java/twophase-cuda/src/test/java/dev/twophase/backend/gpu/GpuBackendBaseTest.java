@@ -158,6 +158,19 @@ class GpuBackendBaseTest {
             calls.add("softmax " + rows + "x" + cols);
             return 2.5;
         }
+
+        @Override protected void deviceGatherRows(HostBuffer src, long srcRows, int cols, HostBuffer indices, long rows, HostBuffer dst) {
+            calls.add("gatherRows " + rows + " of " + srcRows + "x" + cols);
+        }
+
+        @Override protected void deviceOneHot(HostBuffer labels, long rows, int classes, HostBuffer dst) {
+            calls.add("oneHot " + rows + "x" + classes);
+        }
+
+        @Override protected double deviceCountCorrect(HostBuffer outputs, HostBuffer labels, long rows, int cols) {
+            calls.add("countCorrect " + rows + "x" + cols);
+            return labels.mem[labels.at(0)] < 0 ? Double.NaN : 3;
+        }
     }
 
     @Test void allocationsAreFreedOnceAndAllAtClose() {
