@@ -14,6 +14,7 @@ import dev.twophase.data.Dataset;
 public final class DeviceData implements AutoCloseable {
     final Dataset host;
     final Buffer inputs, labels, targets;
+    private final Backend be;
 
     /**
      * Uploads {@code host}'s inputs and labels to {@code be} and builds the targets there.
@@ -27,6 +28,7 @@ public final class DeviceData implements AutoCloseable {
                     + Backend.MAX_INDEX + " (row numbers are float values)");
         }
         this.host = host;
+        this.be = be;
         Buffer in = null, lab = null, tgt = null;
         try {
             in = be.allocate(host.inputs().length);
@@ -59,6 +61,16 @@ public final class DeviceData implements AutoCloseable {
 
     Buffer targetRows(int first, int count) {
         return targets.slice((long) first * host.classes(), (long) count * host.classes());
+    }
+
+    /**
+     * Gathers the samples whose row numbers {@code indices} holds (float values, as
+     * {@link Backend#gatherRows} takes them) into a mini-batch: their inputs into {@code x} and
+     * their one-hot targets into {@code y}, on the backend.
+     */
+    public void gather(Buffer indices, Buffer x, Buffer y) {
+        be.gatherRows(inputs, host.features(), indices, x);
+        be.gatherRows(targets, host.classes(), indices, y);
     }
 
     Buffer labelRows(int first, int count) {

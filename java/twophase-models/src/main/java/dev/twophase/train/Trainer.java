@@ -146,8 +146,7 @@ public final class Trainer {
             int count = Math.min(b, n - first);
             Buffer indices = order.slice(first, count);
             Buffer x = batchX.slice(0, (long) count * f), y = batchY.slice(0, (long) count * c);
-            be.gatherRows(train.inputs, f, indices, x);
-            be.gatherRows(train.targets, c, indices, y);
+            train.gather(indices, x, y);
             batchGradient(be, runner, settings.loss(), params, grads, x, y, count, c);
             opt.adamStep(params, grads);
             objective.addCompute((double) count / n);
