@@ -62,7 +62,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  * one read per mini-batch step, per chunk of every objective pass (at most 3 per pass of compute:
  * a loss-only pass costs 1/3), per evaluation chunk, plus 16 per CG iteration (its dot products
  * and tests). Both bounds are far below one parameter vector (4P bytes) or one batch of inputs,
- * which the test also checks. While CG's max-norm test still copies the gradient to the host
+ * which the test also checks. The Adam epochs must also count at least what they certainly read
+ * (per step the norms' T + 2 doubles, per evaluation chunk a loss and a count), so a read that a
+ * binding forgets to count fails the test. While CG's max-norm test still copies the gradient to the host
  * (until the device max-abs of the vector-ops work lands, found by a method named for a maximum
  * in VectorBackend or GradientNorms), each CG epoch may also move two gradients (8P bytes).
  *
@@ -192,7 +194,13 @@ class PaperModelsOnEmulatedGpuTest {
             long d2hBound = reads * scalars + (!adam && cgCopiesGradients ? 8 * p : 0);
             assertTrue(e.hostToDeviceBytes() <= h2dBound, at + ": " + e.hostToDeviceBytes() + " bytes to the device, bound " + h2dBound);
             assertTrue(e.deviceToHostBytes() <= d2hBound, at + ": " + e.deviceToHostBytes() + " bytes to the host, bound " + d2hBound);
-            assertTrue(adam ? e.hostToDeviceBytes() >= 4L * TRAIN : true, at + ": the sample order went to the device");
+            if (adam) {
+                // and no read went uncounted: each step reads at least the norms' T + 2 doubles, each evaluation chunk a loss and a count
+                long d2hAtLeast = steps * 8L * (tensors + 2) + evalChunks * 16L;
+                assertTrue(e.hostToDeviceBytes() >= 4L * TRAIN, at + ": the sample order went to the device");
+                assertTrue(e.deviceToHostBytes() >= d2hAtLeast, at + ": " + e.deviceToHostBytes() + " bytes to the host counted, at least "
+                        + d2hAtLeast + " were read");
+            }
             long oneBatch = 4L * BATCH * net.inputSize();
             if (adam || !cgCopiesGradients) {
                 assertTrue(e.hostToDeviceBytes() + e.deviceToHostBytes() < Math.min(4 * p, oneBatch),
