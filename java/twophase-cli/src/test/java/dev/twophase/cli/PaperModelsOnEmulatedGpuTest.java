@@ -61,12 +61,14 @@ import static org.junit.jupiter.api.Assertions.fail;
  * S = 8(T + 2) + 64 bytes (the norms' T + 2 doubles, or a few scalars) per host read, and at most
  * one read per mini-batch step, per chunk of every objective pass (at most 3 per pass of compute:
  * a loss-only pass costs 1/3), per evaluation chunk, plus 16 per CG iteration (its dot products
- * and tests). Both bounds are far below one parameter vector (4P bytes) or one batch of inputs,
- * which the test also checks. The Adam epochs must also count at least what they certainly read
- * (per step the norms' T + 2 doubles, per evaluation chunk a loss and a count), so a read that a
- * binding forgets to count fails the test. While CG's max-norm test still copies the gradient to the host
- * (until the device max-abs of the vector-ops work lands, found by a method named for a maximum
- * in VectorBackend or GradientNorms), each CG epoch may also move two gradients (8P bytes).
+ * and tests). Both bounds are far below one parameter vector (4P bytes), which the test also
+ * checks. (They do not depend on the data: with this test's batches of 8 tiny images, a batch of
+ * inputs is 2 KB, about what the ViTs' 37 to 55 tensors' norms take per epoch.) The Adam epochs
+ * must also count at least what they certainly read (per step the norms' T + 2 doubles, per
+ * evaluation chunk a loss and a count), so a read that a binding forgets to count fails the test.
+ * While CG's max-norm test still copies the gradient to the host (until the device max-abs of the
+ * vector-ops work lands, found by a method named for a maximum in VectorBackend or GradientNorms),
+ * each CG epoch may also move two gradients (8P bytes).
  *
  * <p><b>The loss follows the CPU backend.</b> Every op the models use is bitwise the CPU's, or a
  * double reduction in another order (about 1e-16 relative), or a transcendental within one float
@@ -201,11 +203,9 @@ class PaperModelsOnEmulatedGpuTest {
                 assertTrue(e.deviceToHostBytes() >= d2hAtLeast, at + ": " + e.deviceToHostBytes() + " bytes to the host counted, at least "
                         + d2hAtLeast + " were read");
             }
-            long oneBatch = 4L * BATCH * net.inputSize();
             if (adam || !cgCopiesGradients) {
-                assertTrue(e.hostToDeviceBytes() + e.deviceToHostBytes() < Math.min(4 * p, oneBatch),
-                        at + ": " + (e.hostToDeviceBytes() + e.deviceToHostBytes()) + " bytes moved; one parameter vector is " + 4 * p
-                                + ", one batch of inputs " + oneBatch);
+                assertTrue(e.hostToDeviceBytes() + e.deviceToHostBytes() < 4 * p,
+                        at + ": " + (e.hostToDeviceBytes() + e.deviceToHostBytes()) + " bytes moved; one parameter vector is " + 4 * p);
             }
         }
     }

@@ -39,8 +39,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * reductions; it is released when the last FFM backend on that library closes.
  *
  * <p>Transfers: uploads and downloads are counted by {@link GpuBackend}; what the library copies
- * inside a call (the results of reductions, the segmented norms' chunk table) is read from its
- * counters ({@code tp_transfer_bytes}) around that call.
+ * inside any other call (the results of reductions, the segmented norms' chunk table) is read from
+ * its counters ({@code tp_transfer_bytes}) around that call ({@code CountingLibrary}).
  */
 public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
@@ -64,14 +64,19 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     /** Floats per host<->device copy: bounds how long one critical downcall holds off the GC. */
     static final int COPY_CHUNK = 1 << 22;
 
-    private final TpLibrary lib;
+    /** The library itself: opening, releasing, and the copies that {@link GpuBackend} counts. */
+    private final TpLibrary tp;
+    /** The library as the ops call it: each call's host/device copies count as this backend's transfers. */
+    private final CountingLibrary lib = new CountingLibrary();
+    /** Where tp_transfer_bytes writes (two longs), reused by every call. */
+    private final MemorySegment transferSlots = Arena.ofAuto().allocate(JAVA_LONG, 2);
     private final FfmCublas cublas;
     private final String name;
     private final String description;
 
     private FfmBackend(TpLibrary lib, FfmCublas cublas, String name, String description) {
         super(FBuffer.class);
-        this.lib = lib;
+        this.tp = lib;
         this.cublas = cublas;
         this.name = name;
         this.description = description;
@@ -154,7 +159,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
     @Override public String description() { return description; }
 
-    @Override protected java.lang.foreign.SymbolLookup emulatorLibrary() { return name.endsWith("-emu") ? lib.lookup() : null; }
+    @Override protected java.lang.foreign.SymbolLookup emulatorLibrary() { return name.endsWith("-emu") ? tp.lookup() : null; }
 
     /** Whether GEMM goes through cuBLAS (else tp_sgemm). */
     public boolean usesCublas() { return cublas != null; }
@@ -171,21 +176,29 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
     private static MemorySegment seg(FBuffer b) { return b == null ? MemorySegment.NULL : b.segment(); }
 
-    /** {@code lib.check(what, call)}, adding to this backend's transfer counts what the library copied during it. */
-    private void counted(String what, NativeCall call) {
-        long[] before = libraryTransfers();
-        lib.check(what, call);
-        long[] after = libraryTransfers();
-        countHostToDevice(after[0] - before[0]);
-        countDeviceToHost(after[1] - before[1]);
-    }
+    /**
+     * The library's downcalls as the ops make them: {@link #check} reads the library's transfer
+     * counters ({@code tp_transfer_bytes}) around each call and adds what it copied between host
+     * and device (the results of reductions, tables) to this backend's counts, so every op is
+     * counted without knowing whether it copies. Uploads and downloads, which {@link GpuBackend}
+     * counts itself, call the library directly.
+     */
+    private final class CountingLibrary {
+        MethodHandle h(TpFunction f) { return tp.h(f); }
 
-    /** The library's transfer counters: bytes host to device, device to host. */
-    private long[] libraryTransfers() {
-        try (Arena a = Arena.ofConfined()) {
-            MemorySegment h = a.allocate(JAVA_LONG), d = a.allocate(JAVA_LONG);
-            lib.check("tp_transfer_bytes", () -> (int) lib.h(TpFunction.TRANSFER_BYTES).invokeExact(h, d));
-            return new long[] {h.get(JAVA_LONG, 0), d.get(JAVA_LONG, 0)};
+        void check(String what, NativeCall call) {
+            readCounters();
+            long h0 = transferSlots.getAtIndex(JAVA_LONG, 0), d0 = transferSlots.getAtIndex(JAVA_LONG, 1);
+            tp.check(what, call);
+            readCounters();
+            countHostToDevice(transferSlots.getAtIndex(JAVA_LONG, 0) - h0);
+            countDeviceToHost(transferSlots.getAtIndex(JAVA_LONG, 1) - d0);
+        }
+
+        /** tp_transfer_bytes into transferSlots: bytes host to device, then device to host. */
+        private void readCounters() {
+            MemorySegment h = transferSlots, d = transferSlots.asSlice(Long.BYTES);
+            tp.check("tp_transfer_bytes", () -> (int) tp.h(TpFunction.TRANSFER_BYTES).invokeExact(h, d));
         }
     }
 
@@ -235,7 +248,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
                 first = e;
             }
         }
-        if (lib.release()) {
+        if (tp.release()) {
             try {
                 lib.check("tp_release_scratch", () -> (int) lib.h(TpFunction.RELEASE_SCRATCH).invokeExact());
             } catch (RuntimeException e) {
@@ -256,13 +269,13 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     /** Host array <-> device memory in {@link #COPY_CHUNK}-float pieces; both tp_memcpy functions take (to, from, bytes). */
     private void copyChunks(TpFunction f, String name, float[] array, int arrayOffset, long deviceAddress, long n, boolean toDevice) {
         MemorySegment heap = MemorySegment.ofArray(array);
-        MethodHandle h = lib.h(f);
+        MethodHandle h = tp.h(f);
         for (long done = 0; done < n; done += COPY_CHUNK) {
             long count = Math.min(COPY_CHUNK, n - done);
             MemorySegment host = heap.asSlice((arrayOffset + done) * Float.BYTES, count * Float.BYTES);
             MemorySegment device = MemorySegment.ofAddress(deviceAddress + done * Float.BYTES);
             MemorySegment to = toDevice ? device : host, from = toDevice ? host : device;
-            lib.check(name + "(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
+            tp.check(name + "(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
         }
     }
 
@@ -308,7 +321,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
             MemorySegment ptrs = a.allocate(ADDRESS, k), dots = a.allocate(JAVA_DOUBLE, k);
             for (int j = 0; j < k; j++) ptrs.setAtIndex(ADDRESS, j, ys[j].segment());
             MemorySegment xs = x.segment();
-            counted("tp_multi_dot(k=" + k + ", n=" + n + ")", () -> (int) lib.h(TpFunction.MULTI_DOT).invokeExact(xs, ptrs, k, n, dots));
+            lib.check("tp_multi_dot(k=" + k + ", n=" + n + ")", () -> (int) lib.h(TpFunction.MULTI_DOT).invokeExact(xs, ptrs, k, n, dots));
             for (int j = 0; j < k; j++) out[outOffset + j] = dots.getAtIndex(JAVA_DOUBLE, j);
         }
     }
@@ -334,7 +347,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
             MemorySegment off = a.allocateFrom(JAVA_LONG, offsets);
             MemorySegment sums = a.allocate(JAVA_DOUBLE, tensors + 1), flag = a.allocate(JAVA_INT);
             MemorySegment gs = g.segment();
-            counted("tp_segmented_norms(" + tensors + " tensors)", () -> (int) lib.h(TpFunction.SEGMENTED_NORMS)
+            lib.check("tp_segmented_norms(" + tensors + " tensors)", () -> (int) lib.h(TpFunction.SEGMENTED_NORMS)
                     .invokeExact(gs, off, tensors, sums, flag, MemorySegment.NULL));
             for (int t = 0; t <= tensors; t++) sumsq[t] = sums.getAtIndex(JAVA_DOUBLE, t);
             return flag.get(JAVA_INT, 0) != 0;
@@ -379,7 +392,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     @Override protected double deviceSquaredError(FBuffer out, FBuffer target, float gradScale, FBuffer dOut, long n) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment loss = a.allocate(JAVA_DOUBLE), os = out.segment(), ts = target.segment(), gs = seg(dOut);
-            counted("tp_squared_error(n=" + n + ")", () -> (int) lib.h(TpFunction.SQUARED_ERROR)
+            lib.check("tp_squared_error(n=" + n + ")", () -> (int) lib.h(TpFunction.SQUARED_ERROR)
                     .invokeExact(os, ts, n, gradScale, gs, loss));
             return loss.get(JAVA_DOUBLE, 0);
         }
@@ -389,7 +402,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
                                                          FBuffer dOut) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment loss = a.allocate(JAVA_DOUBLE), ls = logits.segment(), ts = target.segment(), gs = seg(dOut);
-            counted("tp_softmax_cross_entropy(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.SOFTMAX_CROSS_ENTROPY)
+            lib.check("tp_softmax_cross_entropy(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.SOFTMAX_CROSS_ENTROPY)
                     .invokeExact(ls, ts, rows, cols, gradScale, gs, loss));
             return loss.get(JAVA_DOUBLE, 0);
         }
@@ -411,7 +424,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     @Override protected double deviceCountCorrect(FBuffer outputs, FBuffer labels, long rows, int cols) {
         try (Arena a = Arena.ofConfined()) {
             MemorySegment count = a.allocate(JAVA_DOUBLE), os = outputs.segment(), ls = labels.segment();
-            counted("tp_count_correct(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.COUNT_CORRECT)
+            lib.check("tp_count_correct(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.COUNT_CORRECT)
                     .invokeExact(os, ls, rows, cols, count));
             return count.get(JAVA_DOUBLE, 0);
         }
