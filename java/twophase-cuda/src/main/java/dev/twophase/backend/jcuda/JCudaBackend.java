@@ -57,9 +57,10 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32;
  * return as soon as the kernel is queued; reductions, downloads and {@link #synchronize()} wait.
  * A kernel that fails asynchronously is reported by the next call that waits ({@link
  * CudaException#isKernelFault()}). Transfers: uploads and downloads are counted by {@link
- * GpuBackend}, the doubles reductions return and the tables this class uploads here. Every driver and
- * cuBLAS status goes through {@link #check}, which throws {@link CudaException} naming the call.
- * The context is made current on whichever thread calls (one thread at a time).
+ * GpuBackend}, what reductions return by {@code fetch}, the tables this class uploads by
+ * {@code sendTable}; no other method copies between host and device (a test checks it). Every
+ * driver and cuBLAS status goes through {@link #check}, which throws {@link CudaException} naming
+ * the call. The context is made current on whichever thread calls (one thread at a time).
  */
 public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
@@ -353,9 +354,14 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     /** Copies {@code count} doubles from device memory to a new array (waits for queued work; counted as a transfer). */
     private double[] fetchDoubles(CUdeviceptr src, int count) {
         double[] out = new double[count];
-        check("cuMemcpyDtoH(" + count + " doubles)", cuMemcpyDtoH(Pointer.to(out), src, (long) count * Double.BYTES));
-        countDeviceToHost((long) count * Double.BYTES);
+        fetch(count + " doubles", Pointer.to(out), src, (long) count * Double.BYTES);
         return out;
+    }
+
+    /** Copies {@code bytes} from device memory to host memory (a result for the host: waits for queued work; counted as a transfer). */
+    private void fetch(String what, Pointer dst, CUdeviceptr src, long bytes) {
+        check("cuMemcpyDtoH(" + what + ")", cuMemcpyDtoH(dst, src, bytes));
+        countDeviceToHost(bytes);
     }
 
     /** Copies {@code bytes} from a host array to device memory (a table for a kernel; counted as a transfer). */

@@ -17,8 +17,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * Every copy between host and device in the bindings goes through a place that counts it, so
  * {@code transfers()} (and the epochs' transfer columns) cannot miss one that a new op adds: in
  * the JCuda backend the driver's copies are called only from {@code deviceUpload} and
- * {@code deviceDownload} (counted by GpuBackend) and from {@code fetchDoubles} and
- * {@code sendTable} (which count); in the FFM backend the library is called directly
+ * {@code deviceDownload} (counted by GpuBackend) and from {@code fetch} and {@code sendTable}
+ * (which count); in the FFM backend the library is called directly
  * ({@code tp.check}) only for uploads and downloads and by the counting wrapper, every other call
  * goes through {@code lib.check}, which adds what the library copied. A source check: it names the
  * method that breaks the rule.
@@ -46,9 +46,9 @@ class TransferCountingContractTest {
         List<String> callers = callers("java/twophase-cuda/src/main/java/dev/twophase/backend/jcuda/JCudaBackend.java",
                 Pattern.compile("\\bcuMemcpy(DtoH|HtoD)\\w*\\("));
         assertTrue(callers.size() >= 4, "found the copies: " + callers);
-        Set<String> counted = Set.of("deviceUpload", "deviceDownload", "fetchDoubles", "sendTable");
+        Set<String> counted = Set.of("deviceUpload", "deviceDownload", "fetch", "sendTable");
         List<String> uncounted = callers.stream().filter(c -> !counted.contains(c)).toList();
-        assertEquals(List.of(), uncounted, "JCudaBackend methods that copy between host and device without counting: use fetchDoubles or sendTable");
+        assertEquals(List.of(), uncounted, "JCudaBackend methods that copy between host and device without counting: use fetch (fetchDoubles) or sendTable");
     }
 
     @Test void ffmCallsTheLibraryThroughTheCountingWrapper() throws IOException {
