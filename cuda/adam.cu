@@ -292,14 +292,13 @@ extern "C" int tp_adam_step(float *param, const float *grad, float *exp_avg, flo
         TpDeviceBuffer *table = nullptr;
         const int rs = tp_scratch_reserve(TP_SCRATCH_ADAM_TABLE, host.size(), &table);
         if (rs != 0) return rs;
-        TP_CUDA_CHECK(cudaMemcpy(table->ptr, host.data(), host.size(), cudaMemcpyHostToDevice));
+        TP_CHECK_RC(tp_copy_to_device(table->ptr, host.data(), host.size()));
         const long long *d_offsets = static_cast<const long long *>(table->ptr);
         const float *d_scalars = reinterpret_cast<const float *>(static_cast<const char *>(table->ptr) + off_bytes);
         TP_LAUNCH(tp_adam_segments_kernel, grid, TP_BLOCK, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq,
                   (long long)n, d_offsets, d_scalars, nsegments, skip_flag);
         TP_LAUNCH_CHECK();
     }
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 #endif /* TP_KERNELS_ONLY */

@@ -16,3 +16,4 @@
 #include "conv.cu"
 #include "attention.cu"
 #include "layernorm.cu"
+#include "data.cu"

@@ -214,7 +214,6 @@ extern "C" int tp_batched_matmul(int trans_a, int trans_b, int m, int n, int k, 
               k, alpha, a, lda, (long long)sa_outer, (long long)sa_inner, b, ldb, (long long)sb_outer,
               (long long)sb_inner, c, ldc, (long long)sc_outer, (long long)sc_inner, (long long)outer, inner);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -226,7 +225,6 @@ extern "C" int tp_attention_softmax(float *probs, int64_t rows, int cols)
     TP_REQUIRE(probs != nullptr);
     TP_LAUNCH(tp_attention_softmax_rows, tp_row_grid(rows), TP_BLOCK, probs, (long long)rows, cols);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -238,7 +236,6 @@ extern "C" int tp_attention_softmax_backward(const float *probs, float *grad, in
     TP_REQUIRE(probs != nullptr && grad != nullptr);
     TP_LAUNCH(tp_attention_softmax_backward_rows, tp_row_grid(rows), TP_BLOCK, probs, grad, (long long)rows, cols, scale);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 

@@ -247,8 +247,7 @@ extern "C" int tp_multi_dot(const float *x, const float *const *ys, int k, int64
     TP_LAUNCH_CHECK();
     TP_LAUNCH(tp_reduce_partials, k, TP_BLOCK, partials, k, grid, dout);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaMemcpy(out, dout, sizeof(double) * (size_t)k, cudaMemcpyDeviceToHost));
-    return 0;
+    return tp_copy_to_host(out, dout, sizeof(double) * (size_t)k);
 }
 
 extern "C" int tp_cg_direction(float *d, const float *g, float *g_prev, int64_t n, float beta)
@@ -258,7 +257,6 @@ extern "C" int tp_cg_direction(float *d, const float *g, float *g_prev, int64_t 
     TP_REQUIRE(d != nullptr && g != nullptr && g_prev != nullptr);
     TP_LAUNCH(tp_cg_direction_kernel, tp_elementwise_grid(n), TP_BLOCK, d, g, g_prev, (long long)n, beta);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -269,7 +267,6 @@ extern "C" int tp_trial_point(float *x, const float *x0, const float *d, int64_t
     TP_REQUIRE(x != nullptr && x0 != nullptr && d != nullptr);
     TP_LAUNCH(tp_trial_point_kernel, tp_elementwise_grid(n), TP_BLOCK, x, x0, d, (long long)n, alpha);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -280,7 +277,6 @@ extern "C" int tp_axpy(float a, const float *x, float *y, int64_t n)
     TP_REQUIRE(x != nullptr && y != nullptr);
     TP_LAUNCH(tp_axpy_kernel, tp_elementwise_grid(n), TP_BLOCK, a, x, y, (long long)n);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 #endif /* TP_KERNELS_ONLY */

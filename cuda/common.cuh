@@ -52,6 +52,13 @@ static_assert(TP_BLOCK % 32 == 0, "TP_BLOCK must be a multiple of the warp size"
 
 #define TP_LAUNCH_CHECK() TP_CUDA_CHECK(cudaGetLastError())
 
+/* Returns the code of a tp_* helper from the enclosing function when it is not 0. */
+#define TP_CHECK_RC(call)                                                                   \
+    do {                                                                                    \
+        const int tp_rc_ = (call);                                                          \
+        if (tp_rc_ != 0) return tp_rc_;                                                     \
+    } while (0)
+
 #define TP_REQUIRE(cond)                                                                    \
     do {                                                                                    \
         if (!(cond)) return TP_ERR_INVALID_VALUE;                                           \
@@ -126,6 +133,14 @@ enum TpScratchSlot {
 /* Returns the slot's buffer with at least `bytes` bytes (grown geometrically, contents
  * lost on growth), or an error code. Defined in runtime.cu. Not thread-safe. */
 int tp_scratch_reserve(int slot, size_t bytes, TpDeviceBuffer **out);
+
+/* Copies between host and device memory inside the library (results of reductions, tables):
+ * cudaMemcpy, counted for tp_transfer_bytes. Every host<->device copy of the library goes through
+ * these two or tp_memcpy_htod/dtoh (the lint host_copies checks it), so the counters are exact.
+ * A copy to the host waits for the work queued before it (stream order): it is where the errors
+ * of earlier asynchronous kernels surface. Defined in runtime.cu; return 0 or the error code. */
+int tp_copy_to_host(void *dst, const void *src, size_t bytes);
+int tp_copy_to_device(void *dst, const void *src, size_t bytes);
 
 /* Round up to 256 bytes, the layout unit of sub-buffers carved from one scratch buffer. */
 static inline size_t tp_align256(size_t bytes) { return (bytes + 255u) & ~(size_t)255u; }

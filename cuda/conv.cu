@@ -261,7 +261,6 @@ extern "C" int tp_im2col(const float *x, float *cols, int batch, int height, int
     TP_REQUIRE(tp_conv_dims(batch, height, width, channels, kernel, stride, pad, &d) && x != nullptr && cols != nullptr);
     TP_LAUNCH(tp_im2col_kernel, tp_elementwise_grid(d.patches), TP_BLOCK, x, cols, TP_CONV_DIMS_ARGS(d));
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -272,7 +271,6 @@ extern "C" int tp_col2im(const float *cols, float *dx, int batch, int height, in
     TP_REQUIRE(tp_conv_dims(batch, height, width, channels, kernel, stride, pad, &d) && cols != nullptr && dx != nullptr);
     TP_LAUNCH(tp_col2im_kernel, tp_elementwise_grid(d.in), TP_BLOCK, cols, dx, TP_CONV_DIMS_ARGS(d));
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -283,7 +281,6 @@ extern "C" int tp_max_pool(const float *x, float *y, int batch, int height, int 
     TP_REQUIRE(tp_conv_dims(batch, height, width, channels, kernel, stride, pad, &d) && x != nullptr && y != nullptr);
     TP_LAUNCH(tp_max_pool_kernel, tp_elementwise_grid(d.pooled), TP_BLOCK, x, y, TP_CONV_DIMS_ARGS(d));
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -295,7 +292,6 @@ extern "C" int tp_max_pool_backward(const float *x, const float *y, const float 
     TP_REQUIRE(x != nullptr && y != nullptr && dy != nullptr && dx != nullptr);
     TP_LAUNCH(tp_max_pool_backward_kernel, tp_elementwise_grid(d.in), TP_BLOCK, x, y, dy, dx, TP_CONV_DIMS_ARGS(d));
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -307,7 +303,6 @@ extern "C" int tp_batched_transpose(const float *x, float *y, int batch, int row
     TP_REQUIRE(x != nullptr && y != nullptr);
     TP_LAUNCH(tp_batched_transpose_kernel, tp_transpose_grid(batch, rows, cols), TP_BLOCK, x, y, batch, rows, cols);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 

@@ -137,7 +137,6 @@ extern "C" int tp_sgemm(int trans_a, int trans_b, int m, int n, int k, float alp
     const dim3 grid((unsigned)tp_gemm_grid_x(n), (unsigned)tp_gemm_grid_y(m));
     TP_LAUNCH(tp_sgemm_kernel, grid, TP_BLOCK, trans_a != 0, trans_b != 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 #endif /* TP_KERNELS_ONLY */

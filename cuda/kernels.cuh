@@ -39,6 +39,9 @@
  *                                                then tp_bias_grad_finish on each half
  *             tp_token_mean_kernel               grid tp_elementwise_grid(batch * dim)
  *             tp_token_mean_backward_kernel      grid tp_elementwise_grid(batch * tokens * dim)
+ *   data.cu   tp_gather_rows_kernel     grid tp_elementwise_grid(rows * cols)
+ *             tp_one_hot_kernel         grid tp_elementwise_grid(rows * classes)
+ *             tp_count_correct_partials grid G = tp_elementwise_grid(rows), then tp_reduce_partials(k 1, G)
  *
  * The JCuda backend declares the same names and parameter lists in
  * dev.twophase.backend.cuda.Kernel; a Java test compares that list with this file.
@@ -158,6 +161,15 @@ tp_token_mean_kernel(const float *x, float *y, long long batch, int tokens, int 
 
 __global__ void __launch_bounds__(TP_BLOCK)
 tp_token_mean_backward_kernel(const float *dy, float *dx, long long batch, int tokens, int dim);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_gather_rows_kernel(const float *src, long long src_rows, int cols, const float *idx, long long rows, float *dst);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_one_hot_kernel(const float *labels, long long rows, int classes, float *dst);
+
+__global__ void __launch_bounds__(TP_BLOCK)
+tp_count_correct_partials(const float *out, const float *labels, long long rows, int cols, double *partials);
 
 } /* extern "C" */
 

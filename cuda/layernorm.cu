@@ -186,7 +186,6 @@ extern "C" int tp_layer_norm(const float *x, const float *gamma, const float *be
     TP_REQUIRE(x != nullptr && gamma != nullptr && beta != nullptr && y != nullptr);
     TP_LAUNCH(tp_layer_norm_rows, tp_row_grid(rows), TP_BLOCK, x, gamma, beta, y, (long long)rows, dim, eps);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -222,7 +221,6 @@ extern "C" int tp_layer_norm_backward(const float *x, const float *gamma, const 
     TP_LAUNCH(tp_bias_grad_finish, tp_bias_finish_grid(dim), TP_BLOCK,
               partials == nullptr ? nullptr : partials + (size_t)nchunks * (size_t)dim, nchunks, dim, dbeta);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -235,7 +233,6 @@ extern "C" int tp_token_mean(const float *x, float *y, int64_t batch, int tokens
     TP_REQUIRE(x != nullptr && y != nullptr);
     TP_LAUNCH(tp_token_mean_kernel, tp_elementwise_grid(n), TP_BLOCK, x, y, (long long)batch, tokens, dim);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -248,7 +245,6 @@ extern "C" int tp_token_mean_backward(const float *dy, float *dx, int64_t batch,
     TP_REQUIRE(dy != nullptr && dx != nullptr);
     TP_LAUNCH(tp_token_mean_backward_kernel, tp_elementwise_grid(n), TP_BLOCK, dy, dx, (long long)batch, tokens, dim);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 

@@ -280,7 +280,6 @@ extern "C" int tp_add_bias(float *y, const float *bias, int64_t rows, int cols)
     TP_REQUIRE(y != nullptr && bias != nullptr);
     TP_LAUNCH(tp_add_bias_kernel, tp_elementwise_grid(n), TP_BLOCK, y, bias, (long long)rows, cols);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -304,7 +303,6 @@ extern "C" int tp_bias_grad(const float *dy, float *dbias, int64_t rows, int col
     /* rows == 0 still adds 0 to every dbias[c], as the Java loop does (-0 becomes +0) */
     TP_LAUNCH(tp_bias_grad_finish, tp_bias_finish_grid(cols), TP_BLOCK, partials, nchunks, cols, dbias);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -315,7 +313,6 @@ extern "C" int tp_activation(int act, const float *x, float *y, int64_t n)
     TP_REQUIRE(x != nullptr && y != nullptr);
     TP_LAUNCH(tp_activation_kernel, tp_elementwise_grid(n), TP_BLOCK, act, x, y, (long long)n);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -327,7 +324,6 @@ extern "C" int tp_activation_backward(int act, const float *x, const float *y, c
     TP_REQUIRE(x != nullptr && y != nullptr && dy != nullptr && dx != nullptr);
     TP_LAUNCH(tp_activation_backward_kernel, tp_elementwise_grid(n), TP_BLOCK, act, x, y, dy, dx, (long long)n);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
     return 0;
 }
 
@@ -336,8 +332,7 @@ static int tp_reduce_to_host(const double *partials, int nparts, double *result_
 {
     TP_LAUNCH(tp_reduce_partials, 1, TP_BLOCK, partials, 1, nparts, result_dev);
     TP_LAUNCH_CHECK();
-    TP_CUDA_CHECK(cudaMemcpy(loss, result_dev, sizeof(double), cudaMemcpyDeviceToHost));
-    return 0;
+    return tp_copy_to_host(loss, result_dev, sizeof(double));
 }
 
 extern "C" int tp_squared_error(const float *out, const float *target, int64_t n, float grad_scale, float *dout,

@@ -244,13 +244,10 @@ extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int nt
         if (rr != 0) return rr;
         char *base = static_cast<char *>(table_buf->ptr);
         if (nchunks > 0) {
-            TP_CUDA_CHECK(cudaMemcpy(base, table.chunk_start.data(), sizeof(long long) * (size_t)nchunks,
-                                     cudaMemcpyHostToDevice));
-            TP_CUDA_CHECK(cudaMemcpy(base + bytes_ll, table.chunk_end.data(),
-                                     sizeof(long long) * (size_t)nchunks, cudaMemcpyHostToDevice));
+            TP_CHECK_RC(tp_copy_to_device(base, table.chunk_start.data(), sizeof(long long) * (size_t)nchunks));
+            TP_CHECK_RC(tp_copy_to_device(base + bytes_ll, table.chunk_end.data(), sizeof(long long) * (size_t)nchunks));
         }
-        TP_CUDA_CHECK(cudaMemcpy(base + 2 * bytes_ll, table.tensor_first_chunk.data(), sizeof(int) * ntab,
-                                 cudaMemcpyHostToDevice));
+        TP_CHECK_RC(tp_copy_to_device(base + 2 * bytes_ll, table.tensor_first_chunk.data(), sizeof(int) * ntab));
         s_cached_offsets.assign(offsets, offsets + ntab);
         s_cached_nchunks = nchunks;
         s_cached_generation = table_buf->generation;
@@ -290,7 +287,7 @@ extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int nt
 
     /* one synchronous copy brings back the sums, the flag and the maxima */
     std::vector<char> host(result_bytes);
-    TP_CUDA_CHECK(cudaMemcpy(host.data(), d_out, result_bytes, cudaMemcpyDeviceToHost));
+    TP_CHECK_RC(tp_copy_to_host(host.data(), d_out, result_bytes));
     memcpy(sumsq_out, host.data(), sizeof(double) * ntab);
     int flag = 0;
     memcpy(&flag, host.data() + sizeof(double) * ntab, sizeof(int));

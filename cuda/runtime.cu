@@ -5,10 +5,19 @@
  * failing runtime call (see twophase.h). Without a driver (no libcuda.so.1) the static
  * CUDA runtime reports cudaErrorInsufficientDriver (35); without a device,
  * cudaErrorNoDevice (100): tp_device_count returns that code and sets *count = 0.
- * Every call that the ABI promises to be complete on return synchronizes (memset and
- * device-to-device copies are otherwise asynchronous with respect to the host).
+ *
+ * Synchronization (twophase.h): everything runs in order on the legacy default stream; a call
+ * waits for the device only where the host needs a value: copies to the host (tp_memcpy_dtoh and
+ * the results of reductions), tp_synchronize, and what CUDA makes wait by itself (cudaFree,
+ * cudaMalloc, copies from pageable host memory). Device-to-device copies and memsets are queued.
+ *
+ * Transfer counters: every copy between host and device memory made by the library (the
+ * tp_memcpy_htod/dtoh calls and tp_copy_to_host/device) adds its bytes to one of two counters,
+ * which tp_transfer_bytes reads.
  */
 #include <string.h>
+
+#include <atomic>
 
 #include "common.cuh"
 
@@ -56,13 +65,27 @@ extern "C" int tp_free(void *ptr)
     return 0;
 }
 
+static std::atomic<int64_t> s_htod_bytes{0}, s_dtoh_bytes{0};
+
 static int tp_copy(void *dst, const void *src, int64_t bytes, cudaMemcpyKind kind)
 {
     TP_REQUIRE(bytes >= 0);
     if (bytes == 0) return 0;
     TP_REQUIRE(dst != nullptr && src != nullptr);
     TP_CUDA_CHECK(cudaMemcpy(dst, src, (size_t)bytes, kind));
+    if (kind == cudaMemcpyHostToDevice) s_htod_bytes += bytes;
+    if (kind == cudaMemcpyDeviceToHost) s_dtoh_bytes += bytes;
     return 0;
+}
+
+int tp_copy_to_host(void *dst, const void *src, size_t bytes)
+{
+    return tp_copy(dst, src, (int64_t)bytes, cudaMemcpyDeviceToHost);
+}
+
+int tp_copy_to_device(void *dst, const void *src, size_t bytes)
+{
+    return tp_copy(dst, src, (int64_t)bytes, cudaMemcpyHostToDevice);
 }
 
 extern "C" int tp_memcpy_htod(void *dst, const void *src, int64_t bytes)
@@ -75,21 +98,31 @@ extern "C" int tp_memcpy_dtoh(void *dst, const void *src, int64_t bytes)
     return tp_copy(dst, src, bytes, cudaMemcpyDeviceToHost);
 }
 
+/* Queued: asynchronous with respect to the host, in stream order with the kernels. */
 extern "C" int tp_memcpy_dtod(void *dst, const void *src, int64_t bytes)
 {
-    const int rc = tp_copy(dst, src, bytes, cudaMemcpyDeviceToDevice);
-    if (rc != 0 || bytes == 0) return rc;
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
+    TP_REQUIRE(bytes >= 0);
+    if (bytes == 0) return 0;
+    TP_REQUIRE(dst != nullptr && src != nullptr);
+    TP_CUDA_CHECK(cudaMemcpyAsync(dst, src, (size_t)bytes, cudaMemcpyDeviceToDevice, 0));
     return 0;
 }
 
+/* Queued, like tp_memcpy_dtod. */
 extern "C" int tp_memset(void *ptr, int value, int64_t bytes)
 {
     TP_REQUIRE(bytes >= 0);
     if (bytes == 0) return 0;
     TP_REQUIRE(ptr != nullptr);
-    TP_CUDA_CHECK(cudaMemset(ptr, value, (size_t)bytes));
-    TP_CUDA_CHECK(cudaStreamSynchronize(0));
+    TP_CUDA_CHECK(cudaMemsetAsync(ptr, value, (size_t)bytes, 0));
+    return 0;
+}
+
+extern "C" int tp_transfer_bytes(int64_t *host_to_device, int64_t *device_to_host)
+{
+    TP_REQUIRE(host_to_device != nullptr && device_to_host != nullptr);
+    *host_to_device = s_htod_bytes.load();
+    *device_to_host = s_dtoh_bytes.load();
     return 0;
 }
 

@@ -5,8 +5,16 @@
  * names it. Scalars that depend on the step (bias corrections, beta, alpha) are
  * computed by the caller on the host in double and passed rounded to float.
  * Reductions accumulate in double with a fixed two-pass order and no atomics,
- * so results are bit-identical run to run. All calls run on the default stream
- * and return after the work is done (the Java side holds no stream objects).
+ * so results are bit-identical run to run. All calls run in order on the legacy
+ * default stream (the Java side holds no stream objects). A call that only queues
+ * work (kernels, device-to-device copies, memsets) returns without waiting for it;
+ * a call that gives the host a value waits for everything queued before it:
+ * tp_memcpy_dtoh, the reductions whose results are host memory (tp_multi_dot,
+ * tp_segmented_norms, the losses, tp_count_correct) and tp_synchronize. Host memory
+ * passed to any call may be reused as soon as it returns. A kernel that fails while
+ * running is therefore reported by the next call that waits (with the code of the
+ * failure); set CUDA_LAUNCH_BLOCKING=1 to have it reported by the call that queued it.
+ * Launch-configuration errors are reported by the queuing call.
  * Not thread-safe: the library keeps one scratch buffer for reductions.
  */
 #ifndef TWOPHASE_H
@@ -228,6 +236,20 @@ int tp_layer_norm_backward(const float *x, const float *gamma, const float *dy, 
 int tp_token_mean(const float *x, float *y, int64_t batch, int tokens, int dim);
 int tp_token_mean_backward(const float *dy, float *dx, int64_t batch, int tokens, int dim);
 
+/* ---- training data on the device (data.cu) ----
+ * Row numbers and labels are float values (exact integers below 2^24); one that is not an
+ * integer in its range makes a row of NaN (gather, one-hot) or a NaN count. */
+
+/* dst[r][c] = src[idx[r]][c] for r < rows, c < cols; src has src_rows rows. */
+int tp_gather_rows(const float *src, int64_t src_rows, int cols, const float *idx, int64_t rows, float *dst);
+
+/* dst[r][c] = c == labels[r] ? 1 : 0 for a rows x classes dst. */
+int tp_one_hot(const float *labels, int64_t rows, int classes, float *dst);
+
+/* *correct (host) = the number of rows r whose first maximum over out[r][0..cols) (the first
+ * column greater than every earlier one) is labels[r]. */
+int tp_count_correct(const float *out, const float *labels, int64_t rows, int cols, double *correct);
+
 /* ---- additions (diagnostics and housekeeping); same return convention ---- */
 /* 2: tp_adam_step takes one_minus_beta1/2; tp_axpy, the model ops and tp_sgemm added.
  * 3: tp_adam_step takes a segment table of scalars and AMSGrad's max_exp_avg_sq;
@@ -242,6 +264,9 @@ int tp_runtime_version(int *version);
 int tp_driver_version(int *version);
 /* Free and total device memory of the current device, in bytes. */
 int tp_mem_get_info(int64_t *free_bytes, int64_t *total_bytes);
+/* Bytes the library has copied from host to device and from device to host since it was
+ * loaded: tp_memcpy_htod/dtoh, the results of reductions and the tables it uploads. */
+int tp_transfer_bytes(int64_t *host_to_device, int64_t *device_to_host);
 /* Frees the library's scratch buffers (reduction scratch, cached norm chunk table);
  * the next call that needs them grows them again. */
 int tp_release_scratch(void);

@@ -3,7 +3,8 @@
 # copy of the sources, the emulated library and the tests are rebuilt, and the named test must
 # now fail; the unmutated copy must pass the same tests first. Shows that the tests on the
 # emulator see a missing barrier, a wrong shuffle offset, an off-by-one tail, a float4 across a
-# segment boundary updated with one segment's scalars, and a maximum that drops a NaN.
+# segment boundary updated with one segment's scalars, a maximum that drops a NaN, and a wrong tie
+# rule.
 #
 #   native-tests/emu-mutants.sh SOURCE_DIR WORK_DIR
 #
@@ -32,6 +33,7 @@ mutants=(
     "off-by-one tail (Adam's scalar tail loop)|cuda/adam.cu|s/for \(long long i = ebegin; i < eend; i \+= step\)/for (long long i = ebegin; i < eend - 1; i += step)/|emu_test_gpu_kernels test_adam"
     "a float4 across a segment boundary takes one segment's scalars|cuda/adam.cu|s/if \(src\.covers\(e \+ 3\)\)/if (src.covers(e))/|emu_test_gpu_kernels test_adam_segments"
     "AMSGrad's maximum drops a NaN it holds|cuda/adam.cu|s/    if \(a != a\) return a;\n//|emu_test_gpu_kernels test_adam_kernels_agree_and_skip"
+    "last instead of first maximum (accuracy's argmax)|cuda/data.cu|s/if \(o\[c\] > o\[best\]\) best = c;/if (o[c] >= o[best]) best = c;/|emu_test_gpu_layers test_count_correct"
 )
 
 echo "== configure and build the unmutated copy ($build)"

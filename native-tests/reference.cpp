@@ -568,3 +568,43 @@ extern "C" void ref_token_mean_backward(const float *dy, float *dx, int64_t batc
         for (int t = 0; t < tokens; ++t)
             for (int i = 0; i < dim; ++i) dx[(b * tokens + t) * dim + i] = dy[b * dim + i] * inv;
 }
+
+/* ------------------------------------------------------------------ training data */
+
+/* v as a whole number in [0, limit), or -1 */
+static int64_t ref_whole(float v, int64_t limit)
+{
+    if (!std::isfinite(v) || std::trunc(v) != v) return -1;
+    const long double k = v;
+    return k >= 0 && k < (long double)limit ? (int64_t)k : -1;
+}
+
+extern "C" void ref_gather_rows(const float *src, int64_t src_rows, int cols, const float *idx, int64_t rows, float *dst)
+{
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t s = ref_whole(idx[r], src_rows);
+        for (int c = 0; c < cols; ++c) dst[r * cols + c] = s < 0 ? NAN : src[s * cols + c];
+    }
+}
+
+extern "C" void ref_one_hot(const float *labels, int64_t rows, int classes, float *dst)
+{
+    for (int64_t r = 0; r < rows; ++r) {
+        const int64_t label = ref_whole(labels[r], classes);
+        for (int c = 0; c < classes; ++c) dst[r * classes + c] = label < 0 ? NAN : (c == label ? 1.0f : 0.0f);
+    }
+}
+
+extern "C" int64_t ref_count_correct(const float *out, const float *labels, int64_t rows, int cols)
+{
+    int64_t correct = 0;
+    for (int64_t r = 0; r < rows; ++r) {
+        const float *o = out + r * cols;
+        const float top = *std::max_element(o, o + cols);
+        const int64_t first = std::find(o, o + cols, top) - o;
+        const int64_t label = ref_whole(labels[r], cols);
+        if (label < 0) return -1;
+        if (label == first) ++correct;
+    }
+    return correct;
+}

@@ -155,6 +155,19 @@ void ref_layer_norm_backward(const float *x, const float *gamma, const float *dy
 void ref_token_mean(const float *x, float *y, int64_t batch, int tokens, int dim);
 void ref_token_mean_backward(const float *dy, float *dx, int64_t batch, int tokens, int dim);
 
+/* ---- training data (data.cu): row numbers and labels held as float values ---- */
+
+/* dst[r][c] = src[idx[r]][c]; a row whose idx[r] is not one of 0, 1, ..., src_rows - 1 is all NaN */
+void ref_gather_rows(const float *src, int64_t src_rows, int cols, const float *idx, int64_t rows, float *dst);
+
+/* dst[r][c] = 1 where c == labels[r], else 0; a row whose label is not one of 0, ..., classes - 1
+ * is all NaN */
+void ref_one_hot(const float *labels, int64_t rows, int classes, float *dst);
+
+/* The rows whose label is the smallest column holding the row's maximum (rows without NaN);
+ * -1 when a label is not one of 0, ..., cols - 1. */
+int64_t ref_count_correct(const float *out, const float *labels, int64_t rows, int cols);
+
 #ifdef __cplusplus
 }
 #endif

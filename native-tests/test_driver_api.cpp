@@ -287,6 +287,13 @@ static void test_wrong_block_size()
         TPT_CHECK(not_nan == 0, "tp_batched_matmul_kernel with %u threads left %d of %d outputs unwritten", bad, not_nan, 2 * 117);
     }
 
+    zero_out();
+    long long crows = 600;
+    Buf labels(600 * 4);
+    labels.put(std::vector<float>(600, 1.0f));
+    CU_OK(launch(fn("tp_count_correct_partials"), 2, 1, bad, {&x.p, &labels.p, &crows, &cols, &out.p}));
+    TPT_CHECK(all_nan(out.get<double>(2)), "tp_count_correct_partials with %u threads", bad);
+
     /* sgemm: C (7 x 70) must be all NaN, not left as it was */
     int ta = 0, tb = 0, m = 7, nc = 70, kk = 3, lda = 3, ldb = 70, ldc = 70;
     Buf c(7 * 70 * 4);

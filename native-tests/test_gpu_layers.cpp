@@ -35,6 +35,9 @@
  *   attention (the recipe of twophase.h)           against its definition in long double within
  *                                                  the float error bound of its operations
  *
+ *   gather_rows, one_hot (training data)            bitwise (copies; NaN rows for invalid indices)
+ *   count_correct                                  exact, and bit-identical run to run
+ *
  *   test_gpu_layers [--quick] [test_add_bias ...]  shapes up to 10^5 elements only; only the named tests
  */
 #include <algorithm>
@@ -1078,6 +1081,189 @@ static void test_token_mean()
     }
 }
 
+/* ------------------------------------------------------------------ training data (data.cu) */
+
+struct DataShape {
+    int64_t src_rows; /* rows of the data set (gather), unused otherwise */
+    int cols;
+    int64_t rows;
+};
+
+/* Odd shapes: one row, tails, several blocks, one long row, many rows with repeats. */
+static std::vector<DataShape> data_shapes()
+{
+    std::vector<DataShape> v = {{1, 1, 1}, {7, 3, 5}, {1001, 10, 4097}, {37, 1001, 13}, {5, 3, 20011}};
+    if (!test_args().quick) v.push_back({100003, 5, 300007});
+    return v;
+}
+
+/* Values that are not row numbers below `limit`: negative, the limit, fractions, 2^24, NaN, inf. */
+static std::vector<float> invalid_rows(int64_t limit)
+{
+    return {-1.0f, (float)limit, 0.5f, (float)limit - 0.5f, 16777216.0f, NAN, INFINITY, -INFINITY};
+}
+
+static void test_gather_rows()
+{
+    Rng rng(720);
+    for (const DataShape &s : data_shapes()) {
+        const int64_t n = s.rows * s.cols;
+        std::vector<float> src = tpt::random_vector(rng, s.src_rows * s.cols), idx((size_t)s.rows);
+        for (auto &v : idx) v = (float)rng.below(s.src_rows);
+        idx[0] = -0.0f; /* row 0 */
+        const std::vector<float> bad = invalid_rows(s.src_rows);
+        for (size_t k = 0; k < bad.size() && 2 * k + 1 < idx.size(); ++k) idx[2 * k + 1] = bad[k];
+        DeviceArray dsrc(s.src_rows * s.cols, 1), didx(s.rows, 0), ddst(n, s.cols % 2);
+        TP_OK(dsrc.status() | didx.status() | ddst.status());
+        TP_OK(dsrc.upload(src)); TP_OK(didx.upload(idx));
+        TP_OK(tp_gather_rows(dsrc.ptr(), s.src_rows, s.cols, didx.ptr(), s.rows, ddst.ptr()));
+        std::vector<float> want((size_t)n), got;
+        ref_gather_rows(src.data(), s.src_rows, s.cols, idx.data(), s.rows, want.data());
+        TP_OK(ddst.download(got));
+        report_bits("gather_rows", tpt::compare_bits(got.data(), want.data(), n), got, want, n, s.cols);
+        TPT_CHECK(dsrc.guards_intact() && didx.guards_intact() && ddst.guards_intact(), "gather_rows guards %" PRId64 "x%d",
+                  s.rows, s.cols);
+    }
+    TP_OK(tp_gather_rows(nullptr, 0, 3, nullptr, 0, nullptr)); /* no rows: nothing to do */
+    TPT_CHECK(tp_gather_rows(nullptr, 1, 0, nullptr, 1, nullptr) == TP_ERR_INVALID_VALUE, "gather_rows with 0 columns");
+}
+
+static void test_one_hot()
+{
+    Rng rng(721);
+    for (const DataShape &s : data_shapes()) {
+        const int64_t n = s.rows * s.cols;
+        std::vector<float> labels((size_t)s.rows);
+        for (auto &v : labels) v = (float)rng.below(s.cols);
+        const std::vector<float> bad = invalid_rows(s.cols);
+        for (size_t k = 0; k < bad.size() && 2 * k + 1 < labels.size(); ++k) labels[2 * k + 1] = bad[k];
+        DeviceArray dl(s.rows, 1), ddst(n, 0);
+        TP_OK(dl.status() | ddst.status());
+        TP_OK(dl.upload(labels));
+        TP_OK(tp_one_hot(dl.ptr(), s.rows, s.cols, ddst.ptr()));
+        std::vector<float> want((size_t)n), got;
+        ref_one_hot(labels.data(), s.rows, s.cols, want.data());
+        TP_OK(ddst.download(got));
+        report_bits("one_hot", tpt::compare_bits(got.data(), want.data(), n), got, want, n, s.cols);
+        TPT_CHECK(dl.guards_intact() && ddst.guards_intact(), "one_hot guards %" PRId64 "x%d", s.rows, s.cols);
+    }
+}
+
+static void test_count_correct()
+{
+    Rng rng(722);
+    for (const DataShape &s : data_shapes()) {
+        const int64_t n = s.rows * s.cols;
+        /* four levels per element: ties for the maximum are common, so "the first maximum" is tested */
+        std::vector<float> out((size_t)n), labels((size_t)s.rows);
+        for (auto &v : out) v = (float)rng.below(4) - 1.5f;
+        for (auto &v : labels) v = (float)rng.below(s.cols);
+        DeviceArray dout(n, 1), dl(s.rows, 0);
+        TP_OK(dout.status() | dl.status());
+        TP_OK(dout.upload(out)); TP_OK(dl.upload(labels));
+        double got = -1, again = -1;
+        TP_OK(tp_count_correct(dout.ptr(), dl.ptr(), s.rows, s.cols, &got));
+        TP_OK(tp_count_correct(dout.ptr(), dl.ptr(), s.rows, s.cols, &again));
+        const int64_t want = ref_count_correct(out.data(), labels.data(), s.rows, s.cols);
+        TPT_CHECK(got == (double)want && again == got, "count_correct %" PRId64 "x%d: got %.17g (again %.17g), want %" PRId64,
+                  s.rows, s.cols, got, again, want);
+        /* a label that is no column makes the count NaN */
+        if (s.cols > 1) {
+            labels[(size_t)(s.rows - 1)] = (float)s.cols;
+            TP_OK(dl.upload(labels));
+            TP_OK(tp_count_correct(dout.ptr(), dl.ptr(), s.rows, s.cols, &got));
+            TPT_CHECK(std::isnan(got), "count_correct with label %d of %d columns: %.17g, want NaN", s.cols, s.cols, got);
+        }
+        TPT_CHECK(dout.guards_intact() && dl.guards_intact(), "count_correct guards");
+    }
+    double none = -1;
+    TP_OK(tp_count_correct(nullptr, nullptr, 0, 10, &none));
+    TPT_CHECK(none == 0.0, "count_correct of no rows: %g", none);
+}
+
+/* ------------------------------------------------------------------ queued work (twophase.h: synchronization) */
+
+/*
+ * The library queues work and waits only where the host reads a value, so a long chain of
+ * dependent ops must run in call order with no wait between them: 300 steps of axpy, copies
+ * between buffers and memsets, each reading what the step before wrote, then one download,
+ * bitwise against the same chain on the host. The host's source array is overwritten as soon as
+ * tp_memcpy_htod returns (the copy must have read it by then), and a buffer that queued work uses
+ * is freed and its memory allocated again (the free must wait for that work). On the emulator
+ * every launch runs at once, so this checks the chain's logic; on a device it checks the order.
+ */
+static void test_queued_order()
+{
+    Rng rng(730);
+    const int64_t n = test_args().quick ? 20011 : 1000003;
+    std::vector<float> a = tpt::random_vector(rng, n), b = tpt::random_vector(rng, n);
+    DeviceArray da(n, 0), db(n, 1), dc(n, 0);
+    TP_OK(da.status() | db.status() | dc.status());
+    TP_OK(da.upload(a));
+    std::vector<float> sent = b;
+    TP_OK(tp_memcpy_htod(db.ptr(), sent.data(), n * (int64_t)sizeof(float)));
+    std::fill(sent.begin(), sent.end(), NAN); /* the device must already hold b */
+    for (int step = 0; step < 300; ++step) {
+        const float k = 0.5f + (float)(step % 7) / 16.0f;
+        switch (step % 4) {
+        case 0: /* a += k b */
+            TP_OK(tp_axpy(k, db.ptr(), da.ptr(), n));
+            ref_axpy(k, b.data(), a.data(), n);
+            break;
+        case 1: /* c = a, then b += -k c */
+            TP_OK(tp_memcpy_dtod(dc.ptr(), da.ptr(), n * (int64_t)sizeof(float)));
+            TP_OK(tp_axpy(-k, dc.ptr(), db.ptr(), n));
+            ref_axpy(-k, a.data(), b.data(), n);
+            break;
+        case 2: /* c = 0, then a += k c (adds +0) */
+            TP_OK(tp_memset(dc.ptr(), 0, n * (int64_t)sizeof(float)));
+            TP_OK(tp_axpy(k, dc.ptr(), da.ptr(), n));
+            for (auto &v : a) v = v + 0.0f;
+            break;
+        default: /* a freshly allocated buffer, freed with work queued on it */
+        {
+            float *tmp = nullptr;
+            TP_OK(tp_malloc(reinterpret_cast<void **>(&tmp), n * (int64_t)sizeof(float)));
+            TP_OK(tp_memcpy_dtod(tmp, db.ptr(), n * (int64_t)sizeof(float)));
+            TP_OK(tp_axpy(k, tmp, da.ptr(), n));
+            TP_OK(tp_free(tmp));
+            ref_axpy(k, b.data(), a.data(), n);
+        }
+        }
+    }
+    std::vector<float> got_a, got_b;
+    TP_OK(da.download(got_a));
+    TP_OK(db.download(got_b));
+    report_bits("queued chain (a)", tpt::compare_bits(got_a.data(), a.data(), n), got_a, a, n, 0);
+    report_bits("queued chain (b)", tpt::compare_bits(got_b.data(), b.data(), n), got_b, b, n, 1);
+    TPT_CHECK(da.guards_intact() && db.guards_intact() && dc.guards_intact(), "queued chain guards");
+    TP_OK(tp_synchronize());
+}
+
+/* tp_transfer_bytes counts the copies with a host side and nothing else. */
+static void test_transfer_bytes()
+{
+    const int64_t n = 4097;
+    std::vector<float> x((size_t)n, 0.25f);
+    DeviceArray dx(n, 0), dy(n, 0);
+    TP_OK(dx.status() | dy.status());
+    int64_t h0 = 0, d0 = 0, h1 = 0, d1 = 0;
+    TP_OK(tp_transfer_bytes(&h0, &d0));
+    TP_OK(dx.upload(x));
+    TP_OK(tp_memcpy_dtod(dy.ptr(), dx.ptr(), n * (int64_t)sizeof(float)));
+    TP_OK(tp_axpy(1.0f, dx.ptr(), dy.ptr(), n));
+    double dot = 0;
+    const float *ys[1] = {dy.ptr()};
+    TP_OK(tp_multi_dot(dx.ptr(), ys, 1, n, &dot));
+    std::vector<float> back;
+    TP_OK(dy.download(back));
+    TP_OK(tp_transfer_bytes(&h1, &d1));
+    TPT_CHECK(h1 - h0 == n * 4, "host to device: %" PRId64 " bytes, want %" PRId64, h1 - h0, n * 4);
+    TPT_CHECK(d1 - d0 == n * 4 + 8, "device to host: %" PRId64 " bytes, want %" PRId64 " (the download and one dot)", d1 - d0,
+              n * 4 + 8);
+    TPT_CHECK(dot == 0.125 * (double)n, "dot %.17g", dot);
+}
+
 int main(int argc, char **argv)
 {
     parse_test_args(argc, argv);
@@ -1100,5 +1286,10 @@ int main(int argc, char **argv)
     TP_RUN(test_attention);
     TP_RUN(test_layer_norm);
     TP_RUN(test_token_mean);
+    TP_RUN(test_gather_rows);
+    TP_RUN(test_one_hot);
+    TP_RUN(test_count_correct);
+    TP_RUN(test_queued_order);
+    TP_RUN(test_transfer_bytes);
     return tpt::finish("test_gpu_layers");
 }

@@ -17,7 +17,8 @@
  *
  * Every other function JCuda imports is a stub returning CUDA_ERROR_NOT_SUPPORTED
  * (driver_unsupported.inc). The library also exports tp_emu_set_device_memory and
- * tp_emu_device_memory, by which Java recognizes it.
+ * tp_emu_device_memory, by which Java recognizes it, and tp_emu_host_waits (the calls that wait
+ * for the device: cuCtxSynchronize, cuMemcpyHtoD/DtoH, cuMemFree).
  */
 #include <stdio.h>
 #include <string.h>
@@ -251,7 +252,11 @@ TP_EMU_API CUresult cuCtxGetDevice(CUdevice *device)
 }
 
 /* Launches run to completion inside cuLaunchKernel: there is never anything to wait for. */
-TP_EMU_API CUresult cuCtxSynchronize(void) { return current(); }
+TP_EMU_API CUresult cuCtxSynchronize(void)
+{
+    tp_emu::host_wait();
+    return current();
+}
 
 /* ------------------------------------------------------------------ modules and launches */
 
@@ -327,6 +332,7 @@ TP_EMU_API CUresult cuMemFree_v2(CUdeviceptr dptr)
     const CUresult rc = current();
     if (rc != CUDA_SUCCESS) return rc;
     if (dptr == 0) return CUDA_SUCCESS;
+    tp_emu::host_wait(); /* cuMemFree waits for the device */
     return tp_emu::device_free(address(dptr)) == cudaSuccess ? CUDA_SUCCESS : CUDA_ERROR_INVALID_VALUE;
 }
 
@@ -345,6 +351,7 @@ TP_EMU_API CUresult cuMemcpyHtoD_v2(CUdeviceptr dst, const void *src, size_t byt
     if (rc != CUDA_SUCCESS) return rc;
     if (bytes == 0) return CUDA_SUCCESS;
     if (src == nullptr || !tp_emu::device_range(address(dst), bytes)) return CUDA_ERROR_INVALID_VALUE;
+    tp_emu::host_wait(); /* from pageable host memory: waits for the queued work */
     memmove(address(dst), src, bytes);
     return CUDA_SUCCESS;
 }
@@ -355,6 +362,7 @@ TP_EMU_API CUresult cuMemcpyDtoH_v2(void *dst, CUdeviceptr src, size_t bytes)
     if (rc != CUDA_SUCCESS) return rc;
     if (bytes == 0) return CUDA_SUCCESS;
     if (dst == nullptr || !tp_emu::device_range(address(src), bytes)) return CUDA_ERROR_INVALID_VALUE;
+    tp_emu::host_wait();
     memmove(dst, address(src), bytes);
     return CUDA_SUCCESS;
 }

@@ -28,6 +28,7 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <vector>
@@ -629,6 +630,12 @@ void device_memory_info(size_t *free_bytes, size_t *total_bytes)
     *total_bytes = g_capacity;
 }
 
+namespace {
+std::atomic<int64_t> g_host_waits{0};
+} // namespace
+
+void host_wait() { ++g_host_waits; }
+
 } // namespace tp_emu
 
 /* The fiber's first frame: runs the kernel for the current thread, then hands back for good. */
@@ -771,9 +778,15 @@ cudaError_t cudaMemGetInfo(size_t *free_bytes, size_t *total_bytes)
 
 cudaError_t cudaMalloc(void **ptr, size_t bytes) { return record(tp_emu::device_malloc(ptr, bytes)); }
 
-cudaError_t cudaFree(void *ptr) { return record(tp_emu::device_free(ptr)); }
+cudaError_t cudaFree(void *ptr)
+{
+    tp_emu::host_wait(); /* cudaFree waits for the device */
+    return record(tp_emu::device_free(ptr));
+}
 
-cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
+namespace {
+/* A copy in the order of the stream; the kinds as cudaMemcpy checks them. */
+cudaError_t stream_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
 {
     if (bytes == 0) return cudaSuccess;
     if (dst == nullptr || src == nullptr) return record(cudaErrorInvalidValue);
@@ -794,11 +807,19 @@ cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
     memmove(dst, src, bytes);
     return cudaSuccess;
 }
+} // namespace
+
+/* Synchronous: with a host side it waits for the queued work (device to device it does not). */
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind)
+{
+    if (kind != cudaMemcpyDeviceToDevice && bytes > 0) tp_emu::host_wait();
+    return stream_copy(dst, src, bytes, kind);
+}
 
 cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream)
 {
     if (stream != nullptr) return record(cudaErrorInvalidResourceHandle); /* only the default stream exists */
-    return cudaMemcpy(dst, src, bytes, kind);
+    return stream_copy(dst, src, bytes, kind);
 }
 
 cudaError_t cudaMemset(void *ptr, int value, size_t bytes)
@@ -817,10 +838,16 @@ cudaError_t cudaMemsetAsync(void *ptr, int value, size_t bytes, cudaStream_t str
 
 cudaError_t cudaStreamSynchronize(cudaStream_t stream)
 {
-    return stream == nullptr ? cudaSuccess : record(cudaErrorInvalidResourceHandle);
+    if (stream != nullptr) return record(cudaErrorInvalidResourceHandle);
+    tp_emu::host_wait();
+    return cudaSuccess;
 }
 
-cudaError_t cudaDeviceSynchronize(void) { return cudaSuccess; }
+cudaError_t cudaDeviceSynchronize(void)
+{
+    tp_emu::host_wait();
+    return cudaSuccess;
+}
 
 /* ------------------------------------------------------------------ exported configuration */
 
@@ -829,6 +856,13 @@ extern "C" __attribute__((visibility("default"))) int tp_emu_set_device_memory(i
     if (bytes < 0) return 1;
     std::lock_guard<std::mutex> lock(tp_emu::g_device);
     tp_emu::g_capacity = (size_t)bytes;
+    return 0;
+}
+
+extern "C" __attribute__((visibility("default"))) int tp_emu_host_waits(int64_t *count)
+{
+    if (count == nullptr) return 1;
+    *count = tp_emu::g_host_waits.load();
     return 0;
 }
 

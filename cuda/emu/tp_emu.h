@@ -22,6 +22,10 @@ extern "C" {
 int tp_emu_set_device_memory(int64_t bytes);
 /* Bytes allocated now and the capacity. */
 int tp_emu_device_memory(int64_t *used, int64_t *capacity);
+/* How many calls so far made the host wait for the work queued on the emulated device, as they do
+ * on a real one: synchronizations, copies with a host side, frees (the emulator runs every launch
+ * at once, so this is how a test sees where a binding or the library would wait). Returns 0. */
+int tp_emu_host_waits(int64_t *count);
 }
 
 namespace tp_emu {
@@ -67,6 +71,8 @@ void device_free_all();
 /* True when [p, p + bytes) lies inside one live allocation. */
 bool device_range(const void *p, size_t bytes);
 void device_memory_info(size_t *free_bytes, size_t *total_bytes);
+/* A call that makes the host wait for queued work (tp_emu_host_waits counts it). */
+void host_wait();
 
 /* Fiber switching: "asm" (a hand-written x86-64 switch) or "ucontext" (swapcontext, portable,
  * one sigprocmask system call per switch). Default asm where available; the environment

@@ -10,6 +10,10 @@ import dev.twophase.nn.Network;
 import dev.twophase.nn.NetworkRunner;
 import dev.twophase.optim.Adam;
 import dev.twophase.optim.AdamConfig;
+import dev.twophase.data.Dataset;
+import dev.twophase.data.Shuffle;
+import dev.twophase.train.DeviceData;
+import dev.twophase.train.ModelObjective;
 import dev.twophase.train.Trainer;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -23,11 +27,16 @@ import java.util.concurrent.Callable;
 /**
  * Training throughput: Adam steps (forward, loss, backward, optimizer) on random data of the
  * model's input shape, timed after warm-up; the Java side of scripts/bench-train, which runs the
- * same model in PyTorch beside it.
+ * same model in PyTorch beside it. With {@code --paper-estimate} it times what a training run
+ * does instead (Adam epochs on samples resident on the backend, batches gathered there by index,
+ * and CG's full-batch gradient and forward passes) and estimates a paper-scale run from it
+ * ({@link PaperScaleEstimate}); {@code scripts/gpu-check} runs it for every model on the device.
  */
 @Command(name = "throughput", mixinStandardHelpOptions = true,
         description = {"Measures training throughput (samples/s) of a model with Adam on random data:",
-                "median over timed rounds of one pass over --samples samples in batches of --batch-size."})
+                "median over timed rounds of one pass over --samples samples in batches of --batch-size.",
+                "--paper-estimate: times Adam epochs as training runs them (data on the backend, batches gathered by index)",
+                "and CG's full-batch passes, and estimates the wall time of the model's Table 1 row at the paper's scale."})
 public final class ThroughputCommand implements Callable<Integer> {
     @Option(names = "--model", description = "mlp, vgg5-max-relu, vit-mlp, ... Default: ${DEFAULT-VALUE}.")
     String model = "mlp";
@@ -62,6 +71,22 @@ public final class ThroughputCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (at most 4 per processor). Default: all processors.")
     Integer threads;
 
+    @Option(names = "--paper-estimate", description = "Time a training run's Adam epochs and CG passes; estimate the paper-scale run.")
+    boolean paperEstimate;
+
+    @Option(names = "--train-size", description = "Estimate: training images. Default: ${DEFAULT-VALUE} (MNIST).")
+    int trainSize = 60_000;
+
+    @Option(names = "--val-size", description = "Estimate: validation images. Default: ${DEFAULT-VALUE}.")
+    int valSize = 10_000;
+
+    @Option(names = "--epochs", description = "Estimate: epochs per run. Default: repro --scale full's (1000; 700 for vit-mlp).")
+    Integer epochs;
+
+    @Option(names = "--cg-passes", description = "Estimate: compute per CG epoch, in passes. Default: ${DEFAULT-VALUE} (repro's Brent search, "
+            + "measured on MNIST at reduced scale).")
+    double cgPasses = 4.0;
+
     /** "CxHxW" with each size in 1..4096. */
     static int[] shape(String input) {
         if (!input.matches("[0-9]{1,4}x[0-9]{1,4}x[0-9]{1,4}")) throw new IllegalArgumentException("--input '" + input + "': expected CxHxW, e.g. 1x28x28");
@@ -84,10 +109,23 @@ public final class ThroughputCommand implements Callable<Integer> {
         Bounds.choice("--activation", activation, List.of("relu", "tanh", "sigmoid", "gelu"));
         Bounds.choice("--backend", backend, Backends.names());
         Bounds.threads("--threads", threads);
+        Bounds.range("--train-size", trainSize, 1, ExperimentOptions.MAX_SAMPLES);
+        Bounds.range("--val-size", valSize, 0, ExperimentOptions.MAX_SAMPLES);
+        if (epochs != null) Bounds.range("--epochs", epochs, 1, ExperimentOptions.MAX_EPOCHS);
+        if (!(cgPasses >= 1 && cgPasses <= 1000)) throw new IllegalArgumentException("--cg-passes " + cgPasses + ": expected 1 to 1000");
+        if (paperEstimate && samples > Backend.MAX_INDEX) {
+            throw new IllegalArgumentException("--samples " + samples + ": with --paper-estimate at most " + Backend.MAX_INDEX);
+        }
         Network net = model.equals("mlp")
                 ? Network.mlp(c * h * w, hidden, classes, Activation.parse(activation), Activation.IDENTITY)
                 : Models.create(model, c, h, w, classes);
         Backends.Selection sel = Backends.select(backend, Bounds.threads("--threads", threads));
+        if (paperEstimate) {
+            try (Backend be = sel.backend()) {
+                estimate(be, net, c, h, w);
+            }
+            return 0;
+        }
         try (Backend be = sel.backend();
              NetworkRunner runner = new NetworkRunner(net, be, batchSize);
              Buffer params = be.allocate(net.layout().size());
@@ -119,5 +157,71 @@ public final class ThroughputCommand implements Callable<Integer> {
                     net.name(), input, net.layout().size(), batchSize, be.description(), rates[rounds / 2], rates[0], rates[rounds - 1], rounds, samples);
         }
         return 0;
+    }
+
+    /**
+     * Adam epochs over {@code --samples} random samples resident on the backend (as the trainer
+     * runs them), then full-batch gradient and forward passes over them (as CG's objective runs
+     * them), each median of {@code --rounds} after {@code --warmup}; prints the rates and the
+     * paper-scale estimate.
+     */
+    private void estimate(Backend be, Network net, int c, int h, int w) {
+        SplittableRandom r = new SplittableRandom(2);
+        float[] x = new float[samples * net.inputSize()];
+        int[] labels = new int[samples];
+        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
+        for (int i = 0; i < samples; i++) labels[i] = r.nextInt(classes);
+        Dataset data = new Dataset("random", c, h, w, classes, x, labels);
+        int chunk = Math.max(batchSize, Math.min(samples, 2048)); // as the trainer: one runner for batches and full-batch chunks
+        double[] adam = new double[rounds], gradient = new double[rounds], forward = new double[rounds];
+        try (DeviceData resident = new DeviceData(be, data);
+             NetworkRunner runner = new NetworkRunner(net, be, chunk);
+             Buffer params = be.allocate(net.layout().size());
+             Buffer grads = be.allocate(net.layout().size());
+             Buffer bx = be.allocate((long) batchSize * net.inputSize());
+             Buffer by = be.allocate((long) batchSize * classes);
+             Buffer order = be.allocate(samples);
+             Adam opt = new Adam(be, net.layout(), AdamConfig.adam())) {
+            be.upload(net.initialParameters(1), 0, params);
+            ModelObjective objective = new ModelObjective(runner, resident, Loss.MSE);
+            for (int round = -warmup; round < rounds; round++) {
+                long t0 = System.nanoTime();
+                int[] perm = Shuffle.permutation(samples, round + 100L);
+                float[] rows = new float[samples];
+                for (int i = 0; i < samples; i++) rows[i] = perm[i];
+                be.upload(rows, 0, order);
+                for (int first = 0; first < samples; first += batchSize) {
+                    int n = Math.min(batchSize, samples - first);
+                    Buffer xb = bx.slice(0, (long) n * net.inputSize()), yb = by.slice(0, (long) n * classes);
+                    resident.gather(order.slice(first, n), xb, yb);
+                    Trainer.batchGradient(be, runner, Loss.MSE, params, grads, xb, yb, n, classes);
+                    opt.step(params, grads);
+                }
+                be.synchronize();
+                long t1 = System.nanoTime();
+                objective.valueAndGradient(params, grads);
+                be.synchronize();
+                long t2 = System.nanoTime();
+                objective.value(params);
+                be.synchronize();
+                long t3 = System.nanoTime();
+                if (round >= 0) {
+                    adam[round] = samples / ((t1 - t0) / 1e9);
+                    gradient[round] = samples / ((t2 - t1) / 1e9);
+                    forward[round] = samples / ((t3 - t2) / 1e9);
+                }
+            }
+        }
+        Arrays.sort(adam);
+        Arrays.sort(gradient);
+        Arrays.sort(forward);
+        double a = adam[rounds / 2], g = gradient[rounds / 2], f = forward[rounds / 2];
+        int e = epochs != null ? epochs : ReproCommand.preset(net.name(), "full").epochs();
+        PaperScaleEstimate est = new PaperScaleEstimate(trainSize, valSize, e, (int) Math.round(0.3 * e), cgPasses, 1 / a, 1 / g, 1 / f);
+        System.out.printf(Locale.ROOT, "%s %s: %d parameters, batch %d, %s: median %.0f samples/s (min %.0f, max %.0f over %d rounds of %d)%n",
+                net.name(), input, net.layout().size(), batchSize, be.description(), a, adam[0], adam[rounds - 1], rounds, samples);
+        System.out.printf(Locale.ROOT, "  full-batch passes (chunks of %d): gradient %.0f samples/s, forward %.0f samples/s (%.2f of a gradient pass)%n",
+                chunk, g, f, g / f);
+        System.out.println("  " + est.describe());
     }
 }

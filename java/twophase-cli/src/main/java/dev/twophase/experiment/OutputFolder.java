@@ -43,6 +43,11 @@ public final class OutputFolder implements AutoCloseable {
     private static final Set<Path> TEMPS = ConcurrentHashMap.newKeySet();
     private static final AtomicLong COUNTER = new AtomicLong();
     private static final long PID = ProcessHandle.current().pid();
+    /** How long the exit hook waits for writes in progress to finish or fail (and so clean up). */
+    private static final long EXIT_WAIT_MS = 3_000;
+    private static final Object WRITES = new Object();
+    private static int writesInFlight;
+    private static boolean exiting;
 
     static {
         Runtime.getRuntime().addShutdownHook(new Thread(OutputFolder::deleteTemporaries, "twophase-temporary-files"));
@@ -115,6 +120,10 @@ public final class OutputFolder implements AutoCloseable {
 
     /** Writes a file: the writer fills a unique temporary file, which is then renamed to {@code name}. */
     public void write(String name, Writer writer) throws IOException {
+        synchronized (WRITES) {
+            if (exiting) throw new IOException(dir.resolve(name) + ": not written, the JVM is exiting");
+            writesInFlight++;
+        }
         Path tmp = dir.resolve("." + name + TEMP_MARK + PID + "-" + COUNTER.incrementAndGet() + ".tmp");
         TEMPS.add(tmp);
         try {
@@ -126,8 +135,15 @@ public final class OutputFolder implements AutoCloseable {
             }
             written = true;
         } finally {
-            Files.deleteIfExists(tmp);
-            TEMPS.remove(tmp);
+            try {
+                Files.deleteIfExists(tmp);
+                TEMPS.remove(tmp);
+            } finally {
+                synchronized (WRITES) {
+                    writesInFlight--;
+                    WRITES.notifyAll();
+                }
+            }
         }
     }
 
@@ -178,7 +194,23 @@ public final class OutputFolder implements AutoCloseable {
         }
     }
 
+    /**
+     * The exit hook. Other threads still run while it does: a write in progress could create its
+     * temporary file after a plain delete. So new writes are refused, those in progress are given a
+     * moment to finish (each removes its own temporary file), and what is left is deleted.
+     */
     static void deleteTemporaries() {
+        synchronized (WRITES) {
+            exiting = true;
+            long deadline = System.nanoTime() + EXIT_WAIT_MS * 1_000_000;
+            try {
+                for (long left; writesInFlight > 0 && (left = deadline - System.nanoTime()) > 0; ) {
+                    WRITES.wait(Math.max(1, left / 1_000_000));
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         for (Path p : TEMPS) {
             try {
                 Files.deleteIfExists(p);

@@ -23,7 +23,9 @@ import java.util.Map;
  * form), and {@code runs}: for each run {@code name}, {@code switchRule}, {@code switchEpoch} (null
  * if none), {@code outcome} (completed, converged, diverged, interrupted), {@code divergedEpoch}
  * (null unless diverged; 0 when the initial weights already gave a non-finite loss), {@code reason}
- * (why it ended early, null when completed), {@code epochs} (records as in {@link EpochRecord}),
+ * (why it ended early, null when completed), {@code epochs} (records as in {@link EpochRecord}, with
+ * the bytes the epoch copied between host and device last: {@code hostToDeviceBytes},
+ * {@code deviceToHostBytes}),
  * {@code final} (the last record), {@code skippedAdamSteps}, {@code fellBackToAdam}; and the view
  * at equal compute ({@link EqualCompute}): {@code equalCompute} ({@code referenceRun},
  * {@code compute}, {@code trainLoss} of Adam alone; null without such a run) and per run
@@ -32,7 +34,8 @@ import java.util.Map;
  * setting) is null.
  */
 public final class Report {
-    static final String CSV_HEADER = "run,epoch,phase,trainLoss,trainAccuracy,valLoss,valAccuracy,gradNorm,evaluations,seconds";
+    static final String CSV_HEADER = "run,epoch,phase,trainLoss,trainAccuracy,valLoss,valAccuracy,gradNorm,evaluations,seconds"
+            + ",hostToDeviceBytes,deviceToHostBytes";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     private Report() { }
@@ -85,8 +88,9 @@ public final class Report {
         StringBuilder sb = new StringBuilder(CSV_HEADER).append('\n');
         for (RunResult r : runs) {
             for (EpochRecord e : r.epochs()) {
-                sb.append(String.format(Locale.ROOT, "%s,%d,%s,%.9g,%.6f,%.9g,%.6f,%.9g,%.6f,%.6f%n", r.name(), e.epoch(), e.phase(),
+                sb.append(String.format(Locale.ROOT, "%s,%d,%s,%.9g,%.6f,%.9g,%.6f,%.9g,%.6f,%.6f", r.name(), e.epoch(), e.phase(),
                         e.trainLoss(), e.trainAccuracy(), e.valLoss(), e.valAccuracy(), e.gradNorm(), e.evaluations(), e.seconds()));
+                sb.append(String.format(Locale.ROOT, ",%d,%d%n", e.hostToDeviceBytes(), e.deviceToHostBytes()));
             }
         }
         return sb.toString();

@@ -98,6 +98,7 @@ class RobustnessTest {
             assertFalse(Files.exists(out), "no output folder for refused arguments: " + label);
         }
         for (String[] args : new String[][]{{"throughput", "--threads", "100000"}, {"throughput", "--input", "1x28"}, {"throughput", "--samples", "0"},
+                {"throughput", "--paper-estimate", "--cg-passes", "0.5"}, {"throughput", "--paper-estimate", "--train-size", "0"},
                 {"devices", "--threads", "0"}, {"download", "mnist", "--dir", file.toString()}, {"repro", "vit-mlp", "--model", "vgg5-max-relu"},
                 {"repro", "vit-mlp", "--scale", "huge"}}) {
             CliTest.Result r = run(args);

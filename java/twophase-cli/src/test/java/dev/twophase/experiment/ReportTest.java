@@ -16,12 +16,24 @@ class ReportTest {
         List<EpochRecord> epochs = List.of(
                 new EpochRecord(1, "adam", 0.5, 0.25, 0.625, 0.125, 3.5, 1, 0.1),
                 new EpochRecord(2, "adam", 0.25, 0.5, 0.375, 0.25, 2.5, 2, 0.2),
-                new EpochRecord(3, "cg", 0.125, 0.75, 0.25, 0.5, 1.5, 3.75, 0.3));
+                new EpochRecord(3, "cg", 0.125, 0.75, 0.25, 0.5, 1.5, 3.75, 0.3, 2048, 96));
         RunResult r = new RunResult("two-phase", "epoch:2", 2, epochs, 0, false, RunResult.Outcome.COMPLETED, null);
         String[] lines = Report.csv(List.of(r)).split("\n");
         assertEquals(Report.CSV_HEADER, lines[0]);
         assertEquals(4, lines.length);
-        assertEquals("two-phase,3,cg,0.125000000,0.750000,0.250000000,0.500000,1.50000000,3.750000,0.300000", lines[3]);
+        assertEquals("two-phase,3,cg,0.125000000,0.750000,0.250000000,0.500000,1.50000000,3.750000,0.300000,2048,96", lines[3]);
+        assertTrue(lines[0].endsWith(",seconds,hostToDeviceBytes,deviceToHostBytes"), "the transfer columns come last: " + lines[0]);
+        assertTrue(lines[1].endsWith(",0,0"), "a record without transfer counts: " + lines[1]);
+    }
+
+    @Test
+    void jsonRecordsCarryTheTransferCounts() throws Exception {
+        List<EpochRecord> epochs = List.of(new EpochRecord(1, "adam", 0.5, 0.25, 0.625, 0.125, 3.5, 1, 0.1, 5764, 1232));
+        RunResult r = new RunResult("adam", "never", null, epochs, 0, false, RunResult.Outcome.COMPLETED, null);
+        com.fasterxml.jackson.databind.JsonNode e = new com.fasterxml.jackson.databind.ObjectMapper()
+                .readTree(Report.json("ffm", List.of("ffm: asked for"), 1, Map.of(), List.of(r))).get("runs").get(0).get("epochs").get(0);
+        assertEquals(5764, e.get("hostToDeviceBytes").asLong());
+        assertEquals(1232, e.get("deviceToHostBytes").asLong());
     }
 
     @Test

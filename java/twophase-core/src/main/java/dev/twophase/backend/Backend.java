@@ -41,6 +41,52 @@ public interface Backend extends VectorBackend {
      */
     double softmaxCrossEntropy(Buffer logits, Buffer target, int cols, float gradScale, Buffer dOut);
 
+    // ---- training data on the backend: mini-batches gathered by index, one-hot targets, accuracy ----
+    // Row numbers and class labels are float values in buffers (the backends' one element type):
+    // exact integers up to MAX_INDEX. The loops are HostKernels'; a GPU backend has kernels.
+
+    /** Rows and labels a float holds exactly: 2^24 (a data set may have at most this many rows). */
+    int MAX_INDEX = 1 << 24;
+
+    /**
+     * {@code dst[r] = src[indices[r]]} for rows of {@code cols} floats: {@code src} holds whole
+     * rows, {@code dst} has {@code indices.length()} rows. An index that is not an integer row of
+     * {@code src} is an error: the CPU backend throws {@link IllegalArgumentException} naming it;
+     * a GPU backend, which would have to read the indices back to check them, writes a row of NaN
+     * (the loss then says so).
+     */
+    default void gatherRows(Buffer src, int cols, Buffer indices, Buffer dst) {
+        long srcRows = BufferChecks.checkGather(src, cols, indices, dst);
+        HostArray hs = hostRead(src), hi = hostRead(indices), hd = hostWrite(dst);
+        HostKernels.gatherRows(hostLoop(), (int) indices.length(), cols, (int) srcRows, hs.array(), hs.offset(), hi.array(), hi.offset(),
+                hd.array(), hd.offset());
+        hostWriteBack(hd, dst);
+    }
+
+    /**
+     * One-hot targets: {@code dst[r][c] = c == labels[r] ? 1 : 0} for {@code labels.length()} rows
+     * of {@code classes} columns. A label that is not an integer in [0, classes) is an error, as
+     * in {@link #gatherRows} (a GPU backend writes a row of NaN).
+     */
+    default void oneHot(Buffer labels, int classes, Buffer dst) {
+        BufferChecks.checkOneHot(labels, classes, dst);
+        HostArray hl = hostRead(labels), hd = hostWrite(dst);
+        HostKernels.oneHot(hostLoop(), (int) labels.length(), classes, hl.array(), hl.offset(), hd.array(), hd.offset());
+        hostWriteBack(hd, dst);
+    }
+
+    /**
+     * The number of rows of {@code outputs} ({@code labels.length()} rows of {@code cols}) whose
+     * first maximum (the first column greater than every column before it; NaN never wins) is the
+     * row's label: the correct predictions, for the accuracy. A label that is not an integer in
+     * [0, cols) throws {@link IllegalArgumentException} on every backend.
+     */
+    default long countCorrect(Buffer outputs, int cols, Buffer labels) {
+        BufferChecks.checkCountCorrect(outputs, cols, labels);
+        HostArray ho = hostRead(outputs), hl = hostRead(labels);
+        return HostKernels.countCorrect(hostLoop(), (int) labels.length(), cols, ho.array(), ho.offset(), hl.array(), hl.offset());
+    }
+
     // ---- layer ops of the convolutional and attention models ----
     // Written once as host loops (HostKernels). A backend without its own kernels runs them on
     // host copies through hostRead/hostWriteBack; the CPU backend runs them in place, in parallel.

@@ -85,6 +85,50 @@ public final class BufferChecks {
         }
     }
 
+    /** The buffers of {@link Backend#gatherRows}; returns the rows of {@code src}. */
+    public static long checkGather(Buffer src, int cols, Buffer indices, Buffer dst) {
+        Objects.requireNonNull(src, "gatherRows: src");
+        Objects.requireNonNull(indices, "gatherRows: indices");
+        Objects.requireNonNull(dst, "gatherRows: dst");
+        long srcRows = rowsOf("gatherRows (src)", src, cols);
+        checkIndexCount("gatherRows: src", srcRows);
+        checkIndexCount("gatherRows: indices", indices.length());
+        if (dst.length() != indices.length() * cols) {
+            throw new IllegalArgumentException("gatherRows: dst has " + dst.length() + " floats; " + indices.length() + " indices of rows of "
+                    + cols + " need " + indices.length() * cols);
+        }
+        return srcRows;
+    }
+
+    /** The buffers of {@link Backend#oneHot}. */
+    public static void checkOneHot(Buffer labels, int classes, Buffer dst) {
+        Objects.requireNonNull(labels, "oneHot: labels");
+        Objects.requireNonNull(dst, "oneHot: dst");
+        if (classes <= 0) throw new IllegalArgumentException("oneHot: " + classes + " classes; expected at least 1");
+        checkIndexCount("oneHot: labels", labels.length());
+        if (dst.length() != labels.length() * classes) {
+            throw new IllegalArgumentException("oneHot: dst has " + dst.length() + " floats; " + labels.length() + " labels of " + classes
+                    + " classes need " + labels.length() * classes);
+        }
+    }
+
+    /** The buffers of {@link Backend#countCorrect}. */
+    public static void checkCountCorrect(Buffer outputs, int cols, Buffer labels) {
+        Objects.requireNonNull(outputs, "countCorrect: outputs");
+        Objects.requireNonNull(labels, "countCorrect: labels");
+        long rows = rowsOf("countCorrect (outputs)", outputs, cols);
+        checkIndexCount("countCorrect: labels", labels.length());
+        if (rows != labels.length()) {
+            throw new IllegalArgumentException("countCorrect: outputs has " + rows + " rows of " + cols + ", labels has " + labels.length());
+        }
+    }
+
+    private static void checkIndexCount(String what, long n) {
+        if (n > Backend.MAX_INDEX) {
+            throw new IllegalArgumentException(what + " has " + n + " rows; float row numbers and labels are exact up to " + Backend.MAX_INDEX);
+        }
+    }
+
     /** Segment boundaries for {@link Backend#segmentedNorms}: from 0 to {@code length}, never decreasing. */
     public static void checkSegments(long[] offsets, long length) {
         int tensors = offsets.length - 1;

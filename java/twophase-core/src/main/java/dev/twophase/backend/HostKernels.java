@@ -3,8 +3,8 @@ package dev.twophase.backend;
 import java.util.function.IntConsumer;
 
 /**
- * Plain loops for the layer operations of the convolutional and attention models, on float
- * arrays with offsets. The CPU backend runs them in place on its arrays (in parallel over the
+ * Plain loops for the layer operations of the convolutional and attention models and for the
+ * training-data ops (gather by index, one-hot, correct predictions), on float arrays with offsets. The CPU backend runs them in place on its arrays (in parallel over the
  * outer index, each output written by one task, so results do not depend on threads); the
  * {@link Backend} default methods run them on host copies for backends without a kernel.
  */
@@ -15,6 +15,60 @@ public final class HostKernels {
     public interface Loop { void forEach(int count, IntConsumer body); }
 
     public static final Loop SEQUENTIAL = (count, body) -> { for (int i = 0; i < count; i++) body.accept(i); };
+
+    // ---- training data: row numbers and labels as float values ----
+
+    /** Rows per task of the data loops. */
+    private static final int DATA_ROWS = 1024;
+
+    /** The row number {@code v} holds, or -1 when it is not an integer in [0, limit). */
+    public static int whole(float v, int limit) {
+        return v >= 0 && (double) v < limit && Math.floor(v) == v ? (int) v : -1;
+    }
+
+    /** dst[r] = src[idx[r]] for rows of {@code cols}; an index that is not a row of src throws. */
+    public static void gatherRows(Loop loop, int rows, int cols, int srcRows, float[] src, int so, float[] idx, int io, float[] dst, int dOff) {
+        for (int r = 0; r < rows; r++) {
+            if (whole(idx[io + r], srcRows) < 0) {
+                throw new IllegalArgumentException("gatherRows: indices[" + r + "] = " + idx[io + r] + " is not a row of src (0 to " + (srcRows - 1) + ")");
+            }
+        }
+        loop.forEach(rows, r -> System.arraycopy(src, so + (int) idx[io + r] * cols, dst, dOff + r * cols, cols));
+    }
+
+    /** dst[r][c] = c == labels[r] ? 1 : 0; a label that is not a class throws. */
+    public static void oneHot(Loop loop, int rows, int classes, float[] labels, int lo, float[] dst, int dOff) {
+        for (int r = 0; r < rows; r++) label(labels[lo + r], classes, r, "oneHot");
+        loop.forEach(rows, r -> {
+            java.util.Arrays.fill(dst, dOff + r * classes, dOff + (r + 1) * classes, 0f);
+            dst[dOff + r * classes + (int) labels[lo + r]] = 1f;
+        });
+    }
+
+    /** The rows whose first maximum is their label; a label that is not a column throws. */
+    public static long countCorrect(Loop loop, int rows, int cols, float[] out, int oo, float[] labels, int lo) {
+        for (int r = 0; r < rows; r++) label(labels[lo + r], cols, r, "countCorrect");
+        int tasks = (rows + DATA_ROWS - 1) / DATA_ROWS;
+        long[] counts = new long[tasks];
+        loop.forEach(tasks, t -> {
+            long correct = 0;
+            for (int r = t * DATA_ROWS, end = Math.min(rows, r + DATA_ROWS); r < end; r++) {
+                int row = oo + r * cols, best = 0;
+                for (int c = 1; c < cols; c++) if (out[row + c] > out[row + best]) best = c;
+                if (best == (int) labels[lo + r]) correct++;
+            }
+            counts[t] = correct;
+        });
+        long sum = 0;
+        for (long c : counts) sum += c;
+        return sum;
+    }
+
+    private static void label(float v, int classes, int row, String op) {
+        if (whole(v, classes) < 0) {
+            throw new IllegalArgumentException(op + ": labels[" + row + "] = " + v + " is not a class (0 to " + (classes - 1) + ")");
+        }
+    }
 
     /** cols[(b, oy, ox)][(ky, kx, c)] = x[b][oy*s - p + ky][ox*s - p + kx][c], zero outside. */
     public static void im2col(Loop loop, ConvShape s, float[] x, int xo, float[] cols, int co) {

@@ -80,6 +80,13 @@ public interface VectorBackend extends AutoCloseable {
     /** Waits until all queued work is done (a no-op on the CPU). */
     default void synchronize() { }
 
+    /**
+     * Bytes copied between host memory and this backend's memory since it opened (uploads,
+     * downloads, and what the ops send or return behind the scenes: index tables, the scalars of
+     * reductions); {@link Transfers#NONE} for a backend whose memory is host memory.
+     */
+    default Transfers transfers() { return Transfers.NONE; }
+
     // ---- optimizer vector ops ----
 
     /**

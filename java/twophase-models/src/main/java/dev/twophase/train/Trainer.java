@@ -2,6 +2,7 @@ package dev.twophase.train;
 
 import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
+import dev.twophase.backend.Transfers;
 import dev.twophase.data.Dataset;
 import dev.twophase.data.Shuffle;
 import dev.twophase.nn.Loss;
@@ -62,6 +63,7 @@ public final class Trainer {
              Buffer grads = be.allocate(net.layout().size());
              Buffer batchX = be.allocate((long) settings.batchSize() * train.features());
              Buffer batchY = be.allocate((long) settings.batchSize() * train.classes());
+             Buffer order = be.allocate(train.size());
              TwoPhase opt = new TwoPhase(be, net.layout(), settings.adam(), settings.cg(), rule, settings.normMeasure())) {
             ModelObjective objective = new ModelObjective(runner, trainData, settings.loss());
             java.util.List<EpochRecord> records = new java.util.ArrayList<>();
@@ -80,12 +82,13 @@ public final class Trainer {
             boolean stop = stopRequested;
             for (int epoch = records.size() + 1; diverged == null && epoch <= settings.epochs() && opt.phase() != TwoPhase.Phase.DONE && !stop; epoch++) {
                 long t0 = System.nanoTime();
+                Transfers before = be.transfers();
                 String phase = opt.phase() == TwoPhase.Phase.ADAM ? (opt.fellBackToAdam() ? "adam*" : "adam") : "cg";
                 double gradNorm;
                 String nonFinite = null;
                 try {
                     if (opt.phase() == TwoPhase.Phase.ADAM) {
-                        adamEpoch(epoch, opt, runner, train, params, grads, batchX, batchY, objective);
+                        adamEpoch(epoch, opt, runner, trainData, order, params, grads, batchX, batchY, objective);
                         gradNorm = opt.endAdamEpoch(objective, params).gradientNorm();
                     } else {
                         ConjugateGradient.Iteration it = opt.cgIteration(objective, params);
@@ -99,7 +102,9 @@ public final class Trainer {
                 be.synchronize();
                 seconds += (System.nanoTime() - t0) / 1e9;
                 Evaluation tr = evaluate(runner, trainData, params), va = evaluate(runner, valData, params);
-                EpochRecord r = new EpochRecord(epoch, phase, tr.loss(), tr.accuracy(), va.loss(), va.accuracy(), gradNorm, objective.compute(), seconds);
+                Transfers moved = be.transfers().minus(before);
+                EpochRecord r = new EpochRecord(epoch, phase, tr.loss(), tr.accuracy(), va.loss(), va.accuracy(), gradNorm, objective.compute(), seconds,
+                        moved.hostToDeviceBytes(), moved.deviceToHostBytes());
                 records.add(r);
                 progress.epoch(name, r, settings.epochs());
                 diverged = nonFinite != null ? nonFinite : divergence(tr.loss(), gradNorm, initialLoss, settings.divergenceFactor());
@@ -168,27 +173,26 @@ public final class Trainer {
         return null;
     }
 
-    private void adamEpoch(int epoch, TwoPhase opt, NetworkRunner runner, Dataset train, Buffer params, Buffer grads,
+    /**
+     * One epoch of mini-batch Adam on resident data: the epoch's sample order is uploaded into
+     * {@code order} (4 bytes per sample, the epoch's only upload), and each step gathers its rows
+     * of inputs and one-hot targets on the backend by those indices.
+     */
+    private void adamEpoch(int epoch, TwoPhase opt, NetworkRunner runner, DeviceData train, Buffer order, Buffer params, Buffer grads,
                            Buffer batchX, Buffer batchY, ModelObjective objective) {
         int n = train.size(), b = settings.batchSize(), f = train.features(), c = train.classes();
-        int[] order = Shuffle.permutation(n, settings.seed() * 1_000_003L + epoch);
-        float[] hostX = new float[b * f], hostY = new float[b * c];
-        float[] inputs = train.inputs();
-        int[] labels = train.labels();
+        int[] permutation = Shuffle.permutation(n, settings.seed() * 1_000_003L + epoch);
+        float[] rows = new float[n];
+        for (int i = 0; i < n; i++) rows[i] = permutation[i];
+        be.upload(rows, 0, order);
         for (int first = 0; first < n; first += b) {
-            int rows = Math.min(b, n - first);
-            java.util.Arrays.fill(hostY, 0, rows * c, 0f);
-            for (int i = 0; i < rows; i++) {
-                int s = order[first + i];
-                System.arraycopy(inputs, s * f, hostX, i * f, f);
-                hostY[i * c + labels[s]] = 1f;
-            }
-            Buffer x = batchX.slice(0, (long) rows * f), y = batchY.slice(0, (long) rows * c);
-            be.upload(hostX, 0, rows * f, x);
-            be.upload(hostY, 0, rows * c, y);
-            batchGradient(be, runner, settings.loss(), params, grads, x, y, rows, c);
+            int count = Math.min(b, n - first);
+            Buffer indices = order.slice(first, count);
+            Buffer x = batchX.slice(0, (long) count * f), y = batchY.slice(0, (long) count * c);
+            train.gather(indices, x, y);
+            batchGradient(be, runner, settings.loss(), params, grads, x, y, count, c);
             opt.adamStep(params, grads);
-            objective.addCompute((double) rows / n);
+            objective.addCompute((double) count / n);
         }
     }
 
@@ -204,23 +208,19 @@ public final class Trainer {
         runner.backward(params, grads, x, rows);
     }
 
-    /** Mean loss and accuracy over a data set (forward passes only; not counted as training compute). */
+    /**
+     * Mean loss and accuracy over a data set (forward passes only; not counted as training
+     * compute). Both are computed on the backend; only the two scalars of each chunk come back.
+     */
     public Evaluation evaluate(NetworkRunner runner, DeviceData data, Buffer params) {
-        int n = data.size(), chunk = runner.maxBatch(), classes = data.host.classes();
+        int n = data.size(), chunk = runner.maxBatch(), classes = data.classes();
         double lossSum = 0;
         long correct = 0;
-        float[] out = new float[chunk * classes];
-        int[] labels = data.host.labels();
         for (int first = 0; first < n; first += chunk) {
             int rows = Math.min(chunk, n - first);
             Buffer o = runner.forward(params, data.inputRows(first, rows), rows);
             lossSum += settings.loss().sum(be, o, data.targetRows(first, rows), classes, 0f, null);
-            be.download(o, out, 0, rows * classes);
-            for (int i = 0; i < rows; i++) {
-                int best = 0;
-                for (int j = 1; j < classes; j++) if (out[i * classes + j] > out[i * classes + best]) best = j;
-                if (best == labels[first + i]) correct++;
-            }
+            correct += be.countCorrect(o, classes, data.labelRows(first, rows));
         }
         return new Evaluation(lossSum / settings.loss().normalizer(n, classes), (double) correct / n);
     }

@@ -91,6 +91,28 @@ public final class Emulation {
     }
 
     /**
+     * {@code tp_emu_host_waits} of an emulator library: how many calls so far made the host wait
+     * for the work queued on the emulated device, as they would on a real one (synchronizations,
+     * copies with a host side, frees). The emulator runs each launch at once; this count is how a
+     * test sees where a binding waits.
+     */
+    public static long hostWaits(SymbolLookup lib) {
+        MemorySegment fn = lib.find("tp_emu_host_waits").orElseThrow(
+                () -> new IllegalStateException("the emulator library lacks tp_emu_host_waits (stale build?)"));
+        MethodHandle get = Linker.nativeLinker().downcallHandle(fn, FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(ValueLayout.JAVA_LONG);
+            int rc = (int) get.invokeExact(count);
+            if (rc != 0) throw new IllegalStateException("tp_emu_host_waits -> " + rc);
+            return count.get(ValueLayout.JAVA_LONG, 0);
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("tp_emu_host_waits: " + t, t);
+        }
+    }
+
+    /**
      * Loads the emulated {@code libcuda.so.1} from the jar ({@value NativeResources#EMU_DRIVER}),
      * once per JVM, with {@link System#load}: the dynamic loader then resolves the
      * {@code libcuda.so.1} that JCuda's natives depend on to it by its SONAME, provided they are

@@ -8,7 +8,9 @@ import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.GradientNorms;
+import dev.twophase.backend.Transfers;
 
+import java.lang.foreign.SymbolLookup;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashSet;
@@ -40,6 +42,12 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     private volatile boolean cublasForAttention = true;
     /** dP/dS of the attention backward: device memory outside the live set, freed by close(). */
     private B attentionScratch;
+    /** Bytes copied host to device and device to host (see {@link #transfers()}). */
+    private long hostToDevice, deviceToHost;
+    /** Whether {@link Backend}'s host-copy layer methods may run (see {@link #allowHostFallback}). */
+    private boolean hostFallbackAllowed;
+    private long hostFallbackCopies;
+    private final Set<String> hostFallbackOps = new LinkedHashSet<>();
 
     protected GpuBackend(Class<B> bufferType) {
         this.bufferType = bufferType;
@@ -168,6 +176,15 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     /** Whether cuBLAS is loaded (GEMM and, unless {@link #useCublasForAttention} turned it off, the attention's products). */
     public abstract boolean usesCublas();
 
+    /** {@code dst[r] = src[indices[r]]}, rows > 0; invalid indices give NaN rows. */
+    protected abstract void deviceGatherRows(B src, long srcRows, int cols, B indices, long rows, B dst);
+
+    /** One-hot rows from labels, rows > 0; invalid labels give NaN rows. */
+    protected abstract void deviceOneHot(B labels, long rows, int classes, B dst);
+
+    /** The count of correct predictions as the kernel reduces it (exact in double), NaN when a label is invalid; rows > 0. */
+    protected abstract double deviceCountCorrect(B outputs, B labels, long rows, int cols);
+
     // ---------------------------------------------------------------- memory
 
     @Override public final Buffer allocate(long length) {
@@ -242,13 +259,98 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     @Override public final void upload(float[] src, int srcOffset, int length, Buffer dst) {
         B d = own(dst, "upload", "dst");
         checkTransfer("upload", "src", src, srcOffset, length, "dst", d);
-        if (length > 0) deviceUpload(src, srcOffset, d, length);
+        if (length > 0) {
+            deviceUpload(src, srcOffset, d, length);
+            countHostToDevice((long) length * Float.BYTES);
+        }
     }
 
     @Override public final void download(Buffer src, float[] dst, int dstOffset, int length) {
         B s = own(src, "download", "src");
         checkTransfer("download", "dst", dst, dstOffset, length, "src", s);
-        if (length > 0) deviceDownload(s, dst, dstOffset, length);
+        if (length > 0) {
+            deviceDownload(s, dst, dstOffset, length);
+            countDeviceToHost((long) length * Float.BYTES);
+        }
+    }
+
+    // ---------------------------------------------------------------- transfer accounting
+
+    /**
+     * Bytes copied between host and device since this backend opened: {@link #upload} and
+     * {@link #download}, and what the ops copy behind the scenes (the scalars reductions return,
+     * the segmented norms' chunk table), as the binding reports them through
+     * {@link #countHostToDevice} and {@link #countDeviceToHost}.
+     */
+    @Override public final Transfers transfers() {
+        checkOpen("transfers");
+        return new Transfers(hostToDevice, deviceToHost);
+    }
+
+    /** A binding's own copy of {@code bytes} from host to device memory (not through {@link #upload}). */
+    protected final void countHostToDevice(long bytes) { hostToDevice += bytes; }
+
+    /** A binding's own copy of {@code bytes} from device to host memory (not through {@link #download}). */
+    protected final void countDeviceToHost(long bytes) { deviceToHost += bytes; }
+
+    // ---------------------------------------------------------------- emulation
+
+    /** The emulator library this backend runs on, or null on a device. */
+    protected SymbolLookup emulatorLibrary() { return null; }
+
+    /**
+     * On an emulated backend: how many calls so far made the host wait for the device (see {@link
+     * Emulation#hostWaits}); tests use it to check that only the calls that read a value wait.
+     *
+     * @throws UnsupportedOperationException on a device
+     */
+    public final long emulatorHostWaits() {
+        checkOpen("emulatorHostWaits");
+        SymbolLookup lib = emulatorLibrary();
+        if (lib == null) throw new UnsupportedOperationException("emulatorHostWaits: the " + name() + " backend runs on a device, not the emulator");
+        return Emulation.hostWaits(lib);
+    }
+
+    // ---------------------------------------------------------------- no silent host round trips
+
+    /**
+     * Whether {@link Backend}'s default layer methods, which copy their buffers to the host, run
+     * the op there and copy the results back, may run on this backend. Off by default: such an op
+     * (one this backend has no kernel for) throws {@link HostFallbackException} naming it, so a
+     * GPU run never moves activations through the host unnoticed. Turned on, each copy is counted
+     * ({@link #hostFallbackCopies()}) and its bytes are in {@link #transfers()}.
+     */
+    public final void allowHostFallback(boolean allowed) { hostFallbackAllowed = allowed; }
+
+    /** Buffers copied to or from the host by {@link Backend}'s default layer methods (allowed ones). */
+    public final long hostFallbackCopies() { return hostFallbackCopies; }
+
+    /** The ops that ran through host copies, in the order they first did. */
+    public final Set<String> hostFallbackOps() { return java.util.Collections.unmodifiableSet(new LinkedHashSet<>(hostFallbackOps)); }
+
+    @Override public final HostArray hostRead(Buffer b) {
+        hostFallback();
+        return Backend.super.hostRead(b);
+    }
+
+    @Override public final HostArray hostWrite(Buffer b) {
+        hostFallback();
+        return Backend.super.hostWrite(b);
+    }
+
+    @Override public final void hostWriteBack(HostArray h, Buffer b) {
+        hostFallback();
+        Backend.super.hostWriteBack(h, b);
+    }
+
+    /** Refuses a host round trip unless allowed, naming the {@link Backend} method that asked; counts an allowed one. */
+    private void hostFallback() {
+        String op = StackWalker.getInstance(StackWalker.Option.RETAIN_CLASS_REFERENCE)
+                .walk(frames -> frames.filter(f -> f.getDeclaringClass() == Backend.class).findFirst())
+                .map(StackWalker.StackFrame::getMethodName).orElse("an op");
+        if (!hostFallbackAllowed) throw new HostFallbackException(name(), op);
+        hostFallbackCopies++;
+        hostFallbackOps.add(op);
     }
 
     @Override public final void copy(Buffer src, Buffer dst) {
@@ -696,6 +798,31 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
                 if (i != o && bufs[o].overlaps(bufs[i])) throw new IllegalArgumentException(op + ": " + names[o] + " overlaps " + names[i]);
             }
         }
+    }
+
+    // ---------------------------------------------------------------- training data
+
+    @Override public final void gatherRows(Buffer src, int cols, Buffer indices, Buffer dst) {
+        B sb = own(src, "gatherRows", "src"), ib = own(indices, "gatherRows", "indices"), db = own(dst, "gatherRows", "dst");
+        long srcRows = checkGather(sb, cols, ib, db);
+        if (ib.length() > 0) deviceGatherRows(sb, srcRows, cols, ib, ib.length(), db);
+    }
+
+    @Override public final void oneHot(Buffer labels, int classes, Buffer dst) {
+        B lb = own(labels, "oneHot", "labels"), db = own(dst, "oneHot", "dst");
+        checkOneHot(lb, classes, db);
+        if (lb.length() > 0) deviceOneHot(lb, lb.length(), classes, db);
+    }
+
+    @Override public final long countCorrect(Buffer outputs, int cols, Buffer labels) {
+        B ob = own(outputs, "countCorrect", "outputs"), lb = own(labels, "countCorrect", "labels");
+        checkCountCorrect(ob, cols, lb);
+        if (lb.length() == 0) return 0;
+        double count = deviceCountCorrect(ob, lb, lb.length(), cols);
+        if (Double.isNaN(count)) {
+            throw new IllegalArgumentException("countCorrect: a label is not a class (0 to " + (cols - 1) + ")");
+        }
+        return (long) count;
     }
 
     // ---------------------------------------------------------------- lifecycle

@@ -69,7 +69,12 @@ public enum Kernel {
     TOKEN_MEAN("tp_token_mean_kernel", "x", Param.PTR, "y", Param.PTR, "batch", Param.I64, "tokens", Param.I32,
             "dim", Param.I32),
     TOKEN_MEAN_BACKWARD("tp_token_mean_backward_kernel", "dy", Param.PTR, "dx", Param.PTR, "batch", Param.I64,
-            "tokens", Param.I32, "dim", Param.I32);
+            "tokens", Param.I32, "dim", Param.I32),
+    GATHER_ROWS("tp_gather_rows_kernel", "src", Param.PTR, "src_rows", Param.I64, "cols", Param.I32, "idx", Param.PTR,
+            "rows", Param.I64, "dst", Param.PTR),
+    ONE_HOT("tp_one_hot_kernel", "labels", Param.PTR, "rows", Param.I64, "classes", Param.I32, "dst", Param.PTR),
+    COUNT_CORRECT_PARTIALS("tp_count_correct_partials", "out", Param.PTR, "labels", Param.PTR, "rows", Param.I64,
+            "cols", Param.I32, "partials", Param.PTR);
 
     /** C parameter types: device pointer, int, long long, float. */
     public enum Param {

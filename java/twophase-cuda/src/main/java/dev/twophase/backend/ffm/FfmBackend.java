@@ -29,11 +29,20 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
  * backend ({@code ffm-emu}) calls the same ABI in libtwophase_emu.so, the kernels on twophase's
  * CUDA emulator ({@link dev.twophase.backend.cuda.Emulation}), GEMM always through {@code tp_sgemm}.
  *
- * <p>Every tp_* call returns after its work is done (the ABI synchronizes), so a failing kernel is
- * reported by the call that launched it. Every status code is checked in one place ({@link
+ * <p>All work runs in call order on the default stream, as in the JCuda backend: a tp_* call that
+ * only queues work (the elementwise ops, GEMM, copies between buffers, fills) returns without
+ * waiting; downloads, the reductions that return a value and {@link #synchronize()} wait for all
+ * work queued before them (cuda/twophase.h). A kernel that faults while running is therefore
+ * reported by the next call that waits, with that call's name and the fault's code
+ * ({@link dev.twophase.backend.cuda.CudaException#isKernelFault()}; {@code CUDA_LAUNCH_BLOCKING=1}
+ * makes the queuing call report it). Every status code is checked in one place ({@link
  * NativeCall#check}) and becomes a {@link dev.twophase.backend.cuda.CudaException} naming the call
  * and {@code tp_error_string(code)}. The library keeps one scratch buffer per process for
  * reductions; it is released when the last FFM backend on that library closes.
+ *
+ * <p>Transfers: uploads and downloads are counted by {@link GpuBackend}; what the library copies
+ * inside any other call (the results of reductions, the segmented norms' chunk table) is read from
+ * its counters ({@code tp_transfer_bytes}) around that call ({@code CountingLibrary}).
  */
 public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
@@ -57,14 +66,19 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     /** Floats per host<->device copy: bounds how long one critical downcall holds off the GC. */
     static final int COPY_CHUNK = 1 << 22;
 
-    private final TpLibrary lib;
+    /** The library itself: opening, releasing, and the copies that {@link GpuBackend} counts. */
+    private final TpLibrary tp;
+    /** The library as the ops call it: each call's host/device copies count as this backend's transfers. */
+    private final CountingLibrary lib = new CountingLibrary();
+    /** Where tp_transfer_bytes writes (two longs), reused by every call. */
+    private final MemorySegment transferSlots = Arena.ofAuto().allocate(JAVA_LONG, 2);
     private final FfmCublas cublas;
     private final String name;
     private final String description;
 
     private FfmBackend(TpLibrary lib, FfmCublas cublas, String name, String description) {
         super(FBuffer.class);
-        this.lib = lib;
+        this.tp = lib;
         this.cublas = cublas;
         this.name = name;
         this.description = description;
@@ -147,6 +161,8 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
 
     @Override public String description() { return description; }
 
+    @Override protected java.lang.foreign.SymbolLookup emulatorLibrary() { return name.endsWith("-emu") ? tp.lookup() : null; }
+
     /** Whether GEMM goes through cuBLAS (else tp_sgemm). */
     @Override public boolean usesCublas() { return cublas != null; }
 
@@ -161,6 +177,32 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     }
 
     private static MemorySegment seg(FBuffer b) { return b == null ? MemorySegment.NULL : b.segment(); }
+
+    /**
+     * The library's downcalls as the ops make them: {@link #check} reads the library's transfer
+     * counters ({@code tp_transfer_bytes}) around each call and adds what it copied between host
+     * and device (the results of reductions, tables) to this backend's counts, so every op is
+     * counted without knowing whether it copies. Uploads and downloads, which {@link GpuBackend}
+     * counts itself, call the library directly.
+     */
+    private final class CountingLibrary {
+        MethodHandle h(TpFunction f) { return tp.h(f); }
+
+        void check(String what, NativeCall call) {
+            readCounters();
+            long h0 = transferSlots.getAtIndex(JAVA_LONG, 0), d0 = transferSlots.getAtIndex(JAVA_LONG, 1);
+            tp.check(what, call);
+            readCounters();
+            countHostToDevice(transferSlots.getAtIndex(JAVA_LONG, 0) - h0);
+            countDeviceToHost(transferSlots.getAtIndex(JAVA_LONG, 1) - d0);
+        }
+
+        /** tp_transfer_bytes into transferSlots: bytes host to device, then device to host. */
+        private void readCounters() {
+            MemorySegment h = transferSlots, d = transferSlots.asSlice(Long.BYTES);
+            tp.check("tp_transfer_bytes", () -> (int) tp.h(TpFunction.TRANSFER_BYTES).invokeExact(h, d));
+        }
+    }
 
     // ---------------------------------------------------------------- memory
 
@@ -208,7 +250,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
                 first = e;
             }
         }
-        if (lib.release()) {
+        if (tp.release()) {
             try {
                 lib.check("tp_release_scratch", () -> (int) lib.h(TpFunction.RELEASE_SCRATCH).invokeExact());
             } catch (RuntimeException e) {
@@ -229,13 +271,13 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
     /** Host array <-> device memory in {@link #COPY_CHUNK}-float pieces; both tp_memcpy functions take (to, from, bytes). */
     private void copyChunks(TpFunction f, String name, float[] array, int arrayOffset, long deviceAddress, long n, boolean toDevice) {
         MemorySegment heap = MemorySegment.ofArray(array);
-        MethodHandle h = lib.h(f);
+        MethodHandle h = tp.h(f);
         for (long done = 0; done < n; done += COPY_CHUNK) {
             long count = Math.min(COPY_CHUNK, n - done);
             MemorySegment host = heap.asSlice((arrayOffset + done) * Float.BYTES, count * Float.BYTES);
             MemorySegment device = MemorySegment.ofAddress(deviceAddress + done * Float.BYTES);
             MemorySegment to = toDevice ? device : host, from = toDevice ? host : device;
-            lib.check(name + "(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
+            tp.check(name + "(" + count + " floats)", () -> (int) h.invokeExact(to, from, count * Float.BYTES));
         }
     }
 
@@ -254,6 +296,7 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
         // no 32-bit memset in the ABI: fill one float, then double the filled prefix with device copies
         float[] one = {value};
         deviceUpload(one, 0, dst, 1);
+        countHostToDevice(Float.BYTES);
         for (long filled = 1; filled < n; filled *= 2) {
             long count = Math.min(filled, n - filled);
             MemorySegment from = dst.segment(), to = MemorySegment.ofAddress(dst.address + filled * Float.BYTES);
@@ -458,5 +501,27 @@ public final class FfmBackend extends GpuBackend<FfmBackend.FBuffer> {
         MemorySegment ys = dy.segment(), xs = dx.segment();
         lib.check("tp_token_mean_backward(" + batch + "x" + tokens + "x" + dim + ")", () -> (int) lib.h(TpFunction.TOKEN_MEAN_BACKWARD)
                 .invokeExact(ys, xs, batch, tokens, dim));
+    }
+
+    // ---------------------------------------------------------------- training data
+
+    @Override protected void deviceGatherRows(FBuffer src, long srcRows, int cols, FBuffer indices, long rows, FBuffer dst) {
+        MemorySegment ss = src.segment(), is = indices.segment(), ds = dst.segment();
+        lib.check("tp_gather_rows(" + rows + " of " + srcRows + " rows x " + cols + ")", () -> (int) lib.h(TpFunction.GATHER_ROWS)
+                .invokeExact(ss, srcRows, cols, is, rows, ds));
+    }
+
+    @Override protected void deviceOneHot(FBuffer labels, long rows, int classes, FBuffer dst) {
+        MemorySegment ls = labels.segment(), ds = dst.segment();
+        lib.check("tp_one_hot(" + rows + "x" + classes + ")", () -> (int) lib.h(TpFunction.ONE_HOT).invokeExact(ls, rows, classes, ds));
+    }
+
+    @Override protected double deviceCountCorrect(FBuffer outputs, FBuffer labels, long rows, int cols) {
+        try (Arena a = Arena.ofConfined()) {
+            MemorySegment count = a.allocate(JAVA_DOUBLE), os = outputs.segment(), ls = labels.segment();
+            lib.check("tp_count_correct(" + rows + "x" + cols + ")", () -> (int) lib.h(TpFunction.COUNT_CORRECT)
+                    .invokeExact(os, ls, rows, cols, count));
+            return count.get(JAVA_DOUBLE, 0);
+        }
     }
 }

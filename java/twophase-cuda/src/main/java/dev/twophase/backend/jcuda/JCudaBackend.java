@@ -59,9 +59,12 @@ import static jcuda.driver.JCudaDriver.cuMemsetD32;
  * <p>All work goes to the legacy default stream of the device's primary context (shared with
  * cuBLAS and with the FFM backend's CUDA runtime), so it runs in call order. Elementwise ops
  * return as soon as the kernel is queued; reductions, downloads and {@link #synchronize()} wait.
- * A kernel that fails asynchronously is reported by the next call that waits. Every driver and
- * cuBLAS status goes through {@link #check}, which throws {@link CudaException} naming the call.
- * The context is made current on whichever thread calls (one thread at a time).
+ * A kernel that fails asynchronously is reported by the next call that waits ({@link
+ * CudaException#isKernelFault()}). Transfers: uploads and downloads are counted by {@link
+ * GpuBackend}, what reductions return by {@code fetch}, the tables this class uploads by
+ * {@code sendTable}; no other method copies between host and device (a test checks it). Every
+ * driver and cuBLAS status goes through {@link #check}, which throws {@link CudaException} naming
+ * the call. The context is made current on whichever thread calls (one thread at a time).
  */
 public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
@@ -237,6 +240,15 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
     @Override public String description() { return description; }
 
+    @Override protected java.lang.foreign.SymbolLookup emulatorLibrary() {
+        if (!name.endsWith("-emu")) return null;
+        try {
+            return Emulation.loadDriver(); // loaded when this backend opened: only its symbols are looked up
+        } catch (dev.twophase.backend.BackendUnavailableException e) {
+            throw new IllegalStateException("the emulated driver this backend runs on: " + e.getMessage(), e);
+        }
+    }
+
     /** Whether GEMM goes through cuBLAS (else the tiled fallback kernel). */
     @Override public boolean usesCublas() { return cublas != null; }
 
@@ -344,11 +356,23 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
 
     private static long align256(long bytes) { return (bytes + 255) & ~255L; }
 
-    /** Copies {@code count} doubles from device memory to a new array (waits for queued work). */
-    private static double[] fetchDoubles(CUdeviceptr src, int count) {
+    /** Copies {@code count} doubles from device memory to a new array (waits for queued work; counted as a transfer). */
+    private double[] fetchDoubles(CUdeviceptr src, int count) {
         double[] out = new double[count];
-        check("cuMemcpyDtoH(" + count + " doubles)", cuMemcpyDtoH(Pointer.to(out), src, (long) count * Double.BYTES));
+        fetch(count + " doubles", Pointer.to(out), src, (long) count * Double.BYTES);
         return out;
+    }
+
+    /** Copies {@code bytes} from device memory to host memory (a result for the host: waits for queued work; counted as a transfer). */
+    private void fetch(String what, Pointer dst, CUdeviceptr src, long bytes) {
+        check("cuMemcpyDtoH(" + what + ")", cuMemcpyDtoH(dst, src, bytes));
+        countDeviceToHost(bytes);
+    }
+
+    /** Copies {@code bytes} from a host array to device memory (a table for a kernel; counted as a transfer). */
+    private void sendTable(String what, CUdeviceptr dst, Pointer src, long bytes) {
+        check("cuMemcpyHtoD(" + what + ")", cuMemcpyHtoD(dst, src, bytes));
+        countHostToDevice(bytes);
     }
 
     // ---------------------------------------------------------------- memory
@@ -437,7 +461,7 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         table.position((int) offsetBytes);
         table.asFloatBuffer().put(scalars);
         adamTable.reserve(table.capacity());
-        check("cuMemcpyHtoD(Adam segment table, " + segments + " segments)", cuMemcpyHtoD(adamTable.at(0), Pointer.to(table.array()), table.capacity()));
+        sendTable("Adam segment table, " + segments + " segments", adamTable.at(0), Pointer.to(table.array()), table.capacity());
         launch(Kernel.ADAM_SEGMENTS, grid, p.ptr, g.ptr, m.ptr, v.ptr, ptr(vMax), n, adamTable.at(0), adamTable.at(offsetBytes), segments, NULL);
     }
 
@@ -487,11 +511,10 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
             llBytes = align256((long) Long.BYTES * chunks);
             normTable.reserve(2 * llBytes + (long) Integer.BYTES * (tensors + 1));
             if (chunks > 0) {
-                check("cuMemcpyHtoD(norm chunk starts)", cuMemcpyHtoD(normTable.at(0), Pointer.to(table.chunkStart()), (long) Long.BYTES * chunks));
-                check("cuMemcpyHtoD(norm chunk ends)", cuMemcpyHtoD(normTable.at(llBytes), Pointer.to(table.chunkEnd()), (long) Long.BYTES * chunks));
+                sendTable("norm chunk starts", normTable.at(0), Pointer.to(table.chunkStart()), (long) Long.BYTES * chunks);
+                sendTable("norm chunk ends", normTable.at(llBytes), Pointer.to(table.chunkEnd()), (long) Long.BYTES * chunks);
             }
-            check("cuMemcpyHtoD(norm tensor chunks)", cuMemcpyHtoD(normTable.at(2 * llBytes), Pointer.to(table.tensorFirstChunk()),
-                    (long) Integer.BYTES * (tensors + 1)));
+            sendTable("norm tensor chunks", normTable.at(2 * llBytes), Pointer.to(table.tensorFirstChunk()), (long) Integer.BYTES * (tensors + 1));
             cachedOffsets = offsets.clone();
             cachedChunks = chunks;
         }
@@ -506,7 +529,7 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
         if (chunks > 0) launch(Kernel.NORM_CHUNKS, chunks, g.ptr, normTable.at(0), normTable.at(llBytes), chunkSums, chunkMax, flag);
         launch(Kernel.NORM_CLEANUP, 1, chunkSums, chunkMax, normTable.at(2 * llBytes), tensors, out, maxima);
         byte[] host = new byte[Math.toIntExact(resultBytes)];
-        check("cuMemcpyDtoH(norms, " + resultBytes + " bytes)", cuMemcpyDtoH(Pointer.to(host), out, resultBytes));
+        fetch("norms, " + resultBytes + " bytes", Pointer.to(host), out, resultBytes);
         ByteBuffer b = ByteBuffer.wrap(host).order(ByteOrder.nativeOrder());
         b.asDoubleBuffer().get(sumsq, 0, tensors + 1);
         boolean nonFinite = b.getLong(Double.BYTES * (tensors + 1)) != 0; // the int flag in the low half, high half zeroed
@@ -684,5 +707,28 @@ public final class JCudaBackend extends GpuBackend<JCudaBackend.JBuffer> {
     @Override protected void deviceTokenMeanBackward(JBuffer dy, JBuffer dx, long batch, int tokens, int dim) {
         bind();
         launch(Kernel.TOKEN_MEAN_BACKWARD, CudaGeometry.elementwiseGrid(batch * tokens * dim), dy.ptr, dx.ptr, batch, tokens, dim);
+    }
+
+    // ---------------------------------------------------------------- training data
+
+    @Override protected void deviceGatherRows(JBuffer src, long srcRows, int cols, JBuffer indices, long rows, JBuffer dst) {
+        bind();
+        launch(Kernel.GATHER_ROWS, CudaGeometry.elementwiseGrid(rows * cols), src.ptr, srcRows, cols, indices.ptr, rows, dst.ptr);
+    }
+
+    @Override protected void deviceOneHot(JBuffer labels, long rows, int classes, JBuffer dst) {
+        bind();
+        launch(Kernel.ONE_HOT, CudaGeometry.elementwiseGrid(rows * classes), labels.ptr, rows, classes, dst.ptr);
+    }
+
+    @Override protected double deviceCountCorrect(JBuffer outputs, JBuffer labels, long rows, int cols) {
+        bind();
+        int grid = CudaGeometry.elementwiseGrid(rows);
+        long partialBytes = align256((long) Double.BYTES * grid);
+        reduce.reserve(partialBytes + Double.BYTES);
+        CUdeviceptr partials = reduce.at(0), result = reduce.at(partialBytes);
+        launch(Kernel.COUNT_CORRECT_PARTIALS, grid, outputs.ptr, labels.ptr, rows, cols, partials);
+        launch(Kernel.REDUCE_PARTIALS, 1, partials, 1, grid, result);
+        return fetchDoubles(result, 1)[0];
     }
 }

@@ -6,8 +6,11 @@ import dev.twophase.backend.Buffer;
 import dev.twophase.backend.ConvShape;
 import dev.twophase.backend.GradientNorms;
 import dev.twophase.backend.HostKernels;
+import dev.twophase.backend.Transfers;
 import dev.twophase.backend.cpu.CpuBackend;
+import dev.twophase.backend.cuda.CudaException;
 import dev.twophase.backend.cuda.GpuBackend;
+import dev.twophase.backend.cuda.HostFallbackException;
 import dev.twophase.backend.cuda.GpuBuffer;
 import dev.twophase.backend.cuda.OneLine;
 import org.junit.jupiter.api.Test;
@@ -276,6 +279,60 @@ class GpuBackendBaseTest {
             calls.add("tokenMeanBackward " + batch + "x" + tokens + "x" + dim);
             HostKernels.tokenMeanBackward(HostKernels.SEQUENTIAL, (int) batch, tokens, dim, dy.mem, dy.at(0), dx.mem, dx.at(0));
         }
+
+        @Override protected void deviceGatherRows(HostBuffer src, long srcRows, int cols, HostBuffer indices, long rows, HostBuffer dst) {
+            calls.add("gatherRows " + rows + " of " + srcRows + "x" + cols);
+        }
+
+        @Override protected void deviceOneHot(HostBuffer labels, long rows, int classes, HostBuffer dst) {
+            calls.add("oneHot " + rows + "x" + classes);
+        }
+
+        @Override protected double deviceCountCorrect(HostBuffer outputs, HostBuffer labels, long rows, int cols) {
+            calls.add("countCorrect " + rows + "x" + cols);
+            return labels.mem[labels.at(0)] < 0 ? Double.NaN : 3;
+        }
+    }
+
+    /** GpuBackend's own accounting: uploads and downloads count their bytes; empty data ops reach no device; a NaN count is a bad label. */
+    @Test void transfersAndDataOpsAtTheGpuBackendLevel() {
+        try (HostGpu b = new HostGpu()) {
+            Buffer x = b.allocate(6), idx = b.allocate(0), dst = b.allocate(0);
+            b.upload(new float[] {1, 2, 3, 4, 5, 6}, x);
+            b.download(x, new float[6]);
+            b.download(x.slice(1, 2), new float[2]);
+            assertEquals(new Transfers(24, 32), b.transfers());
+            b.calls.clear();
+            b.gatherRows(x, 3, idx, dst);
+            b.oneHot(idx, 4, dst);
+            assertEquals(0, b.countCorrect(dst, 4, idx));
+            assertEquals(List.of(), b.calls, "no rows: nothing reaches the device");
+            try (Buffer labels = b.allocate(2)) {
+                b.upload(new float[] {1, 0}, labels);
+                assertEquals(3, b.countCorrect(x, 3, labels));
+                b.upload(new float[] {-1, 0}, labels);
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> b.countCorrect(x, 3, labels));
+                assertEquals("countCorrect: a label is not a class (0 to 2)", e.getMessage());
+            }
+            assertThrows(HostFallbackException.class, () -> b.hostRead(x));
+            b.close();
+            assertThrows(IllegalStateException.class, b::transfers);
+        }
+    }
+
+    /** A fault of a running kernel surfaces at the next call that waits; the message says so, other errors do not. */
+    @Test void kernelFaultsSayWhereTheyCameFrom() {
+        CudaException fault = new CudaException("tp_multi_dot(k=1, n=10)", 700, "an illegal memory access was encountered");
+        assertTrue(fault.isKernelFault());
+        assertTrue(fault.getMessage().startsWith("tp_multi_dot(k=1, n=10) failed: error 700 (an illegal memory access was encountered); "
+                + "a kernel queued before this call faulted"), fault.getMessage());
+        assertTrue(fault.getMessage().contains("CUDA_LAUNCH_BLOCKING=1"), fault.getMessage());
+        for (CudaException e : new CudaException[] {new CudaException("cuMemAlloc(4 bytes)", 2, "out of memory"),
+                new CudaException("cublasSgemm(2x2x2)", 716, "CUBLAS_STATUS_?")}) {
+            assertFalse(e.isKernelFault(), e.getMessage());
+            assertFalse(e.getMessage().contains("queued"), e.getMessage());
+        }
+        assertTrue(new CudaException("cuMemcpyDtoH(1 doubles)", 719, "CUDA_ERROR_LAUNCH_FAILED").isKernelFault());
     }
 
     @Test void allocationsAreFreedOnceAndAllAtClose() {
