@@ -1,7 +1,7 @@
 """Our CG (float32, through dev.twophase.bench.CgStdio) and SciPy's minimize(method='CG') (float64)
 side by side on thirty classic unconstrained problems (Moré, Garbow and Hillstrom 1981, ACM TOMS 7)
 from their standard starting points. Both see the same float64 function defined once here; see
-scripts/cg-vs-scipy for what is compared. Usage: cg_vs_scipy.py CLASSPATH OUTDIR [CgStdio args]."""
+scripts/cg-vs-scipy for what is compared. Usage: cg_vs_scipy.py CLASSPATH OUTDIR [--starts K] [CgStdio args]."""
 import json, os, struct, subprocess, sys
 
 import numpy as np
@@ -384,20 +384,37 @@ def polish(fg, x):
     return minimize(lambda z: fg(z)[0], x, jac=lambda z: fg(z)[1], method="BFGS", options=dict(gtol=1e-13, maxiter=10000)).x
 
 
+def side_by_side(java, cp, fg, x_scipy, args):
+    """SciPy's CG from x_scipy, its stopping point (max |g| <= 1e-5, or the float32 floor at the minimizer it
+    reached, polished by BFGS where it failed), and ours from x_scipy rounded to float32 to that point."""
+    s = minimize(lambda x: fg(x)[0], x_scipy, jac=lambda x: fg(x)[1], method="CG")
+    floor = float32_floor(fg, polish(fg, s.x))
+    target = max(GTOL, floor)
+    o = run_ours(java, cp, fg, x_scipy.astype(np.float32).astype(np.float64), ["--gtol", repr(target), "--max-evals", "100000"] + args)
+    return s, floor, target, o
+
+
+def perturbed_starts(x0, mgh, count):
+    """count starts x0 + 1% Gaussian noise (of max(|x0_i|, 0.1)), the same for every run (seeded by the MGH number), in float32."""
+    rng = np.random.default_rng(mgh)
+    return [(x0 + 0.01 * rng.standard_normal(len(x0)) * np.maximum(np.abs(x0), 0.1)).astype(np.float32).astype(np.float64)
+            for _ in range(count)]
+
+
 def main():
     cp, out = sys.argv[1], sys.argv[2]
     args = sys.argv[3:]
+    starts = 1
+    if "--starts" in args:
+        i = args.index("--starts")
+        starts = int(args[i + 1])
+        del args[i:i + 2]
     java = os.path.join(os.environ["JAVA_HOME"], "bin", "java")
-    rows = []
+    rows, perturbed = [], []
     for name, mgh, fg, x0, note in PROBLEMS:
         check_gradient(name, fg, x0)
-        s = minimize(lambda x: fg(x)[0], x0, jac=lambda x: fg(x)[1], method="CG")
+        s, floor, target, o = side_by_side(java, cp, fg, x0, args)
         s_gmax = float(np.max(np.abs(fg(s.x)[1])))
-        # The minimizer SciPy reached, polished; where SciPy failed, BFGS goes on from SciPy's last point.
-        floor = float32_floor(fg, polish(fg, s.x))
-        target = max(GTOL, floor)
-        x0_32 = x0.astype(np.float32).astype(np.float64)
-        o = run_ours(java, cp, fg, x0_32, ["--gtol", repr(target), "--max-evals", "100000"] + args)
         ours_f, ours_g = o["valueCalls"] + o["valueAndGradientCalls"], o["valueAndGradientCalls"]
         reached = o["gradientMaxNorm"] <= target
         rows.append(dict(problem=name, mgh=mgh, n=len(x0), note=note, scipy_status=int(s.status), scipy_message=s.message,
@@ -407,9 +424,15 @@ def main():
                          ours_calls=ours_f + ours_g, ours_iterations=o["iterations"], ours_f=o["loss"], ours_gmax=o["gradientMaxNorm"],
                          reached=reached, compared=bool(s.success),
                          ok=bool(s.success and reached and ours_f + ours_g <= s.nfev + s.njev)))
+        for k, xs in enumerate(perturbed_starts(x0, mgh, starts - 1)):
+            s, floor, target, o = side_by_side(java, cp, fg, xs, args)
+            calls = o["valueCalls"] + 2 * o["valueAndGradientCalls"]
+            perturbed.append(dict(problem=name, start=k + 1, compared=bool(s.success), scipy_calls=int(s.nfev + s.njev), target=target,
+                                  ours_calls=calls, reached=o["gradientMaxNorm"] <= target,
+                                  ok=bool(s.success and o["gradientMaxNorm"] <= target and calls <= s.nfev + s.njev)))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(dict(args=args, rows=rows), f, indent=1)
+        json.dump(dict(args=args, rows=rows, perturbed=perturbed), f, indent=1)
     head = ["problem", "n", "SciPy f+g calls (nfev/njev)", "target max|g|", "ours f+g calls (f/g)", "ours max|g|", "ours f", "SciPy f", "verdict"]
     table = []
     for r in rows:
@@ -421,17 +444,44 @@ def main():
                       ("%.1e" % r["target"]) + ("" if r["target"] == GTOL else " (floor)"),
                       "%d (%d/%d)" % (r["ours_calls"], r["ours_f_evals"], r["ours_g_evals"]), "%.1e" % r["ours_gmax"],
                       "%.4g" % r["ours_f"], "%.4g" % r["scipy_f"], verdict])
-    w = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
-    text = "\n".join(["  ".join(c.ljust(w[i]) for i, c in enumerate(t)) for t in [head, ["-" * x for x in w]] + table])
-    md = "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(t) + " |" for t in table])
+    text, md = render(head, table)
     compared = [r for r in rows if r["compared"]]
     summary = "ours reached SciPy's stopping point with no more calls on %d of %d problems SciPy solved (%s)" % (
         sum(r["ok"] for r in compared), len(compared), " ".join(args) or "defaults")
+    if perturbed:
+        # Every problem from the standard start and the perturbed ones: how often ours needs no more calls, and the ratio.
+        every = [dict(problem=r["problem"], compared=r["compared"], ok=r["ok"], ratio=r["ours_calls"] / r["scipy_calls"] if r["reached"] else 10)
+                 for r in rows] + [dict(problem=r["problem"], compared=r["compared"], ok=r["ok"], ratio=r["ours_calls"] / r["scipy_calls"] if r["reached"] else 10)
+                                   for r in perturbed]
+        ptable = []
+        for name, *_ in PROBLEMS:
+            runs = [r for r in every if r["problem"] == name and r["compared"]]
+            if runs:
+                ptable.append([name, "%d of %d" % (sum(r["ok"] for r in runs), len(runs)), "%.2f" % geomean([r["ratio"] for r in runs])])
+        ptext, pmd = render(["problem", "no more calls than SciPy", "ours / SciPy calls (geometric mean)"], ptable)
+        runs = [r for r in every if r["compared"]]
+        psummary = "from the standard and %d perturbed starts each: no more calls than SciPy in %d of %d runs SciPy solved; ours / SciPy calls: geometric mean %.3f" % (
+            starts - 1, sum(r["ok"] for r in runs), len(runs), geomean([r["ratio"] for r in runs]))
+        text += "\n" + summary + "\n\n" + ptext
+        md += "\n\n" + summary + "\n\n" + pmd
+        summary = psummary
     for name, body in (("table.txt", text + "\n" + summary), ("table.md", md + "\n\n" + summary)):
         with open(os.path.join(out, name), "w") as f:
             f.write(body + "\n")
     print(text)
     print(summary)
+
+
+def geomean(values):
+    return float(np.exp(np.mean(np.log(values))))
+
+
+def render(head, table):
+    """The table as aligned text and as Markdown."""
+    w = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(head)]
+    text = "\n".join(["  ".join(c.ljust(w[i]) for i, c in enumerate(t)) for t in [head, ["-" * x for x in w]] + table])
+    md = "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] + ["| " + " | ".join(t) + " |" for t in table])
+    return text, md
 
 
 if __name__ == "__main__":
