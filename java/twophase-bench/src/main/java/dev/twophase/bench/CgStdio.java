@@ -30,8 +30,9 @@ import java.util.Locale;
  * (and n float64 g for kind 2). At the end CG sends byte 0 and its result as one modified-UTF
  * string of JSON.
  *
- * <p>Arguments: {@code --line-search ID}, {@code --cg pr+|fr|hs}, {@code --c1 X}, {@code --c2 X},
- * {@code --ls-tolerance X}, {@code --max-ls N}, {@code --probe true|false}, {@code --gtol X} (absolute), {@code --rtol X}
+ * <p>Arguments: {@code --line-search ID}, {@code --cg pr+|fr|hs|hz}, {@code --c1 X}, {@code --c2 X},
+ * {@code --ls-tolerance X}, {@code --max-ls N}, {@code --probe true|false}, {@code --reliable-guess-c2 X} (0: always probe),
+ * {@code --powell X} (0: off), {@code --restart-every N}, {@code --gtol X} (absolute), {@code --rtol X}
  * (relative to the start), {@code --norm 2|max}, {@code --max-evals N}, {@code --max-iter N}, {@code --trace true} (each iteration on stderr).
  */
 public final class CgStdio {
@@ -53,6 +54,9 @@ public final class CgStdio {
                 case "--ls-tolerance" -> cfg = cfg.withLineSearchTolerance(Double.parseDouble(v));
                 case "--max-ls" -> cfg = cfg.withMaxLineSearchEvaluations(Integer.parseInt(v));
                 case "--probe" -> cfg = cfg.withFirstTrialProbe(Boolean.parseBoolean(v));
+                case "--reliable-guess-c2" -> cfg = cfg.withReliableGuessC2(Double.parseDouble(v));
+                case "--powell" -> cfg = cfg.withPowellRestart(Double.parseDouble(v));
+                case "--restart-every" -> cfg = cfg.withRestartEvery(Integer.parseInt(v));
                 case "--gtol" -> gtol = Double.parseDouble(v);
                 case "--rtol" -> rtol = Double.parseDouble(v);
                 case "--norm" -> norm = GradientNorm.parse(v);

@@ -16,53 +16,97 @@ package dev.twophase.optim;
  *   <li>{@code firstTrialProbe}: searches that use gradients first evaluate the loss alone at the
  *       initial guess and start from the minimizer of the parabola through f(0), f'(0) and that
  *       value (the curvature along d for the price of a forward pass; on the main job the trial
- *       after it meets the Wolfe conditions almost every time);</li>
+ *       after it meets the Wolfe conditions almost every time). When that minimizer lies more than
+ *       tenfold from the probe, the parabola is not trusted: up to four probes in all move toward it
+ *       (at most tenfold each) before the first trial with a gradient;</li>
+ *   <li>{@code reliableGuessC2}: when the initial guess has been within 40% of the accepted step in
+ *       at least 3 of the last 5 iterations, the probe is skipped and the first trial with a gradient
+ *       is taken at the guess itself and accepted under the looser of this curvature constant and
+ *       {@code c2} (later trials of that search use {@code c2}); 0 always probes. Only with
+ *       {@code firstTrialProbe};</li>
  *   <li>{@code restartEvery}: restart to steepest descent every N iterations (0: only the automatic
  *       restarts);</li>
+ *   <li>{@code powellRestart}: Powell's restart test (1977): restart to steepest descent when
+ *       {@code |g_new.g_old| >= powellRestart * |g_new|^2}, i.e. successive gradients are far from the
+ *       orthogonality that exact steps on a quadratic give; not applied right after a
+ *       steepest-descent step, whose exact line search makes them orthogonal anyway (0: off);</li>
  *   <li>{@code stop}: the stopping tests ({@link CgStop}); {@link ConjugateGradient#iterate} uses its
  *       gradient tolerance and loss-change test, {@link ConjugateGradient#minimize} all of it.</li>
  * </ul>
  */
 public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, double c2, double lineSearchTolerance,
-                       int maxLineSearchEvaluations, boolean firstTrialProbe, int restartEvery, CgStop stop) {
+                       int maxLineSearchEvaluations, boolean firstTrialProbe, double reliableGuessC2, int restartEvery,
+                       double powellRestart, CgStop stop) {
 
     public CgConfig {
         if (formula == null || lineSearch == null || stop == null) throw new IllegalArgumentException("CgConfig: formula, lineSearch and stop must not be null");
         if (!(c1 > 0 && c1 < 0.5)) throw new IllegalArgumentException("c1 = " + c1 + "; expected a value in (0, 0.5)");
         if (!(c2 > c1 && c2 < 1)) throw new IllegalArgumentException("c2 = " + c2 + "; expected a value in (c1, 1) with c1 = " + c1);
+        Checks.unitInterval("reliableGuessC2", reliableGuessC2);
         Checks.fraction("lineSearchTolerance", lineSearchTolerance);
         Checks.atLeast("maxLineSearchEvaluations", maxLineSearchEvaluations, 3);
         Checks.atLeast("restartEvery", restartEvery, 0);
+        Checks.nonNegative("powellRestart", powellRestart);
     }
 
     /**
-     * The defaults: Polak-Ribiere+, the Moré-Thuente search (c1 1e-4, c2 0.1) after a probe,
-     * bracket tolerance 1e-3, at most 20 evaluations per search, no periodic restart,
-     * {@link CgStop#defaults()}.
+     * The defaults: Polak-Ribiere+ with Powell's restart test (0.2), the Moré-Thuente search (c1
+     * 1e-4, c2 0.1) after a probe, skipped when the guess has been reliable (its trial accepted
+     * under c2 0.4, SciPy's), bracket tolerance 1e-3, at most 20 evaluations per search, no periodic
+     * restart, {@link CgStop#defaults()}.
      */
     public static CgConfig defaults() {
-        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 0, CgStop.defaults());
+        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 0.4, 0, 0.2, CgStop.defaults());
     }
 
-    /** The paper's CG: bracketing + Brent to a relative tolerance of 1e-3, at most 40 loss evaluations per search. */
+    /**
+     * The paper's CG (Numerical Recipes' frprmn): bracketing + Brent to a relative tolerance of 1e-3,
+     * at most 40 loss evaluations per search, no Powell restarts.
+     */
     public static CgConfig paper() {
-        return defaults().withLineSearch(LineSearchKind.BRENT).withMaxLineSearchEvaluations(40);
+        return defaults().withLineSearch(LineSearchKind.BRENT).withMaxLineSearchEvaluations(40).withPowellRestart(0);
     }
 
-    public CgConfig withFormula(CgFormula f) { return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
+    public CgConfig withFormula(CgFormula f) {
+        return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
 
-    public CgConfig withLineSearch(LineSearchKind l) { return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
+    public CgConfig withLineSearch(LineSearchKind l) {
+        return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
 
     /** The Wolfe constants c1 (sufficient decrease) and c2 (curvature). */
-    public CgConfig withWolfe(double newC1, double newC2) { return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
+    public CgConfig withWolfe(double newC1, double newC2) {
+        return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
 
-    public CgConfig withLineSearchTolerance(double t) { return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, restartEvery, stop); }
+    public CgConfig withLineSearchTolerance(double t) {
+        return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
 
-    public CgConfig withMaxLineSearchEvaluations(int n) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, restartEvery, stop); }
+    public CgConfig withMaxLineSearchEvaluations(int n) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
 
-    public CgConfig withFirstTrialProbe(boolean p) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, restartEvery, stop); }
+    public CgConfig withFirstTrialProbe(boolean p) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
 
-    public CgConfig withRestartEvery(int n) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, n, stop); }
+    /** The curvature constant for a first trial taken at a reliable guess without a probe; 0: always probe. */
+    public CgConfig withReliableGuessC2(double c) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, c, restartEvery, powellRestart, stop);
+    }
 
-    public CgConfig withStop(CgStop s) { return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, restartEvery, s); }
+    public CgConfig withRestartEvery(int n) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, n, powellRestart, stop);
+    }
+
+    /** Powell's restart threshold on {@code |g_new.g_old| / |g_new|^2}; 0 turns the test off. */
+    public CgConfig withPowellRestart(double threshold) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, threshold, stop);
+    }
+
+    public CgConfig withStop(CgStop s) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, s);
+    }
 }

@@ -10,7 +10,8 @@ import dev.twophase.backend.Buffer;
  * {@code d = -g + beta d}. {@link #minimize} runs iterations until a {@link CgStop} test is met.
  *
  * <p>Restarts to steepest descent: on the first iteration, whenever the new direction is not a
- * descent direction ({@code d.g >= 0}), every {@code restartEvery} iterations if set, and when a
+ * descent direction ({@code d.g >= 0}), when Powell's test finds successive gradients far from
+ * orthogonal ({@link CgConfig#powellRestart}), every {@code restartEvery} iterations if set, and when a
  * line search along a conjugate direction fails; if steepest descent fails too, one more search
  * runs along steepest descent in relative coordinates ({@code d_i = -g_i x_i^2}, for float32 on
  * badly scaled problems). A step is accepted only when the loss decreased;
@@ -27,6 +28,11 @@ import dev.twophase.backend.Buffer;
  * length it follows it if it holds the same point (checked with one counted loss evaluation) and
  * refuses it otherwise; {@link #reset} starts over at any point. After {@link #load} the buffer
  * passed next is checked the same way against the loss the state was saved with.
+ *
+ * <p>The first step tried along d is Nocedal and Wright's guess (eq. 3.60). CG keeps the record of
+ * the last {@value #GUESS_WINDOW} guesses: when at least {@value #GUESS_HITS} were within 40% of the
+ * step the search accepted, the next search skips its probe and starts at the guess
+ * ({@link CgConfig#reliableGuessC2}).
  *
  * <p>Per iteration the vector work is: one trial-point pass per line-search evaluation (plus a
  * dot with d for searches that use gradients), one multi-dot pass (g.g, g.g_prev, d.g), one
@@ -52,6 +58,10 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /** The relative difference in loss at which a buffer is taken to hold another point than CG's. */
     private static final double SAME_POINT = 1e-6;
+    /** The guesses the probe-skipping decision looks back on, and how many of them must have been good. */
+    static final int GUESS_WINDOW = 5, GUESS_HITS = 3;
+    /** A guess within this fraction of the accepted step counts as good. */
+    private static final double GUESS_BAND = 0.4;
 
     private final VectorBackend backend;
     private final long n;
@@ -67,6 +77,8 @@ public final class ConjugateGradient implements AutoCloseable {
     /** After {@link #load}: the CRC-32 of the saved point's float bits, checked against the first x given (null: none saved). */
     private Long loadedPointChecksum;
     private double lastAlpha;
+    /** The last {@link #GUESS_WINDOW} guesses, most recent in bit 0 (1: within {@link #GUESS_BAND} of the accepted step), and how many there are. */
+    private int guessHits, guessesSeen;
     private int sinceRestart;
     private long iterations;
     private long valueCalls, valueAndGradientCalls;
@@ -189,6 +201,8 @@ public final class ConjugateGradient implements AutoCloseable {
             steepestDescent();
             fPrevious = Double.NaN;
             lastAlpha = 0;
+            guessHits = 0;
+            guessesSeen = 0;
             started = true;
             restarted = true;
         }
@@ -196,16 +210,18 @@ public final class ConjugateGradient implements AutoCloseable {
         if (converged(stop) || gg == 0) return t.iteration(Status.CONVERGED, 0, 0, restarted);
         if (budget - t.calls() < minimumCalls()) return null;
         backend.copy(x, x0);
-        LineSearch.Result r = search(objective, budget - t.calls(), t);
+        double guess = initialStep();
+        LineSearch.Result r = search(objective, budget - t.calls(), t, guess, guessReliable());
+        recordGuess(guess, r);
         if (!r.decreased() && !restarted && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
             steepestDescent();
             restarted = true;
-            r = search(objective, budget - t.calls(), t);
+            r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
         if (!r.decreased() && restarted && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
             // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
-            r = search(objective, budget - t.calls(), t);
+            r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
         if (!r.decreased() && (!restarted || t.budgetBound)) {
             // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
@@ -238,8 +254,10 @@ public final class ConjugateGradient implements AutoCloseable {
         double beta = config.formula().beta(dots[0], dots[1], gg0, dots[2], slopeOld);
         sinceRestart++;
         boolean periodic = config.restartEvery() > 0 && sinceRestart >= config.restartEvery();
+        // Powell: after a conjugate step (not a steepest-descent one, whose exact search leaves g_new.g_old = 0).
+        boolean powell = config.powellRestart() > 0 && sinceRestart > 1 && Math.abs(dots[1]) >= config.powellRestart() * dots[0];
         double newSlope = -gg + beta * dots[2];
-        if (periodic || !(newSlope < 0)) {
+        if (periodic || powell || !(newSlope < 0)) {
             steepestDescent();
             restarted = true;
             beta = 0;
@@ -253,12 +271,13 @@ public final class ConjugateGradient implements AutoCloseable {
     }
 
     /**
-     * One line search along d from x0 with at most {@code left - 1} calls (one stays for the gradient
-     * at the accepted point when the search did not evaluate it there); counts into {@code t}.
+     * One line search along d from x0, from the step {@code guess} (without a probe when
+     * {@code atGuess}), with at most {@code left - 1} calls (one stays for the gradient at the
+     * accepted point when the search did not evaluate it there); counts into {@code t}.
      */
-    private LineSearch.Result search(Objective objective, long left, Tally t) {
+    private LineSearch.Result search(Objective objective, long left, Tally t, double guess, boolean atGuess) {
         int searchBudget = (int) Math.min(config.maxLineSearchEvaluations(), left - 1);
-        LineSearch.Result r = lineSearch.search(objective, f, slope, initialStep(), searchBudget);
+        LineSearch.Result r = lineSearch.search(objective, f, slope, guess, searchBudget, atGuess, config.reliableGuessC2());
         t.values += lineSearch.values;
         t.gradients += lineSearch.valueAndGradients;
         t.nonFinite += lineSearch.nonFiniteTrials;
@@ -281,6 +300,18 @@ public final class ConjugateGradient implements AutoCloseable {
         }
     }
 
+    /** True when the guess may go without a probe: enabled, and good in enough of the recent iterations. */
+    private boolean guessReliable() {
+        return config.reliableGuessC2() > 0 && guessesSeen >= GUESS_WINDOW && Integer.bitCount(guessHits) >= GUESS_HITS;
+    }
+
+    /** Adds how good {@code guess} was for the search that ended in {@code r} (a failed search: not good). */
+    private void recordGuess(double guess, LineSearch.Result r) {
+        boolean good = r.decreased() && Math.abs(guess / r.alpha() - 1) <= GUESS_BAND;
+        guessHits = ((guessHits << 1) | (good ? 1 : 0)) & ((1 << GUESS_WINDOW) - 1);
+        guessesSeen = Math.min(GUESS_WINDOW, guessesSeen + 1);
+    }
+
     /** The fewest objective calls one iteration may need: a trial, and the gradient at the point it accepts. */
     private static int minimumCalls() { return 2; }
 
@@ -298,8 +329,8 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /**
      * The state needed to continue this run elsewhere: direction, gradients, the cached loss and
-     * norms, the last step, the counters and whether it stalled (not the scratch copy of x). The
-     * parameters themselves belong to the caller.
+     * norms, the last step, the record of recent step guesses, the counters and whether it stalled
+     * (not the scratch copy of x). The parameters themselves belong to the caller.
      */
     public OptimizerState state() {
         checkOpen("state");
@@ -310,6 +341,8 @@ public final class ConjugateGradient implements AutoCloseable {
                 .putBoolean("stalled", stalled)
                 .putLong("iterations", iterations)
                 .putLong("sinceRestart", sinceRestart)
+                .putLong("guessHits", guessHits)
+                .putLong("guessesSeen", guessesSeen)
                 .putLong("valueCalls", valueCalls)
                 .putLong("valueAndGradientCalls", valueAndGradientCalls);
         if (started) {
@@ -350,6 +383,13 @@ public final class ConjugateGradient implements AutoCloseable {
         stalled = s.getBoolean("stalled");
         iterations = s.getLong("iterations");
         sinceRestart = (int) s.getLong("sinceRestart");
+        // States saved before the probe-skipping record existed start it empty.
+        guessHits = s.has("guessHits") ? (int) s.getLong("guessHits") : 0;
+        guessesSeen = s.has("guessesSeen") ? (int) s.getLong("guessesSeen") : 0;
+        if (guessHits < 0 || guessHits >= 1 << GUESS_WINDOW || guessesSeen < 0 || guessesSeen > GUESS_WINDOW) {
+            throw new IllegalArgumentException("CG state: guessHits = " + guessHits + ", guessesSeen = " + guessesSeen
+                    + "; expected a " + GUESS_WINDOW + "-bit record and a count of 0.." + GUESS_WINDOW);
+        }
         valueCalls = s.getLong("valueCalls");
         valueAndGradientCalls = s.getLong("valueAndGradientCalls");
         verifyPoint = started;

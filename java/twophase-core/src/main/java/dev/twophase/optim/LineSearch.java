@@ -19,15 +19,19 @@ import dev.twophase.backend.Buffer;
  *       {@link #valueAndGradients} count them by kind;</li>
  *   <li>with {@link CgConfig#firstTrialProbe}, a search that uses gradients first evaluates the
  *       loss alone at the initial guess and starts from the minimizer of the parabola through
- *       f(0), f'(0) and that value ({@link #probe}).</li>
+ *       f(0), f'(0) and that value ({@link #probe}), unless CG asks it to start at the guess
+ *       itself (a guess that has been reliable); the first trial with a gradient is then accepted
+ *       under a looser curvature constant ({@link #c2Now}).</li>
  * </ul>
  */
 abstract class LineSearch {
     /** The outcome: whether the loss decreased, the step, and the loss there. */
     record Result(boolean decreased, double alpha, double value, boolean gradientAtX) { }
 
-    /** How much a step grows when a trial did not change x. */
+    /** How much a step grows when a trial did not change x; also how far a probe's parabola is trusted. */
     static final double GROW = 10;
+    /** Loss-only probes a search may spend before its first trial with a gradient. */
+    static final int MAX_PROBES = 4;
 
     protected final VectorBackend backend;
     protected final Buffer x, x0, d, g, gAtX0;
@@ -41,6 +45,8 @@ abstract class LineSearch {
     /** Whether the last trial evaluated the slope too. */
     private boolean lastHadSlope;
     int values, valueAndGradients, nonFiniteTrials;
+    /** The curvature constant the Wolfe test applies now: the first trial's, until a search sets {@code config.c2()}. */
+    protected double c2Now;
 
     LineSearch(VectorBackend backend, CgConfig config, Buffer x, Buffer x0, Buffer d, Buffer g, Buffer gAtX0) {
         this.backend = backend;
@@ -67,8 +73,10 @@ abstract class LineSearch {
     /**
      * Searches from x0 (where x also starts) with loss {@code f0} and slope {@code slope0 = g.d < 0},
      * starting with the trial step {@code alpha0 > 0}, spending at most {@code maxCalls} objective calls.
+     * With {@code atGuess} the probe is skipped and the first trial with a gradient, at {@code alpha0},
+     * is accepted under the curvature constant {@code firstC2} (at least {@code c2}).
      */
-    final Result search(Objective f, double f0, double slope0, double alpha0, int maxCalls) {
+    final Result search(Objective f, double f0, double slope0, double alpha0, int maxCalls, boolean atGuess, double firstC2) {
         this.objective = f;
         this.f0 = f0;
         this.slope0 = slope0;
@@ -78,9 +86,10 @@ abstract class LineSearch {
         this.valueAndGradients = 0;
         this.nonFiniteTrials = 0;
         this.gradientStep = Double.NaN;
+        this.c2Now = atGuess ? Math.max(config.c2(), firstC2) : config.c2();
         double first = alpha0;
         // The probe needs room for the gradient trial after it.
-        if (config.firstTrialProbe() && usesGradients() && budget >= 2) first = probe(alpha0);
+        if (config.firstTrialProbe() && usesGradients() && budget >= 2 && !atGuess) first = probe(alpha0);
         Result r = budget > 0 && first > 0 ? run(first) : new Result(false, 0, f0, false);
         if (!r.decreased()) {
             backend.copy(x0, x);
@@ -94,9 +103,11 @@ abstract class LineSearch {
     abstract Result run(double alpha0);
 
     /**
-     * One loss evaluation at {@code alpha0} and the parabola through f(0), f'(0) and f(alpha0): its
-     * minimizer, kept within [alpha0 / 10, 10 alpha0], is the first trial with a gradient. A probe
-     * that did not move x grows the step; a non-finite one shrinks it tenfold.
+     * Loss evaluations from {@code alpha0} and the parabola through f(0), f'(0) and the last value:
+     * its minimizer is the first trial with a gradient when it lies within tenfold of the probe.
+     * Farther out the parabola is not trusted, and the next probe goes toward it (tenfold at most),
+     * up to {@link #MAX_PROBES}; once one probe points further out and another back, the first trial
+     * is their geometric mean. A probe that did not move x grows the step; a non-finite one is too long.
      */
     private double probe(double alpha0) {
         double fa = value(alpha0);
@@ -104,11 +115,34 @@ abstract class LineSearch {
             alpha0 *= GROW;
             fa = value(alpha0);
         }
-        if (budget - spent < 1) return 0;
-        if (fa == Double.POSITIVE_INFINITY) return alpha0 / GROW;
-        double curvature = 2 * (fa - f0 - slope0 * alpha0) / (alpha0 * alpha0);
-        if (!(curvature > 0)) return alpha0 * GROW;
-        return Math.max(alpha0 / GROW, Math.min(GROW * alpha0, -slope0 / curvature));
+        // lo: the longest probe whose parabola points further out; hi: the shortest that points back (or was not finite).
+        double lo = 0, hi = Double.POSITIVE_INFINITY;
+        for (int probes = 1; ; probes++) {
+            if (budget - spent < 1) return 0;
+            double next;
+            if (fa == Double.POSITIVE_INFINITY) {
+                hi = alpha0;
+                next = alpha0 / GROW;
+            } else {
+                double curvature = 2 * (fa - f0 - slope0 * alpha0) / (alpha0 * alpha0);
+                next = curvature > 0 ? -slope0 / curvature : alpha0 * GROW;
+                if (next >= alpha0 / GROW && next <= alpha0 * GROW) return Math.max(lo, Math.min(hi, next));
+                if (next > alpha0) {
+                    lo = alpha0;
+                    next = GROW * alpha0;
+                } else {
+                    hi = alpha0;
+                    next = alpha0 / GROW;
+                }
+            }
+            if (lo > 0 && hi < Double.POSITIVE_INFINITY) return Math.sqrt(lo * hi);
+            if (probes >= MAX_PROBES || budget - spent < 2) return next;
+            double before = alpha0;
+            alpha0 = next;
+            fa = value(alpha0);
+            // Shrunk below float32 resolution: the previous probe is the better start.
+            if (unchanged(fa)) return before;
+        }
     }
 
     /** The loss at {@code x0 + alpha * d} (+infinity if not finite); leaves x there. */

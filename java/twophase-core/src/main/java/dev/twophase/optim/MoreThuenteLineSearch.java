@@ -13,8 +13,9 @@ import dev.twophase.backend.Buffer;
  * on {@code f(a) - f(0) - c1 a f'(0)}, which guarantees a step with sufficient decrease.
  *
  * <p>Ends: on the strong Wolfe conditions (gradient at x); when the bracket is narrower than the
- * tolerance, when rounding stops progress, or when the budget runs out, with the best point seen
- * if it lowered the loss.
+ * tolerance, when rounding stops progress (including a trial that returns exactly the value and
+ * slope of a bracket end: x did not reach a new float32 point), or when the budget runs out, with
+ * the best point seen if it lowered the loss.
  */
 final class MoreThuenteLineSearch extends LineSearch {
     private static final double XTRAPL = 1.1, XTRAPU = 4.0, SHRINK = 0.66;
@@ -37,6 +38,8 @@ final class MoreThuenteLineSearch extends LineSearch {
         while (budgetLeft()) {
             double f = valueAndSlope(stp), gp = slope();
             if (f < fBest) { best = stp; fBest = f; }
+            // Bracketed, and x landed on the float32 point of a bracket end: no step inside it can be resolved.
+            if (s.brackt && ((f == s.fx && gp == s.dx) || (f == s.fy && gp == s.dy))) break;
             if (unchanged(f) && s.fx == f0) {
                 // x did not move: this point is x0 again, so the bracket's low end moves up to it.
                 s.stx = stp;
@@ -57,8 +60,9 @@ final class MoreThuenteLineSearch extends LineSearch {
                 continue;
             }
             double ftest = f0 + stp * gtest;
-            if (stage1 && f <= ftest && gp >= Math.min(config.c1(), config.c2()) * slope0) stage1 = false;
-            if (f <= ftest && Math.abs(gp) <= config.c2() * -slope0) return new Result(true, stp, f, true);
+            if (stage1 && f <= ftest && gp >= Math.min(config.c1(), c2Now) * slope0) stage1 = false;
+            if (f <= ftest && Math.abs(gp) <= c2Now * -slope0) return new Result(true, stp, f, true);
+            c2Now = config.c2();
             if (s.brackt && (stp <= stmin || stp >= stmax || stmax - stmin <= xtol * stmax)) break;
             if (stage1 && f <= s.fx && f > ftest) {
                 // The modified function f(a) - c1 a f'(0) until a step with sufficient decrease and an upward slope is seen.

@@ -17,7 +17,7 @@ final class StrongWolfeLineSearch extends LineSearch {
     @Override boolean usesGradients() { return true; }
 
     @Override Result run(double alpha0) {
-        double c1 = config.c1(), c2 = config.c2();
+        double c1 = config.c1();
         double prev = 0, fPrev = f0, sPrev = slope0, alpha = alpha0;
         double best = 0, fBest = f0;
         for (int i = 1; budgetLeft(); i++) {
@@ -30,7 +30,8 @@ final class StrongWolfeLineSearch extends LineSearch {
             }
             if (f < fBest) { best = alpha; fBest = f; }
             if (f > f0 + c1 * alpha * slope0 || (i > 1 && f >= fPrev)) return zoom(prev, fPrev, sPrev, alpha, f, s, best, fBest);
-            if (Math.abs(s) <= -c2 * slope0) return new Result(true, alpha, f, true);
+            if (Math.abs(s) <= -c2Now * slope0) return new Result(true, alpha, f, true);
+            c2Now = config.c2();
             if (s >= 0) return zoom(alpha, f, s, prev, fPrev, sPrev, best, fBest);
             prev = alpha; fPrev = f; sPrev = s;
             alpha *= 2;

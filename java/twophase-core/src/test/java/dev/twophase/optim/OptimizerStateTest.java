@@ -119,6 +119,43 @@ class OptimizerStateTest {
         assertArrayEquals(straight, resumed);
     }
 
+    /**
+     * The record of recent step guesses is part of the state: saved while CG skips probes (the
+     * extended Rosenbrock function, n = 7, after 8 iterations), the restored CG skips the next probe
+     * too and continues bit for bit.
+     */
+    @Test
+    void cgSavedWhileSkippingProbesContinuesBitForBit() {
+        int n = 7, before = 8, after = 5;
+        TestProblems.Rosenbrock2 f = new TestProblems.Rosenbrock2(cpu, n);
+        float[] start = new float[n];
+        for (int i = 0; i < n; i++) start[i] = i % 2 == 0 ? -1.2f : 1f;
+        float[] straight = new float[n];
+        int straightValues;
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, start)) {
+            for (int i = 0; i < before; i++) cg.iterate(f, x);
+            assertEquals(0, cg.iterate(f, x).valueCalls(), "iteration " + (before + 1) + " skips its probe");
+            for (int i = 1; i < after; i++) cg.iterate(f, x);
+            cpu.download(x, straight, 0);
+            straightValues = (int) cg.valueCalls();
+        }
+        float[] resumed = new float[n];
+        OptimizerState saved;
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, start)) {
+            for (int i = 0; i < before; i++) cg.iterate(f, x);
+            saved = cg.state();
+            cpu.download(x, resumed, 0);
+        }
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, resumed)) {
+            cg.load(saved);
+            assertEquals(0, cg.iterate(f, x).valueCalls(), "the restored CG skips the probe as the uninterrupted one did");
+            for (int i = 1; i < after; i++) cg.iterate(f, x);
+            cpu.download(x, resumed, 0);
+            assertEquals(straightValues, cg.valueCalls(), "the same value calls as the uninterrupted run");
+        }
+        assertArrayEquals(straight, resumed);
+    }
+
     /** A stall is part of the state: the restored CG checks the point's bits and reports STALLED without evaluating anything. */
     @Test
     void aStalledCgStaysStalledAfterSaveAndLoad() {

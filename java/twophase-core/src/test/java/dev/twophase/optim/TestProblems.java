@@ -183,6 +183,54 @@ final class TestProblems {
     }
 
     /**
+     * Wood's function (Moré, Garbow and Hillstrom no. 14): 100 (x1^2 - x2)^2 + (x1 - 1)^2 + (x3 - 1)^2 +
+     * 90 (x3^2 - x4)^2 + 10.1 ((x2 - 1)^2 + (x4 - 1)^2) + 19.8 (x2 - 1)(x4 - 1); minimum 0 at (1, 1, 1, 1),
+     * standard start (-3, -1, -3, -1).
+     */
+    static final class Wood extends Counting {
+        Wood(Backend be) { super(be, 4); }
+
+        @Override double f(double[] p, double[] g) {
+            double x1 = p[0], x2 = p[1], x3 = p[2], x4 = p[3];
+            double a = x1 * x1 - x2, b = x3 * x3 - x4;
+            if (g != null) {
+                g[0] = 400 * x1 * a + 2 * (x1 - 1);
+                g[1] = -200 * a + 20.2 * (x2 - 1) + 19.8 * (x4 - 1);
+                g[2] = 2 * (x3 - 1) + 360 * x3 * b;
+                g[3] = -180 * b + 20.2 * (x4 - 1) + 19.8 * (x2 - 1);
+            }
+            return 100 * a * a + (x1 - 1) * (x1 - 1) + (x3 - 1) * (x3 - 1) + 90 * b * b
+                    + 10.1 * ((x2 - 1) * (x2 - 1) + (x4 - 1) * (x4 - 1)) + 19.8 * (x2 - 1) * (x4 - 1);
+        }
+    }
+
+    /**
+     * The trigonometric function (Moré, Garbow and Hillstrom no. 26): the sum of squares of
+     * r_i = n - sum_j cos x_j + i (1 - cos x_i) - sin x_i, i = 1..n; standard start x_j = 1/n, a local
+     * minimum near f = 2.8e-5 (n = 100).
+     */
+    static final class Trigonometric extends Counting {
+        Trigonometric(Backend be, int n) { super(be, n); }
+
+        @Override double f(double[] p, double[] g) {
+            double cosSum = 0;
+            for (double v : p) cosSum += Math.cos(v);
+            double[] r = new double[n];
+            double v = 0, rSum = 0;
+            for (int i = 0; i < n; i++) {
+                r[i] = n - cosSum + (i + 1) * (1 - Math.cos(p[i])) - Math.sin(p[i]);
+                v += r[i] * r[i];
+                rSum += r[i];
+            }
+            if (g != null) {
+                // dr_i/dx_j = sin x_j for j != i, plus (i + 1) sin x_i - cos x_i for j = i.
+                for (int j = 0; j < n; j++) g[j] = 2 * (rSum * Math.sin(p[j]) + r[j] * ((j + 1) * Math.sin(p[j]) - Math.cos(p[j])));
+            }
+            return v;
+        }
+    }
+
+    /**
      * {@code scale * (x - center)^2} in one variable, and NaN (loss or gradient, as chosen) for
      * {@code x > wall}: for steps that leave the domain and for starts far out at float32 resolution.
      */
