@@ -101,6 +101,13 @@ final class ExperimentOptions {
     @Option(names = "--restart-every", description = "Restart CG to steepest descent every N iterations (default 0: only on non-descent; at most 1,000,000,000).")
     Integer restartEvery;
 
+    @Option(names = "--powell-restart", description = "Powell's restart test: restart CG to steepest descent when |g.g_prev| >= X |g|^2 (default 0.2; 0: off).")
+    Double powellRestart;
+
+    @Option(names = "--reliable-guess-c2", description = "When the first step guess was good in 3 of the last 5 iterations, skip the probe and accept"
+            + " the trial at the guess under this curvature constant (default 0: always probe; SciPy uses 0.4; below 1).")
+    Double reliableGuessC2;
+
     @Option(names = "--divergence-factor", description = "A run has diverged when its training loss exceeds this multiple of the loss at the initial weights"
             + " (default 1e3; above 1; inf keeps only the test for a non-finite loss or gradient).")
     String divergenceFactor;
@@ -171,6 +178,12 @@ final class ExperimentOptions {
         if (c1 != null) Bounds.between("--c1", c1, 0, 0.5);
         if (c2 != null) Bounds.between("--c2", c2, or(c1, CgConfig.defaults().c1()), 1);
         if (restartEvery != null) Bounds.range("--restart-every", restartEvery, 0, 1_000_000_000);
+        if (powellRestart != null && !(powellRestart >= 0 && powellRestart < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("--powell-restart " + powellRestart + ": expected a finite number >= 0");
+        }
+        if (reliableGuessC2 != null && !(reliableGuessC2 >= 0 && reliableGuessC2 < 1)) {
+            throw new IllegalArgumentException("--reliable-guess-c2 " + reliableGuessC2 + ": expected a number in [0, 1)");
+        }
         if (divergenceFactor != null && !(Bounds.number("--divergence-factor", divergenceFactor) > 1)) {
             throw new IllegalArgumentException("--divergence-factor " + divergenceFactor + ": expected a number above 1, or inf");
         }
@@ -219,6 +232,8 @@ final class ExperimentOptions {
         m.put("--c2", Double.toString(s.cg().c2()));
         m.put("--no-probe", Boolean.toString(!s.cg().firstTrialProbe()));
         m.put("--restart-every", Integer.toString(s.cg().restartEvery()));
+        m.put("--powell-restart", Double.toString(s.cg().powellRestart()));
+        m.put("--reliable-guess-c2", Double.toString(s.cg().reliableGuessC2()));
         m.put("--divergence-factor", Double.toString(s.divergenceFactor()));
         m.put("--seed", Long.toString(s.seed()));
         m.put("--backend", or(backend, "auto"));
@@ -271,7 +286,9 @@ final class ExperimentOptions {
                 .withLineSearchTolerance(or(lsTolerance, cg.lineSearchTolerance()))
                 .withWolfe(or(c1, cg.c1()), or(c2, cg.c2()))
                 .withFirstTrialProbe(cg.firstTrialProbe() && !noProbe)
-                .withRestartEvery(or(restartEvery, cg.restartEvery()));
+                .withRestartEvery(or(restartEvery, cg.restartEvery()))
+                .withPowellRestart(or(powellRestart, cg.powellRestart()))
+                .withReliableGuessC2(or(reliableGuessC2, cg.reliableGuessC2()));
         return new TrainSettings(or(epochs, defaultEpochs), or(batchSize, 512), or(seed, 1L), AdamConfig.adam().withLr(or(lr, 1e-3)), cg,
                 NormMeasure.parse(or(norm, "minibatch-mean")), Loss.parse(or(loss, "mse")),
                 divergenceFactor == null ? TrainSettings.DEFAULT_DIVERGENCE_FACTOR : Bounds.number("--divergence-factor", divergenceFactor));
@@ -302,6 +319,8 @@ final class ExperimentOptions {
         cg.put("maxLineSearchEvaluations", s.cg().maxLineSearchEvaluations());
         cg.put("firstTrialProbe", s.cg().firstTrialProbe());
         cg.put("restartEvery", s.cg().restartEvery());
+        cg.put("powellRestart", s.cg().powellRestart());
+        cg.put("reliableGuessC2", s.cg().reliableGuessC2());
         cg.put("gradientTest", s.cg().stop().describeGradientTest());
         m.put("cg", cg);
         m.put("switchRule", rule);

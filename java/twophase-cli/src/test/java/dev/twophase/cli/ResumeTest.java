@@ -246,6 +246,7 @@ class ResumeTest {
             java.util.Map.entry("--line-search", new String[]{"brent"}), java.util.Map.entry("--ls-tolerance", new String[]{"0.01"}),
             java.util.Map.entry("--c1", new String[]{"0.001"}), java.util.Map.entry("--c2", new String[]{"0.5"}),
             java.util.Map.entry("--no-probe", new String[]{}), java.util.Map.entry("--restart-every", new String[]{"5"}),
+            java.util.Map.entry("--powell-restart", new String[]{"0.5"}), java.util.Map.entry("--reliable-guess-c2", new String[]{"0.4"}),
             java.util.Map.entry("--divergence-factor", new String[]{"100"}), java.util.Map.entry("--seed", new String[]{"7"}),
             java.util.Map.entry("--runs", new String[]{"adam,cg-only"}));
 

@@ -78,6 +78,7 @@ class RobustnessTest {
                 {"--epochs", "0", "--epochs 0"}, {"--epochs", "20000000", "--epochs"}, {"--batch-size", "0", "--batch-size"},
                 {"--hidden", "0", "--hidden 0"}, {"--hidden", "200000", "--hidden"}, {"--lr", "-1", "--lr"}, {"--lr", "NaN", "--lr"},
                 {"--lr", "Infinity", "--lr"}, {"--ls-tolerance", "1", "--ls-tolerance"}, {"--restart-every", "-1", "--restart-every"},
+                {"--powell-restart", "-0.1", "--powell-restart"}, {"--reliable-guess-c2", "1", "--reliable-guess-c2"},
                 {"--train-size", "-1", "--train-size"}, {"--val-size", "100000001", "--val-size"},
                 {"--output-activation", "relu", "--output-activation 'relu': expected one of identity, sigmoid, tanh"},
                 {"--activation", "identity", "--activation"}, {"--model", "vit-mlp", "--hidden", "8", "--hidden applies to --model mlp only"},

@@ -164,8 +164,9 @@ class ConjugateGradientTest {
      * (each f and each g one call: a value call 1, a value+gradient call 2). SciPy 1.10's CG needs 282
      * on Wood and 136 on the trigonometric function (scripts/cg-vs-scipy). Measured: Wood 132 with
      * Powell's restarts and 325 without (it crawls along a plateau near f = 0.02 with nearly exact steps),
-     * the trigonometric function 162 (145 when every search probes): there the probe costs a call per
-     * iteration that SciPy's first trial, accepted under c2 = 0.4 half the time, does without.
+     * the trigonometric function 145 (162 when a reliable guess skips the probe): there the probe
+     * costs a call per iteration that SciPy's first trial, accepted under c2 = 0.4 half the time,
+     * does without.
      */
     @Test
     void woodAndTheTrigonometricFunctionCallCounts() {

@@ -132,7 +132,7 @@ class OptimizerStateTest {
         for (int i = 0; i < n; i++) start[i] = i % 2 == 0 ? -1.2f : 1f;
         float[] straight = new float[n];
         int straightValues;
-        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, start)) {
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults().withReliableGuessC2(0.4)); Buffer x = TestProblems.buffer(cpu, start)) {
             for (int i = 0; i < before; i++) cg.iterate(f, x);
             assertEquals(0, cg.iterate(f, x).valueCalls(), "iteration " + (before + 1) + " skips its probe");
             for (int i = 1; i < after; i++) cg.iterate(f, x);
@@ -141,12 +141,12 @@ class OptimizerStateTest {
         }
         float[] resumed = new float[n];
         OptimizerState saved;
-        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, start)) {
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults().withReliableGuessC2(0.4)); Buffer x = TestProblems.buffer(cpu, start)) {
             for (int i = 0; i < before; i++) cg.iterate(f, x);
             saved = cg.state();
             cpu.download(x, resumed, 0);
         }
-        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, resumed)) {
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, n, CgConfig.defaults().withReliableGuessC2(0.4)); Buffer x = TestProblems.buffer(cpu, resumed)) {
             cg.load(saved);
             assertEquals(0, cg.iterate(f, x).valueCalls(), "the restored CG skips the probe as the uninterrupted one did");
             for (int i = 1; i < after; i++) cg.iterate(f, x);
