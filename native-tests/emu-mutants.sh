@@ -3,8 +3,8 @@
 # copy of the sources, the emulated library and the tests are rebuilt, and the named test must
 # now fail; the unmutated copy must pass the same tests first. Shows that the tests on the
 # emulator see a missing barrier, a wrong shuffle offset, an off-by-one tail, a float4 across a
-# segment boundary updated with one segment's scalars, a maximum that drops a NaN, and a wrong tie
-# rule.
+# segment boundary updated with one segment's scalars, a maximum that drops a NaN, a wrong tie
+# rule, and wrong index, reduction and formula details in the conv, attention and layer norm ops.
 #
 #   native-tests/emu-mutants.sh SOURCE_DIR WORK_DIR
 #
