@@ -236,18 +236,30 @@ extern "C" int tp_multi_dot(const float *x, const float *const *ys, int k, int64
         y[j] = ys[j];
     }
     const int grid = tp_elementwise_grid(n);
-    const size_t partial_bytes = tp_align256(sizeof(double) * (size_t)k * (size_t)grid);
-    TpDeviceBuffer *scratch = nullptr;
-    const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, partial_bytes + sizeof(double) * TP_MAX_DOTS, &scratch);
+    double *partials = nullptr, *result = nullptr;
+    const int rc = tp_reduce_scratch(k, (size_t)grid, &partials, &result);
     if (rc != 0) return rc;
-    double *partials = static_cast<double *>(scratch->ptr);
-    double *dout = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
-
     TP_LAUNCH(tp_multi_dot_partials, grid, TP_BLOCK, x, y[0], y[1], y[2], y[3], k, (long long)n, partials);
     TP_LAUNCH_CHECK();
-    TP_LAUNCH(tp_reduce_partials, k, TP_BLOCK, partials, k, grid, dout);
+    return tp_reduce_to_host(partials, k, grid, result, out);
+}
+
+int tp_reduce_scratch(int k, size_t nparts, double **partials, double **result)
+{
+    const size_t partial_bytes = tp_align256(sizeof(double) * (size_t)k * nparts);
+    TpDeviceBuffer *scratch = nullptr;
+    const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, partial_bytes + sizeof(double) * (size_t)k, &scratch);
+    if (rc != 0) return rc;
+    *partials = static_cast<double *>(scratch->ptr);
+    *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
+    return 0;
+}
+
+int tp_reduce_to_host(const double *partials, int k, int nparts, double *result, double *out)
+{
+    TP_LAUNCH(tp_reduce_partials, k, TP_BLOCK, partials, k, nparts, result);
     TP_LAUNCH_CHECK();
-    return tp_copy_to_host(out, dout, sizeof(double) * (size_t)k);
+    return tp_copy_to_host(out, result, sizeof(double) * (size_t)k);
 }
 
 extern "C" int tp_cg_direction(float *d, const float *g, float *g_prev, int64_t n, float beta)

@@ -134,6 +134,13 @@ enum TpScratchSlot {
  * lost on growth), or an error code. Defined in runtime.cu. Not thread-safe. */
 int tp_scratch_reserve(int slot, size_t bytes, TpDeviceBuffer **out);
 
+/* The reduction tail shared by every op that returns sums to the host (defined in cg.cu):
+ * tp_reduce_scratch carves the TP_SCRATCH_REDUCE slot into k x nparts partial sums followed by
+ * the k doubles they reduce to; tp_reduce_to_host sums each of the k rows of partials in a fixed
+ * order (tp_reduce_partials) and copies the k results to `out` on the host. */
+int tp_reduce_scratch(int k, size_t nparts, double **partials, double **result);
+int tp_reduce_to_host(const double *partials, int k, int nparts, double *result, double *out);
+
 /* Copies between host and device memory inside the library (results of reductions, tables):
  * cudaMemcpy, counted for tp_transfer_bytes. Every host<->device copy of the library goes through
  * these two or tp_memcpy_htod/dtoh (the lint host_copies checks it), so the counters are exact.

@@ -154,16 +154,11 @@ extern "C" int tp_count_correct(const float *out, const float *labels, int64_t r
     }
     TP_REQUIRE(out != nullptr && labels != nullptr);
     const int grid = tp_elementwise_grid(rows);
-    const size_t partial_bytes = tp_align256(sizeof(double) * (size_t)grid);
-    TpDeviceBuffer *scratch = nullptr;
-    const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, partial_bytes + sizeof(double), &scratch);
+    double *partials = nullptr, *result = nullptr;
+    const int rc = tp_reduce_scratch(1, (size_t)grid, &partials, &result);
     if (rc != 0) return rc;
-    double *partials = static_cast<double *>(scratch->ptr);
-    double *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
     TP_LAUNCH(tp_count_correct_partials, grid, TP_BLOCK, out, labels, (long long)rows, cols, partials);
     TP_LAUNCH_CHECK();
-    TP_LAUNCH(tp_reduce_partials, 1, TP_BLOCK, partials, 1, grid, result);
-    TP_LAUNCH_CHECK();
-    return tp_copy_to_host(correct, result, sizeof(double));
+    return tp_reduce_to_host(partials, 1, grid, result, correct);
 }
 #endif /* TP_KERNELS_ONLY */

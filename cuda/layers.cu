@@ -327,14 +327,6 @@ extern "C" int tp_activation_backward(int act, const float *x, const float *y, c
     return 0;
 }
 
-/* partials -> one double on the host, through tp_reduce_partials (cg.cu) */
-static int tp_reduce_to_host(const double *partials, int nparts, double *result_dev, double *loss)
-{
-    TP_LAUNCH(tp_reduce_partials, 1, TP_BLOCK, partials, 1, nparts, result_dev);
-    TP_LAUNCH_CHECK();
-    return tp_copy_to_host(loss, result_dev, sizeof(double));
-}
-
 extern "C" int tp_squared_error(const float *out, const float *target, int64_t n, float grad_scale, float *dout,
                                 double *loss)
 {
@@ -345,16 +337,13 @@ extern "C" int tp_squared_error(const float *out, const float *target, int64_t n
     }
     TP_REQUIRE(out != nullptr && target != nullptr);
     const int grid = tp_elementwise_grid(n);
-    const size_t partial_bytes = tp_align256(sizeof(double) * (size_t)grid);
-    TpDeviceBuffer *scratch = nullptr;
-    const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, partial_bytes + sizeof(double), &scratch);
+    double *partials = nullptr, *result = nullptr;
+    const int rc = tp_reduce_scratch(1, (size_t)grid, &partials, &result);
     if (rc != 0) return rc;
-    double *partials = static_cast<double *>(scratch->ptr);
-    double *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
     const float two_scale = 2.0f * grad_scale; /* as the Java loop: 2f * gradScale */
     TP_LAUNCH(tp_squared_error_partials, grid, TP_BLOCK, out, target, (long long)n, two_scale, dout, partials);
     TP_LAUNCH_CHECK();
-    return tp_reduce_to_host(partials, grid, result, loss);
+    return tp_reduce_to_host(partials, 1, grid, result, loss);
 }
 
 extern "C" int tp_softmax_cross_entropy(const float *logits, const float *target, int64_t rows, int cols,
@@ -367,16 +356,13 @@ extern "C" int tp_softmax_cross_entropy(const float *logits, const float *target
         return 0;
     }
     TP_REQUIRE(logits != nullptr && target != nullptr);
-    const size_t row_bytes = tp_align256(sizeof(double) * (size_t)rows);
-    TpDeviceBuffer *scratch = nullptr;
-    const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, row_bytes + sizeof(double), &scratch);
+    double *row_loss = nullptr, *result = nullptr;
+    const int rc = tp_reduce_scratch(1, (size_t)rows, &row_loss, &result);
     if (rc != 0) return rc;
-    double *row_loss = static_cast<double *>(scratch->ptr);
-    double *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + row_bytes);
     TP_LAUNCH(tp_softmax_xent_rows, tp_row_grid(rows), TP_BLOCK, logits, target, (long long)rows, cols, grad_scale,
               dout, row_loss);
     TP_LAUNCH_CHECK();
-    return tp_reduce_to_host(row_loss, (int)rows, result, loss);
+    return tp_reduce_to_host(row_loss, 1, (int)rows, result, loss);
 }
 
 #endif /* TP_KERNELS_ONLY */
