@@ -40,6 +40,24 @@ __device__ __forceinline__ long long tp_row_of(const float f, const long long li
     return d < (double)limit ? (long long)d : -1;
 }
 
+/* Row and column of element i of a row-major matrix as a grid-stride loop advances i by `stride`:
+ * updated incrementally, without a division per element. */
+struct TpRowCol {
+    long long r, c;
+    const long long cols, step_r, step_c;
+    __device__ TpRowCol(const long long first, const long long stride, const long long cols_)
+        : r(first / cols_), c(first % cols_), cols(cols_), step_r(stride / cols_), step_c(stride % cols_) {}
+    __device__ void advance()
+    {
+        r += step_r;
+        c += step_c;
+        if (c >= cols) {
+            c -= cols;
+            ++r;
+        }
+    }
+};
+
 /* ------------------------------------------------------------------ gather and one-hot */
 
 extern "C" __global__ void __launch_bounds__(TP_BLOCK)
@@ -49,18 +67,9 @@ tp_gather_rows_kernel(const float *src, long long src_rows, int cols, const floa
     const long long first = tp_thread_index();
     const long long stride = tp_grid_stride();
     if (first >= n) return;
-    /* row and column of the current element, advanced incrementally (no division per element) */
-    long long r = first / cols, c = first % cols;
-    const long long step_r = stride / cols, step_c = stride % cols;
-    for (long long i = first; i < n; i += stride) {
-        const long long s = tp_row_of(idx[r], src_rows);
-        dst[i] = s >= 0 ? src[s * cols + c] : tp_nanf();
-        r += step_r;
-        c += step_c;
-        if (c >= cols) {
-            c -= cols;
-            ++r;
-        }
+    for (TpRowCol at(first, stride, cols); at.r < rows; at.advance()) {
+        const long long s = tp_row_of(idx[at.r], src_rows);
+        dst[at.r * cols + at.c] = s >= 0 ? src[s * cols + at.c] : tp_nanf();
     }
 }
 
@@ -71,17 +80,9 @@ tp_one_hot_kernel(const float *labels, long long rows, int classes, float *dst)
     const long long first = tp_thread_index();
     const long long stride = tp_grid_stride();
     if (first >= n) return;
-    long long r = first / classes, c = first % classes;
-    const long long step_r = stride / classes, step_c = stride % classes;
-    for (long long i = first; i < n; i += stride) {
-        const long long label = tp_row_of(labels[r], classes);
-        dst[i] = label < 0 ? tp_nanf() : (c == label ? 1.0f : 0.0f);
-        r += step_r;
-        c += step_c;
-        if (c >= classes) {
-            c -= classes;
-            ++r;
-        }
+    for (TpRowCol at(first, stride, classes); at.r < rows; at.advance()) {
+        const long long label = tp_row_of(labels[at.r], classes);
+        dst[at.r * classes + at.c] = label < 0 ? tp_nanf() : (at.c == label ? 1.0f : 0.0f);
     }
 }
 
