@@ -42,7 +42,7 @@ import java.util.zip.CheckedOutputStream;
  * then modified UTF-8):
  * <pre>
  *   magic     8 bytes  "TPCHKPT\n"
- *   version   int32    1
+ *   version   int32    2 (version 1, without the records' transfer counts, is read too)
  *   software  string   "twophase 0.1.0"
  *   command   int32 n, then n strings: the command line as given
  *   options   int32 n, then n (name, value) string pairs: every option as the runs used it
@@ -55,7 +55,8 @@ import java.util.zip.CheckedOutputStream;
  * result: name, switch rule (strings), switch epoch (int32, -1: none), skipped Adam steps (int64),
  *   fell back to Adam (uint8), outcome (string), reason (uint8 1 and a string, or 0), int32 n
  *   records: epoch (int32), phase (string), train loss, train accuracy, validation loss,
- *   validation accuracy, gradient norm, evaluations, seconds (float64 bits each)
+ *   validation accuracy, gradient norm, evaluations, seconds (float64 bits each), bytes copied host
+ *   to device and device to host (int64 each; absent in version 1, read as 0)
  * state: an {@link OptimizerState} file (its own format, with its own CRC) that fills the bytes up
  *   to the crc, with the entries parameters (float32 array), compute, initialLoss, seconds
  *   (float64) and optimizer.* (the TwoPhase state)
@@ -69,7 +70,9 @@ public final class Checkpoint {
     /** The checkpoint's file name in the output folder. */
     public static final String FILE = "checkpoint.bin";
     private static final byte[] MAGIC = {'T', 'P', 'C', 'H', 'K', 'P', 'T', '\n'};
-    private static final int VERSION = 1;
+    private static final int VERSION = 2;
+    /** The oldest format version this build reads. */
+    private static final int OLDEST_VERSION = 1;
 
     /**
      * What a comparison is: the software that ran it ("twophase 0.1.0"), its command line, every
@@ -182,6 +185,8 @@ public final class Checkpoint {
             for (double v : new double[]{e.trainLoss(), e.trainAccuracy(), e.valLoss(), e.valAccuracy(), e.gradNorm(), e.evaluations(), e.seconds()}) {
                 out.writeLong(Double.doubleToRawLongBits(v));
             }
+            out.writeLong(e.hostToDeviceBytes());
+            out.writeLong(e.deviceToHostBytes());
         }
     }
 
@@ -201,7 +206,9 @@ public final class Checkpoint {
             }
             if (head.hasRemaining()) throw bad(source, head.position(), "truncated");
             int version = head.getInt(MAGIC.length);
-            if (version != VERSION) throw bad(source, MAGIC.length, "checkpoint format version " + version + "; this build reads version " + VERSION);
+            if (version < OLDEST_VERSION || version > VERSION) {
+                throw bad(source, MAGIC.length, "checkpoint format version " + version + "; this build reads versions " + OLDEST_VERSION + " to " + VERSION);
+            }
             if (size < head.capacity() + Long.BYTES) throw bad(source, size, "truncated");
             // The checksum first: a damaged file is called damaged, not misread field by field.
             CRC32 crc = new CRC32();
@@ -221,12 +228,12 @@ public final class Checkpoint {
             }
             ch.position(head.capacity());
             CountingInput counted = new CountingInput(new BufferedInputStream(Channels.newInputStream(ch), 1 << 16), head.capacity());
-            return new Reader(new DataInputStream(counted), counted, size - Long.BYTES, source).checkpoint(software);
+            return new Reader(new DataInputStream(counted), counted, size - Long.BYTES, source, version).checkpoint(software);
         }
     }
 
     /** Parses the body after the version, every count checked against the bytes left before the checksum. */
-    private record Reader(DataInputStream in, CountingInput at, long end, String source) {
+    private record Reader(DataInputStream in, CountingInput at, long end, String source, int version) {
 
         Checkpoint checkpoint(String software) throws IOException {
             long where = at.count;
@@ -287,12 +294,17 @@ public final class Checkpoint {
             RunResult.Outcome o = Arrays.stream(RunResult.Outcome.values()).filter(v -> v.id().equals(outcome)).findFirst()
                     .orElseThrow(() -> new IllegalArgumentException("run '" + name + "' has outcome '" + outcome + "'"));
             List<EpochRecord> records = new ArrayList<>();
-            for (int i = 0, n = count("records of run '" + name + "'", 4 + 2 + 7 * 8); i < n; i++) {
+            boolean transfers = version >= 2;
+            for (int i = 0, n = count("records of run '" + name + "'", 4 + 2 + 7 * 8 + (transfers ? 2 * 8 : 0)); i < n; i++) {
                 int epoch = in.readInt();
                 String phase = in.readUTF();
                 double[] v = new double[7];
                 for (int j = 0; j < v.length; j++) v[j] = Double.longBitsToDouble(in.readLong());
-                records.add(new EpochRecord(epoch, phase, v[0], v[1], v[2], v[3], v[4], v[5], v[6]));
+                long toDevice = transfers ? in.readLong() : 0, toHost = transfers ? in.readLong() : 0;
+                if (toDevice < 0 || toHost < 0) {
+                    throw new IllegalArgumentException("run '" + name + "', epoch " + epoch + ": negative transfer counts " + toDevice + ", " + toHost);
+                }
+                records.add(new EpochRecord(epoch, phase, v[0], v[1], v[2], v[3], v[4], v[5], v[6], toDevice, toHost));
             }
             try {
                 return new RunResult(name, rule, switchEpoch < 0 ? null : switchEpoch, records, skipped, fellBack, o, reason);

@@ -4,8 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.twophase.backend.cuda.NativeResources;
 import dev.twophase.experiment.Checkpoint;
 import dev.twophase.train.EpochRecord;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -249,6 +251,45 @@ class ResumeTest {
             java.util.Map.entry("--powell-restart", new String[]{"0.5"}), java.util.Map.entry("--reliable-guess-c2", new String[]{"0.4"}),
             java.util.Map.entry("--divergence-factor", new String[]{"100"}), java.util.Map.entry("--seed", new String[]{"7"}),
             java.util.Map.entry("--runs", new String[]{"adam,cg-only"}));
+
+    /**
+     * On an emulated GPU backend: killed in the two-phase run and resumed, the history equals an
+     * uninterrupted run's apart from the seconds and the transfer counts (a resumed process uploads
+     * its once-per-process tables again), and every epoch keeps the transfer counts it was recorded
+     * with, also those read back from the checkpoint.
+     */
+    @Test
+    void killedOnAnEmulatedGpuAndResumedItKeepsTheTransferCounts() throws Exception {
+        Assumptions.assumeTrue(NativeResources.has(NativeResources.EMU_LIBRARY), "the twophase-cuda jar carries no CUDA emulation");
+        java.util.function.Function<Path, List<String>> args = out -> List.of("compare", "--epochs", "40", "--switch", "epoch:20",
+                "--hidden", "16", "--train-size", "300", "--val-size", "100", "--backend", "ffm-emu", "--threads", "1",
+                "--checkpoint-every", "1", "--out", out.toString());
+        Path straight = dir.resolve("straight"), resumed = dir.resolve("resumed");
+        assertEquals(0, new Cli(args.apply(straight)).waitFor());
+        Cli p = new Cli(args.apply(resumed));
+        p.await(l -> l.contains("two-phase") && l.contains("train loss"), "an epoch of two-phase");
+        p.kill();
+        assertEquals(0, Cli.resume(resumed).waitFor());
+
+        List<String> header = List.of(Files.readAllLines(straight.resolve("history.csv")).get(0).split(","));
+        int seconds = header.indexOf("seconds"), toDevice = header.indexOf("hostToDeviceBytes"), toHost = header.indexOf("deviceToHostBytes");
+        List<List<String>> a = table(straight), b = table(resumed);
+        assertEquals(a.size(), b.size());
+        for (int i = 0; i < a.size(); i++) {
+            List<String> x = new ArrayList<>(a.get(i)), y = new ArrayList<>(b.get(i));
+            assertTrue(Long.parseLong(y.get(toDevice)) + Long.parseLong(y.get(toHost)) > 0, "transfers of " + b.get(i));
+            for (int c : new int[]{toHost, toDevice, seconds}) {
+                x.remove(c);
+                y.remove(c);
+            }
+            assertEquals(x, y, "record " + i);
+        }
+    }
+
+    private static List<List<String>> table(Path out) throws IOException {
+        List<String> lines = Files.readAllLines(out.resolve("history.csv"));
+        return lines.subList(1, lines.size()).stream().map(l -> List.of(l.split(",", -1))).toList();
+    }
 
     @Test
     void aChangedOptionIsRefusedNamingItAndTheFolderIsLeftAlone() throws IOException {

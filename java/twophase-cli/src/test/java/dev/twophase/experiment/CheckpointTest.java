@@ -33,7 +33,8 @@ class CheckpointTest {
     static List<EpochRecord> records(int n, String phase, SplittableRandom r) {
         List<EpochRecord> list = new ArrayList<>();
         for (int e = 1; e <= n; e++) {
-            list.add(new EpochRecord(e, phase, r.nextDouble(), r.nextDouble(), r.nextDouble(), r.nextDouble(), r.nextDouble() * 10, e * 1.0 / 3, r.nextDouble()));
+            list.add(new EpochRecord(e, phase, r.nextDouble(), r.nextDouble(), r.nextDouble(), r.nextDouble(), r.nextDouble() * 10, e * 1.0 / 3, r.nextDouble(),
+                    r.nextLong(1L << 40), r.nextLong(1L << 40)));
         }
         return list;
     }
@@ -130,14 +131,52 @@ class CheckpointTest {
         }
         assertEquals(400, cases);
         byte[] b = good.clone();
-        b[11] = 2; // version 2
+        b[11] = 3; // version 3
         Files.write(bad, b);
-        assertEquals(bad + ": at byte 8: checkpoint format version 2; this build reads version 1",
+        assertEquals(bad + ": at byte 8: checkpoint format version 3; this build reads versions 1 to 2",
                 assertThrows(IOException.class, () -> Checkpoint.read(bad, SOFTWARE)).getMessage());
         Files.write(bad, new byte[0]);
         assertTrue(assertThrows(IOException.class, () -> Checkpoint.read(bad, SOFTWARE)).getMessage().contains("not a twophase checkpoint"));
         Files.write(bad, Arrays.copyOf(good, good.length - 3));
         assertTrue(assertThrows(IOException.class, () -> Checkpoint.read(bad, SOFTWARE)).getMessage().contains("checksum mismatch: the file is damaged"));
+    }
+
+    /** A version 1 file (records without transfer counts, as written before they existed) reads with both counts 0. */
+    @Test
+    void aVersionOneCheckpointReadsWithoutTransferCounts() throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        DataOutputStream out = new DataOutputStream(bytes);
+        out.write("TPCHKPT\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.writeInt(1);
+        out.writeUTF(SOFTWARE);
+        out.writeInt(1);
+        out.writeUTF("compare");
+        out.writeInt(0);
+        out.writeUTF("cpu");
+        out.writeLong(42);
+        out.writeInt(1);
+        out.writeUTF("adam");
+        out.writeUTF("never");
+        out.writeInt(1); // one finished run
+        out.writeUTF("adam");
+        out.writeUTF("never");
+        out.writeInt(-1);
+        out.writeLong(0);
+        out.writeBoolean(false);
+        out.writeUTF("completed");
+        out.writeBoolean(false);
+        out.writeInt(1); // one record, seven doubles and no transfer counts
+        out.writeInt(1);
+        out.writeUTF("adam");
+        for (double v : new double[]{0.5, 0.25, 0.75, 0.125, 2.0, 1.0, 0.01}) out.writeLong(Double.doubleToRawLongBits(v));
+        out.writeBoolean(false); // no run in progress
+        CRC32 crc = new CRC32();
+        crc.update(bytes.toByteArray());
+        out.writeLong(crc.getValue());
+        Path file = Files.write(dir.resolve("v1.bin"), bytes.toByteArray());
+        Checkpoint c = Checkpoint.read(file, SOFTWARE);
+        assertEquals(List.of(new EpochRecord(1, "adam", 0.5, 0.25, 0.75, 0.125, 2.0, 1.0, 0.01, 0, 0)), c.finished().get(0).epochs());
+        assertTrue(c.complete());
     }
 
     @Test
