@@ -135,7 +135,7 @@ public final class Comparison {
             if (r.switchEpoch() != null) {
                 console.println(r.name() + ": swapped to CG after epoch " + r.switchEpoch() + (r.fellBackToAdam() ? " (CG stalled later; finished with Adam)" : ""));
             } else if (!r.switchRule().equals("never") && r.outcome() == RunResult.Outcome.COMPLETED) {
-                console.println(r.name() + ": the rule " + r.switchRule() + " did not switch within " + settings.epochs() + " epochs");
+                console.println(r.name() + ": the rule " + r.switchRule() + " did not switch within " + settings.epochs() + (settings.epochs() == 1 ? " epoch" : " epochs"));
             }
             if (r.skippedAdamSteps() > 0) console.println(r.name() + ": skipped " + r.skippedAdamSteps() + " Adam steps with non-finite gradients");
             if (r.outcome() != RunResult.Outcome.COMPLETED) console.println(r.name() + ": " + Report.outcome(r) + ": " + r.reason());
