@@ -79,7 +79,7 @@ final class ExperimentOptions {
     @Option(names = "--norm", description = "Gradient norm the peak rule watches: minibatch-mean (free) or full-batch (one extra gradient per epoch). Default minibatch-mean.")
     String norm;
 
-    @Option(names = "--cg", description = "CG formula: pr+ (Polak-Ribiere+, default), fr (Fletcher-Reeves), hs (Hestenes-Stiefel).")
+    @Option(names = "--cg", description = "CG formula: pr+ (Polak-Ribiere+, default), fr (Fletcher-Reeves), hs (Hestenes-Stiefel), hz (Hager-Zhang, truncated at 0).")
     String cgFormula;
 
     @Option(names = "--line-search", description = "more-thuente (strong Wolfe, Moré-Thuente; default of compare), wolfe (strong Wolfe, Nocedal-Wright)"
