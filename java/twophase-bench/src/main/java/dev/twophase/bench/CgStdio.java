@@ -31,7 +31,8 @@ import java.util.Locale;
  * string of JSON.
  *
  * <p>Arguments: {@code --line-search ID}, {@code --cg pr+|fr|hs|hz}, {@code --c1 X}, {@code --c2 X},
- * {@code --ls-tolerance X}, {@code --max-ls N}, {@code --probe true|false}, {@code --reliable-guess-c2 X} (0: always probe),
+ * {@code --ls-tolerance X}, {@code --max-ls N}, {@code --probe true|false}, {@code --probe-reach X},
+ * {@code --quartic true|false}, {@code --reliable-guess-c2 X} (0: always probe),
  * {@code --powell X} (0: off), {@code --restart-every N}, {@code --gtol X} (absolute), {@code --rtol X}
  * (relative to the start), {@code --norm 2|max}, {@code --max-evals N}, {@code --max-iter N}, {@code --trace true} (each iteration on stderr).
  */
@@ -54,6 +55,8 @@ public final class CgStdio {
                 case "--ls-tolerance" -> cfg = cfg.withLineSearchTolerance(Double.parseDouble(v));
                 case "--max-ls" -> cfg = cfg.withMaxLineSearchEvaluations(Integer.parseInt(v));
                 case "--probe" -> cfg = cfg.withFirstTrialProbe(Boolean.parseBoolean(v));
+                case "--probe-reach" -> cfg = cfg.withProbeReach(Double.parseDouble(v));
+                case "--quartic" -> cfg = cfg.withQuarticAfterProbe(Boolean.parseBoolean(v));
                 case "--reliable-guess-c2" -> cfg = cfg.withReliableGuessC2(Double.parseDouble(v));
                 case "--powell" -> cfg = cfg.withPowellRestart(Double.parseDouble(v));
                 case "--restart-every" -> cfg = cfg.withRestartEvery(Integer.parseInt(v));

@@ -18,7 +18,15 @@ package dev.twophase.optim;
  *       value (the curvature along d for the price of a forward pass; on the main job the trial
  *       after it meets the Wolfe conditions almost every time). When that minimizer lies more than
  *       tenfold from the probe, the parabola is not trusted: up to four probes in all move toward it
- *       (at most tenfold each) before the first trial with a gradient;</li>
+ *       (at most tenfold each when it points further out) before the first trial with a gradient;</li>
+ *   <li>{@code probeReach}: when a probe's parabola points back by more than tenfold (the probe
+ *       overshot: its loss is far above the line), the next probe goes to the parabola's minimizer,
+ *       but at most this factor shorter than the probe; 10 steps back tenfold at a time;</li>
+ *   <li>{@code quarticAfterProbe}: in the Moré-Thuente search, when the first trial with a
+ *       gradient after a probe fails the Wolfe test, the next trial is the minimizer of the quartic
+ *       through f(0), f'(0), the probe's loss and the trial's loss and slope (all that is known
+ *       along d) if it lies where the search may go next and the slopes show curvature beyond
+ *       float32 rounding; otherwise, and for later trials, Moré-Thuente's own cubic or secant step;</li>
  *   <li>{@code reliableGuessC2}: when the initial guess has been within 40% of the accepted step in
  *       at least 3 of the last 5 iterations, the probe is skipped and the first trial with a gradient
  *       is taken at the guess itself and accepted under the looser of this curvature constant and
@@ -35,13 +43,16 @@ package dev.twophase.optim;
  * </ul>
  */
 public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, double c2, double lineSearchTolerance,
-                       int maxLineSearchEvaluations, boolean firstTrialProbe, double reliableGuessC2, int restartEvery,
-                       double powellRestart, CgStop stop) {
+                       int maxLineSearchEvaluations, boolean firstTrialProbe, double probeReach, boolean quarticAfterProbe,
+                       double reliableGuessC2, int restartEvery, double powellRestart, CgStop stop) {
 
     public CgConfig {
         if (formula == null || lineSearch == null || stop == null) throw new IllegalArgumentException("CgConfig: formula, lineSearch and stop must not be null");
         if (!(c1 > 0 && c1 < 0.5)) throw new IllegalArgumentException("c1 = " + c1 + "; expected a value in (0, 0.5)");
         if (!(c2 > c1 && c2 < 1)) throw new IllegalArgumentException("c2 = " + c2 + "; expected a value in (c1, 1) with c1 = " + c1);
+        if (!(probeReach >= LineSearch.GROW && probeReach < Double.POSITIVE_INFINITY)) {
+            throw new IllegalArgumentException("probeReach = " + probeReach + "; expected a finite factor of at least " + LineSearch.GROW);
+        }
         Checks.unitInterval("reliableGuessC2", reliableGuessC2);
         Checks.fraction("lineSearchTolerance", lineSearchTolerance);
         Checks.atLeast("maxLineSearchEvaluations", maxLineSearchEvaluations, 3);
@@ -51,14 +62,15 @@ public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, 
 
     /**
      * The defaults: Polak-Ribiere+ with Powell's restart test (0.2), the Moré-Thuente search (c1
-     * 1e-4, c2 0.1) after a probe in every search ({@code reliableGuessC2} 0), bracket tolerance
-     * 1e-3, at most 20 evaluations per search, no periodic restart, {@link CgStop#defaults()}.
+     * 1e-4, c2 0.1) after a probe in every search ({@code reliableGuessC2} 0; a probe that overshot
+     * followed back up to 100-fold, {@code probeReach}; the quartic after the probe on), bracket
+     * tolerance 1e-3, at most 20 evaluations per search, no periodic restart, {@link CgStop#defaults()}.
      * Skipping the probe for a reliable guess (0.4, SciPy's c2) saves calls on some classic test
      * problems but costs the two-phase main job most of its gain at equal compute (its CG steps,
      * accepted under the looser constant, are less exact): 0.92x of Adam's compute instead of 0.50x.
      */
     public static CgConfig defaults() {
-        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 0, 0, 0.2, CgStop.defaults());
+        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 100, true, 0, 0, 0.2, CgStop.defaults());
     }
 
     /**
@@ -70,45 +82,55 @@ public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, 
     }
 
     public CgConfig withFormula(CgFormula f) {
-        return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withLineSearch(LineSearchKind l) {
-        return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     /** The Wolfe constants c1 (sufficient decrease) and c2 (curvature). */
     public CgConfig withWolfe(double newC1, double newC2) {
-        return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withLineSearchTolerance(double t) {
-        return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withMaxLineSearchEvaluations(int n) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withFirstTrialProbe(boolean p) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
+
+    /** How far a probe whose parabola points back is followed: the next probe goes at most this factor shorter (at least 10). */
+    public CgConfig withProbeReach(double reach) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
+
+    /** Whether the trial after a first gradient trial that fails the Wolfe test comes from the quartic through the probe too. */
+    public CgConfig withQuarticAfterProbe(boolean q) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, q, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     /** The curvature constant for a first trial taken at a reliable guess without a probe; 0: always probe. */
     public CgConfig withReliableGuessC2(double c) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, c, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, c, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withRestartEvery(int n) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, n, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, n, powellRestart, stop);
     }
 
     /** Powell's restart threshold on {@code |g_new.g_old| / |g_new|^2}; 0 turns the test off. */
     public CgConfig withPowellRestart(double threshold) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, threshold, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, threshold, stop);
     }
 
     public CgConfig withStop(CgStop s) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reliableGuessC2, restartEvery, powellRestart, s);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, s);
     }
 }

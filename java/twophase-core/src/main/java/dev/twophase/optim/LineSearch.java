@@ -40,6 +40,8 @@ abstract class LineSearch {
     protected Objective objective;
     protected double f0, slope0;
     private int budget, spent;
+    /** The last probe that moved x and gave a finite loss: its step and loss (NaN: none in this search). */
+    protected double probeStep, probeValue;
     /** The step whose gradient g holds (NaN: none since the search started). */
     private double gradientStep;
     /** Whether the last trial evaluated the slope too. */
@@ -86,6 +88,8 @@ abstract class LineSearch {
         this.valueAndGradients = 0;
         this.nonFiniteTrials = 0;
         this.gradientStep = Double.NaN;
+        this.probeStep = Double.NaN;
+        this.probeValue = Double.NaN;
         this.c2Now = atGuess ? Math.max(config.c2(), firstC2) : config.c2();
         double first = alpha0;
         // The probe needs room for the gradient trial after it.
@@ -105,15 +109,16 @@ abstract class LineSearch {
     /**
      * Loss evaluations from {@code alpha0} and the parabola through f(0), f'(0) and the last value:
      * its minimizer is the first trial with a gradient when it lies within tenfold of the probe.
-     * Farther out the parabola is not trusted, and the next probe goes toward it (tenfold at most),
-     * up to {@link #MAX_PROBES}; once one probe points further out and another back, the first trial
+     * Farther out the parabola is not trusted, and the next probe goes toward it (tenfold at most
+     * when it points further out, {@link CgConfig#probeReach} at most when it points back), up to
+     * {@link #MAX_PROBES}; once one probe points further out and another back, the first trial
      * is their geometric mean. A probe that did not move x grows the step; a non-finite one is too long.
      */
     private double probe(double alpha0) {
-        double fa = value(alpha0);
+        double fa = probeValue(alpha0);
         while (unchanged(fa) && budget - spent >= 2) {
             alpha0 *= GROW;
-            fa = value(alpha0);
+            fa = probeValue(alpha0);
         }
         // lo: the longest probe whose parabola points further out; hi: the shortest that points back (or was not finite).
         double lo = 0, hi = Double.POSITIVE_INFINITY;
@@ -132,17 +137,27 @@ abstract class LineSearch {
                     next = GROW * alpha0;
                 } else {
                     hi = alpha0;
-                    next = alpha0 / GROW;
+                    next = Math.max(next, alpha0 / config.probeReach());
                 }
             }
             if (lo > 0 && hi < Double.POSITIVE_INFINITY) return Math.sqrt(lo * hi);
             if (probes >= MAX_PROBES || budget - spent < 2) return next;
             double before = alpha0;
             alpha0 = next;
-            fa = value(alpha0);
+            fa = probeValue(alpha0);
             // Shrunk below float32 resolution: the previous probe is the better start.
             if (unchanged(fa)) return before;
         }
+    }
+
+    /** {@link #value}, remembered as the last probe when x moved and the loss is finite. */
+    private double probeValue(double alpha) {
+        double fa = value(alpha);
+        if (fa < Double.POSITIVE_INFINITY && !unchanged(fa)) {
+            probeStep = alpha;
+            probeValue = fa;
+        }
+        return fa;
     }
 
     /** The loss at {@code x0 + alpha * d} (+infinity if not finite); leaves x there. */

@@ -255,6 +255,23 @@ final class TestProblems {
         }
     }
 
+    /** {@code (x - center)^4 + k (x - center)^2}, one variable: a probe's parabola misses its minimizer, a quartic does not. */
+    static final class Quartic extends Counting {
+        final double center, k;
+
+        Quartic(Backend be, double center, double k) {
+            super(be, 1);
+            this.center = center;
+            this.k = k;
+        }
+
+        @Override double f(double[] p, double[] g) {
+            double e = p[0] - center;
+            if (g != null) g[0] = 4 * e * e * e + 2 * k * e;
+            return e * e * e * e + k * e * e;
+        }
+    }
+
     static Buffer buffer(Backend be, float... values) {
         Buffer b = be.allocate(values.length);
         be.upload(values, 0, b);
