@@ -318,6 +318,8 @@ final class ExperimentOptions {
         cg.put("lineSearchTolerance", s.cg().lineSearchTolerance());
         cg.put("maxLineSearchEvaluations", s.cg().maxLineSearchEvaluations());
         cg.put("firstTrialProbe", s.cg().firstTrialProbe());
+        cg.put("probeReach", s.cg().probeReach());
+        cg.put("quarticAfterProbe", s.cg().quarticAfterProbe());
         cg.put("restartEvery", s.cg().restartEvery());
         cg.put("powellRestart", s.cg().powellRestart());
         cg.put("reliableGuessC2", s.cg().reliableGuessC2());
