@@ -80,6 +80,8 @@ public final class ConjugateGradient implements AutoCloseable {
     /** The last {@link #GUESS_WINDOW} guesses, most recent in bit 0 (1: within {@link #GUESS_BAND} of the accepted step), and how many there are. */
     private int guessHits, guessesSeen;
     private int sinceRestart;
+    /** d is steepest descent, -g (after a restart or a beta of 0). */
+    private boolean steepest;
     private long iterations;
     private long valueCalls, valueAndGradientCalls;
     private boolean closed;
@@ -211,19 +213,22 @@ public final class ConjugateGradient implements AutoCloseable {
         if (budget - t.calls() < minimumCalls()) return null;
         backend.copy(x, x0);
         double guess = initialStep();
+        // Along steepest descent already (a restart, or beta 0): a retry along it would repeat this search exactly.
+        boolean steepestTried = steepest;
         LineSearch.Result r = search(objective, budget - t.calls(), t, guess, guessReliable());
         recordGuess(guess, r);
-        if (!r.decreased() && !restarted && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
+        if (!r.decreased() && !steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
             steepestDescent();
             restarted = true;
+            steepestTried = true;
             r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
-        if (!r.decreased() && restarted && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
+        if (!r.decreased() && steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
             // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
             r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
-        if (!r.decreased() && (!restarted || t.budgetBound)) {
+        if (!r.decreased() && (!steepestTried || t.budgetBound)) {
             // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
             steepestDescent();
             return t.iteration(Status.STEPPED, 0, 0, true);
@@ -264,6 +269,7 @@ public final class ConjugateGradient implements AutoCloseable {
         } else {
             backend.cgDirection(d, g, gPrev, beta);
             slope = newSlope;
+            steepest = beta == 0;
         }
         iterations++;
         // CONVERGED after a step (alpha > 0) means x moved and now meets the tests; later calls return CONVERGED without work.
@@ -341,6 +347,7 @@ public final class ConjugateGradient implements AutoCloseable {
                 .putBoolean("stalled", stalled)
                 .putLong("iterations", iterations)
                 .putLong("sinceRestart", sinceRestart)
+                .putBoolean("steepest", steepest)
                 .putLong("guessHits", guessHits)
                 .putLong("guessesSeen", guessesSeen)
                 .putLong("valueCalls", valueCalls)
@@ -383,6 +390,8 @@ public final class ConjugateGradient implements AutoCloseable {
         stalled = s.getBoolean("stalled");
         iterations = s.getLong("iterations");
         sinceRestart = (int) s.getLong("sinceRestart");
+        // States saved before this flag existed: a restart's direction is steepest descent (one with beta 0 goes unnoticed).
+        steepest = s.has("steepest") ? s.getBoolean("steepest") : sinceRestart == 0;
         // States saved before the probe-skipping record existed start it empty.
         guessHits = s.has("guessHits") ? (int) s.getLong("guessHits") : 0;
         guessesSeen = s.has("guessesSeen") ? (int) s.getLong("guessesSeen") : 0;
@@ -468,6 +477,7 @@ public final class ConjugateGradient implements AutoCloseable {
         backend.upload(xs, 0, d);
         slope = dg;
         sinceRestart = 0;
+        steepest = false;
         return true;
     }
 
@@ -476,6 +486,7 @@ public final class ConjugateGradient implements AutoCloseable {
         backend.cgDirection(d, g, gPrev, 0);
         slope = -gg;
         sinceRestart = 0;
+        steepest = true;
     }
 
     /**

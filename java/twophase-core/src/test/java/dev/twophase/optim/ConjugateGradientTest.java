@@ -139,6 +139,34 @@ class ConjugateGradientTest {
     }
 
     /**
+     * A direction whose beta is 0 is steepest descent already: when its search finds no decrease,
+     * CG goes on to relative steepest descent at once instead of repeating the same search along
+     * -g (Brown's badly scaled function from (1, 1), whose 4th iteration did that: measured 21 + 43
+     * calls to the float32 floor before, 17 + 27 now).
+     * Every loss-only call of an iteration is at a point that iteration had not evaluated yet.
+     */
+    @Test
+    void aFailedSearchAlongSteepestDescentIsNotRepeated() {
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        java.util.List<String> repeats = new java.util.ArrayList<>();
+        TestProblems.BrownBadlyScaled f = new TestProblems.BrownBadlyScaled(cpu) {
+            @Override public double value(Buffer params) {
+                String point = java.util.Arrays.toString(read(params));
+                if (!seen.add(point)) repeats.add(point);
+                return super.value(params);
+            }
+        };
+        try (Buffer x = TestProblems.buffer(cpu, 1f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0.35, GradientNorm.MAX).withMaxEvaluations(200)
+                    .withListener(it -> { seen.clear(); return true; }));
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+            assertEquals(java.util.List.of(), repeats, "loss-only calls repeated within an iteration");
+            assertTrue(r.evaluations() <= 44, r.toString());
+            assertCountsMatch(r, f);
+        }
+    }
+
+    /**
      * The first guess (a step of unit length) is 500 times too short on {@code 1e-3 (x - 500)^2} from 0:
      * the probe's parabola points 500-fold further out, which is not trusted, so loss-only probes move
      * tenfold at a time (at 5 and 50) until the parabola's minimizer lies within tenfold; the one
