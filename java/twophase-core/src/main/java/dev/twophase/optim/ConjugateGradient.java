@@ -224,9 +224,10 @@ public final class ConjugateGradient implements AutoCloseable {
             steepestTried = true;
             r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
-        if (!r.decreased() && steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
+        double relativeStep;
+        if (!r.decreased() && steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls() && (relativeStep = relativeDescent(x)) > 0) {
             // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
-            r = search(objective, budget - t.calls(), t, initialStep(), false);
+            r = search(objective, budget - t.calls(), t, config.relativeUnitStep() ? relativeStep : initialStep(), false);
         }
         if (!r.decreased() && (!steepestTried || t.budgetBound)) {
             // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
@@ -459,26 +460,28 @@ public final class ConjugateGradient implements AutoCloseable {
      * similar number of float32 steps, where plain steepest descent can move the large ones by less
      * than one step (badly scaled problems: x near 1e6 beside x near 1e-6). Computed on the host (it
      * runs only when an iteration would stall). Coordinates at 0 get the scale of 1e-6 times the
-     * largest. False (d unchanged) when x is all zero or d is no descent direction.
+     * largest. Returns the step of unit length in those coordinates, {@code 1 / |g * scale|}, or 0
+     * (d unchanged) when x is all zero or d is no descent direction.
      */
-    private boolean relativeDescent(Buffer x) {
+    private double relativeDescent(Buffer x) {
         float[] xs = new float[Math.toIntExact(n)], gs = new float[Math.toIntExact(n)];
         backend.download(x, xs, 0);
         backend.download(g, gs, 0);
         float largest = 0;
         for (float v : xs) largest = Math.max(largest, Math.abs(v));
-        double dg = 0;
+        double dg = 0, uu = 0;
         for (int i = 0; i < xs.length; i++) {
             double scale = Math.abs(xs[i]) + 1e-6 * largest;
             xs[i] = (float) (-gs[i] * scale * scale);
             dg += (double) gs[i] * xs[i];
+            uu += (gs[i] * scale) * (gs[i] * scale);
         }
-        if (!(dg < 0)) return false;
+        if (!(dg < 0)) return 0;
         backend.upload(xs, 0, d);
         slope = dg;
         sinceRestart = 0;
         steepest = false;
-        return true;
+        return 1 / Math.sqrt(uu);
     }
 
     /** d = -g (and gPrev = g): steepest descent; gg must hold g.g. */

@@ -139,6 +139,29 @@ class ConjugateGradientTest {
     }
 
     /**
+     * From the float32 trap of Brown's badly scaled function (above), the relative search starts at
+     * its unit step in log coordinates, {@code 1 / |g * x|}, 2.2e-9 where the step it takes is 5e-13:
+     * probes shrink it 100-fold at a time. The guess from the last decrease, which float32 barely
+     * resolved, is orders of magnitude too short and grows tenfold per probe (measured: 47 calls to
+     * the float32 floor with the unit step, 80 without).
+     */
+    @Test
+    void theRelativeSearchStartsAtItsUnitStep() {
+        int[] calls = new int[2];
+        for (int k = 0; k < 2; k++) {
+            TestProblems.BrownBadlyScaled f = new TestProblems.BrownBadlyScaled(cpu);
+            try (Buffer x = TestProblems.buffer(cpu, 1001677.88f, 1.99824149e-6f);
+                 ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults().withRelativeUnitStep(k == 0))) {
+                CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0.35, GradientNorm.MAX).withMaxEvaluations(400));
+                assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+                calls[k] = (int) r.evaluations();
+                assertCountsMatch(r, f);
+            }
+        }
+        assertTrue(calls[0] < calls[1], "with the unit step: " + calls[0] + " calls, without: " + calls[1]);
+    }
+
+    /**
      * A direction whose beta is 0 is steepest descent already: when its search finds no decrease,
      * CG goes on to relative steepest descent at once instead of repeating the same search along
      * -g (Brown's badly scaled function from (1, 1), whose 4th iteration did that: measured 21 + 43
