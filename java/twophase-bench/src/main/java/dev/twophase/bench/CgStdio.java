@@ -32,7 +32,7 @@ import java.util.Locale;
  *
  * <p>Arguments: {@code --line-search ID}, {@code --cg pr+|fr|hs|hz}, {@code --c1 X}, {@code --c2 X},
  * {@code --ls-tolerance X}, {@code --max-ls N}, {@code --probe true|false}, {@code --probe-reach X},
- * {@code --quartic true|false}, {@code --reliable-guess-c2 X} (0: always probe),
+ * {@code --quartic true|false}, {@code --relative-unit-step true|false}, {@code --reliable-guess-c2 X} (0: always probe),
  * {@code --powell X} (0: off), {@code --restart-every N}, {@code --gtol X} (absolute), {@code --rtol X}
  * (relative to the start), {@code --norm 2|max}, {@code --max-evals N}, {@code --max-iter N}, {@code --trace true} (each iteration on stderr).
  */
@@ -57,6 +57,7 @@ public final class CgStdio {
                 case "--probe" -> cfg = cfg.withFirstTrialProbe(Boolean.parseBoolean(v));
                 case "--probe-reach" -> cfg = cfg.withProbeReach(Double.parseDouble(v));
                 case "--quartic" -> cfg = cfg.withQuarticAfterProbe(Boolean.parseBoolean(v));
+                case "--relative-unit-step" -> cfg = cfg.withRelativeUnitStep(Boolean.parseBoolean(v));
                 case "--reliable-guess-c2" -> cfg = cfg.withReliableGuessC2(Double.parseDouble(v));
                 case "--powell" -> cfg = cfg.withPowellRestart(Double.parseDouble(v));
                 case "--restart-every" -> cfg = cfg.withRestartEvery(Integer.parseInt(v));

@@ -320,6 +320,7 @@ final class ExperimentOptions {
         cg.put("firstTrialProbe", s.cg().firstTrialProbe());
         cg.put("probeReach", s.cg().probeReach());
         cg.put("quarticAfterProbe", s.cg().quarticAfterProbe());
+        cg.put("relativeUnitStep", s.cg().relativeUnitStep());
         cg.put("restartEvery", s.cg().restartEvery());
         cg.put("powellRestart", s.cg().powellRestart());
         cg.put("reliableGuessC2", s.cg().reliableGuessC2());

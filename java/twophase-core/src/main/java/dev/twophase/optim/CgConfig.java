@@ -27,6 +27,12 @@ package dev.twophase.optim;
  *       through f(0), f'(0), the probe's loss and the trial's loss and slope (all that is known
  *       along d) if it lies where the search may go next and the slopes show curvature beyond
  *       float32 rounding; otherwise, and for later trials, Moré-Thuente's own cubic or secant step;</li>
+ *   <li>{@code relativeUnitStep}: the search along steepest descent in relative coordinates (the
+ *       fallback when steepest descent finds no decrease, {@code d_i = -g_i x_i^2}) starts at the step
+ *       of unit length in those coordinates, {@code 1 / |g * x|} (elementwise product; log |x_i| moves
+ *       by 1 in all), as the first search of a run starts at {@code 1 / |g|}; otherwise at the usual
+ *       guess from the last decrease, which after a step that float32 barely resolved is orders of
+ *       magnitude too short (each tenfold costs a probe);</li>
  *   <li>{@code reliableGuessC2}: when the initial guess has been within 40% of the accepted step in
  *       at least 3 of the last 5 iterations, the probe is skipped and the first trial with a gradient
  *       is taken at the guess itself and accepted under the looser of this curvature constant and
@@ -44,7 +50,7 @@ package dev.twophase.optim;
  */
 public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, double c2, double lineSearchTolerance,
                        int maxLineSearchEvaluations, boolean firstTrialProbe, double probeReach, boolean quarticAfterProbe,
-                       double reliableGuessC2, int restartEvery, double powellRestart, CgStop stop) {
+                       boolean relativeUnitStep, double reliableGuessC2, int restartEvery, double powellRestart, CgStop stop) {
 
     public CgConfig {
         if (formula == null || lineSearch == null || stop == null) throw new IllegalArgumentException("CgConfig: formula, lineSearch and stop must not be null");
@@ -63,14 +69,15 @@ public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, 
     /**
      * The defaults: Polak-Ribiere+ with Powell's restart test (0.2), the Moré-Thuente search (c1
      * 1e-4, c2 0.1) after a probe in every search ({@code reliableGuessC2} 0; a probe that overshot
-     * followed back up to 100-fold, {@code probeReach}; the quartic after the probe on), bracket
+     * followed back up to 100-fold, {@code probeReach}; the quartic after the probe on), the relative
+     * fallback started at its unit step ({@code relativeUnitStep}), bracket
      * tolerance 1e-3, at most 20 evaluations per search, no periodic restart, {@link CgStop#defaults()}.
      * Skipping the probe for a reliable guess (0.4, SciPy's c2) saves calls on some classic test
      * problems but costs the two-phase main job most of its gain at equal compute (its CG steps,
      * accepted under the looser constant, are less exact): 0.92x of Adam's compute instead of 0.50x.
      */
     public static CgConfig defaults() {
-        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 100, true, 0, 0, 0.2, CgStop.defaults());
+        return new CgConfig(CgFormula.POLAK_RIBIERE_PLUS, LineSearchKind.MORE_THUENTE, 1e-4, 0.1, 1e-3, 20, true, 100, true, true, 0, 0, 0.2, CgStop.defaults());
     }
 
     /**
@@ -82,55 +89,60 @@ public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, 
     }
 
     public CgConfig withFormula(CgFormula f) {
-        return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withLineSearch(LineSearchKind l) {
-        return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     /** The Wolfe constants c1 (sufficient decrease) and c2 (curvature). */
     public CgConfig withWolfe(double newC1, double newC2) {
-        return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withLineSearchTolerance(double t) {
-        return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withMaxLineSearchEvaluations(int n) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withFirstTrialProbe(boolean p) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     /** How far a probe whose parabola points back is followed: the next probe goes at most this factor shorter (at least 10). */
     public CgConfig withProbeReach(double reach) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     /** Whether the trial after a first gradient trial that fails the Wolfe test comes from the quartic through the probe too. */
     public CgConfig withQuarticAfterProbe(boolean q) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, q, reliableGuessC2, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, q, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
+    }
+
+    /** Whether the search along relative steepest descent starts at the unit step in log coordinates (else at the usual first guess). */
+    public CgConfig withRelativeUnitStep(boolean u) {
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, u, reliableGuessC2, restartEvery, powellRestart, stop);
     }
 
     /** The curvature constant for a first trial taken at a reliable guess without a probe; 0: always probe. */
     public CgConfig withReliableGuessC2(double c) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, c, restartEvery, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, c, restartEvery, powellRestart, stop);
     }
 
     public CgConfig withRestartEvery(int n) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, n, powellRestart, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, n, powellRestart, stop);
     }
 
     /** Powell's restart threshold on {@code |g_new.g_old| / |g_new|^2}; 0 turns the test off. */
     public CgConfig withPowellRestart(double threshold) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, threshold, stop);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, threshold, stop);
     }
 
     public CgConfig withStop(CgStop s) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, reliableGuessC2, restartEvery, powellRestart, s);
+        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, s);
     }
 }

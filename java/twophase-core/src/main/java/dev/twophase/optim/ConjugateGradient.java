@@ -80,6 +80,8 @@ public final class ConjugateGradient implements AutoCloseable {
     /** The last {@link #GUESS_WINDOW} guesses, most recent in bit 0 (1: within {@link #GUESS_BAND} of the accepted step), and how many there are. */
     private int guessHits, guessesSeen;
     private int sinceRestart;
+    /** d is steepest descent, -g (after a restart or a beta of 0). */
+    private boolean steepest;
     private long iterations;
     private long valueCalls, valueAndGradientCalls;
     private boolean closed;
@@ -211,19 +213,23 @@ public final class ConjugateGradient implements AutoCloseable {
         if (budget - t.calls() < minimumCalls()) return null;
         backend.copy(x, x0);
         double guess = initialStep();
+        // Along steepest descent already (a restart, or beta 0): a retry along it would repeat this search exactly.
+        boolean steepestTried = steepest;
         LineSearch.Result r = search(objective, budget - t.calls(), t, guess, guessReliable());
         recordGuess(guess, r);
-        if (!r.decreased() && !restarted && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
+        if (!r.decreased() && !steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls()) {
             // A conjugate direction that finds no decrease: retry once along steepest descent.
             steepestDescent();
             restarted = true;
+            steepestTried = true;
             r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
-        if (!r.decreased() && restarted && !t.budgetBound && budget - t.calls() >= minimumCalls() && relativeDescent(x)) {
+        double relativeStep;
+        if (!r.decreased() && steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls() && (relativeStep = relativeDescent(x)) > 0) {
             // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
-            r = search(objective, budget - t.calls(), t, initialStep(), false);
+            r = search(objective, budget - t.calls(), t, config.relativeUnitStep() ? relativeStep : initialStep(), false);
         }
-        if (!r.decreased() && (!restarted || t.budgetBound)) {
+        if (!r.decreased() && (!steepestTried || t.budgetBound)) {
             // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
             steepestDescent();
             return t.iteration(Status.STEPPED, 0, 0, true);
@@ -264,6 +270,7 @@ public final class ConjugateGradient implements AutoCloseable {
         } else {
             backend.cgDirection(d, g, gPrev, beta);
             slope = newSlope;
+            steepest = beta == 0;
         }
         iterations++;
         // CONVERGED after a step (alpha > 0) means x moved and now meets the tests; later calls return CONVERGED without work.
@@ -341,6 +348,7 @@ public final class ConjugateGradient implements AutoCloseable {
                 .putBoolean("stalled", stalled)
                 .putLong("iterations", iterations)
                 .putLong("sinceRestart", sinceRestart)
+                .putBoolean("steepest", steepest)
                 .putLong("guessHits", guessHits)
                 .putLong("guessesSeen", guessesSeen)
                 .putLong("valueCalls", valueCalls)
@@ -383,6 +391,8 @@ public final class ConjugateGradient implements AutoCloseable {
         stalled = s.getBoolean("stalled");
         iterations = s.getLong("iterations");
         sinceRestart = (int) s.getLong("sinceRestart");
+        // States saved before this flag existed: a restart's direction is steepest descent (one with beta 0 goes unnoticed).
+        steepest = s.has("steepest") ? s.getBoolean("steepest") : sinceRestart == 0;
         // States saved before the probe-skipping record existed start it empty.
         guessHits = s.has("guessHits") ? (int) s.getLong("guessHits") : 0;
         guessesSeen = s.has("guessesSeen") ? (int) s.getLong("guessesSeen") : 0;
@@ -450,25 +460,28 @@ public final class ConjugateGradient implements AutoCloseable {
      * similar number of float32 steps, where plain steepest descent can move the large ones by less
      * than one step (badly scaled problems: x near 1e6 beside x near 1e-6). Computed on the host (it
      * runs only when an iteration would stall). Coordinates at 0 get the scale of 1e-6 times the
-     * largest. False (d unchanged) when x is all zero or d is no descent direction.
+     * largest. Returns the step of unit length in those coordinates, {@code 1 / |g * scale|}, or 0
+     * (d unchanged) when x is all zero or d is no descent direction.
      */
-    private boolean relativeDescent(Buffer x) {
+    private double relativeDescent(Buffer x) {
         float[] xs = new float[Math.toIntExact(n)], gs = new float[Math.toIntExact(n)];
         backend.download(x, xs, 0);
         backend.download(g, gs, 0);
         float largest = 0;
         for (float v : xs) largest = Math.max(largest, Math.abs(v));
-        double dg = 0;
+        double dg = 0, uu = 0;
         for (int i = 0; i < xs.length; i++) {
             double scale = Math.abs(xs[i]) + 1e-6 * largest;
             xs[i] = (float) (-gs[i] * scale * scale);
             dg += (double) gs[i] * xs[i];
+            uu += (gs[i] * scale) * (gs[i] * scale);
         }
-        if (!(dg < 0)) return false;
+        if (!(dg < 0)) return 0;
         backend.upload(xs, 0, d);
         slope = dg;
         sinceRestart = 0;
-        return true;
+        steepest = false;
+        return 1 / Math.sqrt(uu);
     }
 
     /** d = -g (and gPrev = g): steepest descent; gg must hold g.g. */
@@ -476,6 +489,7 @@ public final class ConjugateGradient implements AutoCloseable {
         backend.cgDirection(d, g, gPrev, 0);
         slope = -gg;
         sinceRestart = 0;
+        steepest = true;
     }
 
     /**

@@ -139,6 +139,57 @@ class ConjugateGradientTest {
     }
 
     /**
+     * From the float32 trap of Brown's badly scaled function (above), the relative search starts at
+     * its unit step in log coordinates, {@code 1 / |g * x|}, 2.2e-9 where the step it takes is 5e-13:
+     * probes shrink it 100-fold at a time. The guess from the last decrease, which float32 barely
+     * resolved, is orders of magnitude too short and grows tenfold per probe (measured: 47 calls to
+     * the float32 floor with the unit step, 80 without).
+     */
+    @Test
+    void theRelativeSearchStartsAtItsUnitStep() {
+        int[] calls = new int[2];
+        for (int k = 0; k < 2; k++) {
+            TestProblems.BrownBadlyScaled f = new TestProblems.BrownBadlyScaled(cpu);
+            try (Buffer x = TestProblems.buffer(cpu, 1001677.88f, 1.99824149e-6f);
+                 ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults().withRelativeUnitStep(k == 0))) {
+                CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0.35, GradientNorm.MAX).withMaxEvaluations(400));
+                assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+                calls[k] = (int) r.evaluations();
+                assertCountsMatch(r, f);
+            }
+        }
+        assertTrue(calls[0] < calls[1], "with the unit step: " + calls[0] + " calls, without: " + calls[1]);
+    }
+
+    /**
+     * A direction whose beta is 0 is steepest descent already: when its search finds no decrease,
+     * CG goes on to relative steepest descent at once instead of repeating the same search along
+     * -g (Brown's badly scaled function from (1, 1), whose 4th iteration did that: measured 21 + 43
+     * calls to the float32 floor before, 17 + 27 now).
+     * Every loss-only call of an iteration is at a point that iteration had not evaluated yet.
+     */
+    @Test
+    void aFailedSearchAlongSteepestDescentIsNotRepeated() {
+        java.util.Set<String> seen = new java.util.HashSet<>();
+        java.util.List<String> repeats = new java.util.ArrayList<>();
+        TestProblems.BrownBadlyScaled f = new TestProblems.BrownBadlyScaled(cpu) {
+            @Override public double value(Buffer params) {
+                String point = java.util.Arrays.toString(read(params));
+                if (!seen.add(point)) repeats.add(point);
+                return super.value(params);
+            }
+        };
+        try (Buffer x = TestProblems.buffer(cpu, 1f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0.35, GradientNorm.MAX).withMaxEvaluations(200)
+                    .withListener(it -> { seen.clear(); return true; }));
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, r.status(), r.toString());
+            assertEquals(java.util.List.of(), repeats, "loss-only calls repeated within an iteration");
+            assertTrue(r.evaluations() <= 44, r.toString());
+            assertCountsMatch(r, f);
+        }
+    }
+
+    /**
      * The first guess (a step of unit length) is 500 times too short on {@code 1e-3 (x - 500)^2} from 0:
      * the probe's parabola points 500-fold further out, which is not trusted, so loss-only probes move
      * tenfold at a time (at 5 and 50) until the parabola's minimizer lies within tenfold; the one

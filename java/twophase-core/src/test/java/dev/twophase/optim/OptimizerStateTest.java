@@ -156,6 +156,41 @@ class OptimizerStateTest {
         assertArrayEquals(straight, resumed);
     }
 
+    /**
+     * Whether d is steepest descent (a beta of 0) is part of the state: Brown's badly scaled function
+     * from (1, 1), saved after its 3rd iteration (beta 0), whose next search finds no decrease. The
+     * restored CG goes on to relative steepest descent at once as the uninterrupted one does, with the
+     * same calls and point (without the flag it repeats the failed search along -g).
+     */
+    @Test
+    void cgRestoredAlongSteepestDescentDoesNotRepeatAFailedSearch() {
+        CgStop stop = CgStop.gradientBelow(0.35, GradientNorm.MAX).withMaxEvaluations(200);
+        float[] straight = new float[2], resumed = new float[2];
+        TestProblems.BrownBadlyScaled f = new TestProblems.BrownBadlyScaled(cpu);
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, 1f, 1f)) {
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, cg.minimize(f, x, stop).status());
+            cpu.download(x, straight, 0);
+        }
+        int straightCalls = f.values + f.gradients;
+        TestProblems.BrownBadlyScaled h = new TestProblems.BrownBadlyScaled(cpu);
+        OptimizerState saved;
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, 1f, 1f)) {
+            ConjugateGradient.Iteration third = null;
+            for (int i = 0; i < 3; i++) third = cg.iterate(h, x);
+            assertEquals(0, third.beta(), "the 3rd iteration leaves d = -g: " + third);
+            assertFalse(third.restarted(), "by a beta of 0, not a restart: " + third);
+            saved = cg.state();
+            cpu.download(x, resumed, 0);
+        }
+        try (ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults()); Buffer x = TestProblems.buffer(cpu, resumed)) {
+            cg.load(saved);
+            assertEquals(CgResult.Status.GRADIENT_TOLERANCE, cg.minimize(h, x, stop).status());
+            cpu.download(x, resumed, 0);
+        }
+        assertEquals(straightCalls, h.values + h.gradients, "the same calls as the uninterrupted run");
+        assertArrayEquals(straight, resumed);
+    }
+
     /** A stall is part of the state: the restored CG checks the point's bits and reports STALLED without evaluating anything. */
     @Test
     void aStalledCgStaysStalledAfterSaveAndLoad() {

@@ -152,7 +152,7 @@ final class TestProblems {
      * (xy - 2)^2, minimum 0 at (1e6, 2e-6), start (1, 1). In float32 x moves in steps of 1/16 near
      * its minimizer and y in steps of 2.3e-13.
      */
-    static final class BrownBadlyScaled extends Counting {
+    static class BrownBadlyScaled extends Counting {
         BrownBadlyScaled(Backend be) { super(be, 2); }
 
         @Override double f(double[] p, double[] g) {
