@@ -1,5 +1,7 @@
 package dev.twophase.optim;
 
+import java.util.function.Consumer;
+
 /**
  * Nonlinear CG settings.
  *
@@ -88,61 +90,79 @@ public record CgConfig(CgFormula formula, LineSearchKind lineSearch, double c1, 
         return defaults().withLineSearch(LineSearchKind.BRENT).withMaxLineSearchEvaluations(40).withPowellRestart(0);
     }
 
-    public CgConfig withFormula(CgFormula f) {
-        return new CgConfig(f, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withFormula(CgFormula f) { return with(b -> b.formula = f); }
 
-    public CgConfig withLineSearch(LineSearchKind l) {
-        return new CgConfig(formula, l, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withLineSearch(LineSearchKind l) { return with(b -> b.lineSearch = l); }
 
     /** The Wolfe constants c1 (sufficient decrease) and c2 (curvature). */
     public CgConfig withWolfe(double newC1, double newC2) {
-        return new CgConfig(formula, lineSearch, newC1, newC2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
+        return with(b -> {
+            b.c1 = newC1;
+            b.c2 = newC2;
+        });
     }
 
-    public CgConfig withLineSearchTolerance(double t) {
-        return new CgConfig(formula, lineSearch, c1, c2, t, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withLineSearchTolerance(double t) { return with(b -> b.lineSearchTolerance = t); }
 
-    public CgConfig withMaxLineSearchEvaluations(int n) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, n, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withMaxLineSearchEvaluations(int n) { return with(b -> b.maxLineSearchEvaluations = n); }
 
-    public CgConfig withFirstTrialProbe(boolean p) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, p, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withFirstTrialProbe(boolean p) { return with(b -> b.firstTrialProbe = p); }
 
     /** How far a probe whose parabola points back is followed: the next probe goes at most this factor shorter (at least 10). */
-    public CgConfig withProbeReach(double reach) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, reach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withProbeReach(double reach) { return with(b -> b.probeReach = reach); }
 
     /** Whether the trial after a first gradient trial that fails the Wolfe test comes from the quartic through the probe too. */
-    public CgConfig withQuarticAfterProbe(boolean q) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, q, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withQuarticAfterProbe(boolean q) { return with(b -> b.quarticAfterProbe = q); }
 
     /** Whether the search along relative steepest descent starts at the unit step in log coordinates (else at the usual first guess). */
-    public CgConfig withRelativeUnitStep(boolean u) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, u, reliableGuessC2, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withRelativeUnitStep(boolean u) { return with(b -> b.relativeUnitStep = u); }
 
     /** The curvature constant for a first trial taken at a reliable guess without a probe; 0: always probe. */
-    public CgConfig withReliableGuessC2(double c) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, c, restartEvery, powellRestart, stop);
-    }
+    public CgConfig withReliableGuessC2(double c) { return with(b -> b.reliableGuessC2 = c); }
 
-    public CgConfig withRestartEvery(int n) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, n, powellRestart, stop);
-    }
+    public CgConfig withRestartEvery(int n) { return with(b -> b.restartEvery = n); }
 
     /** Powell's restart threshold on {@code |g_new.g_old| / |g_new|^2}; 0 turns the test off. */
-    public CgConfig withPowellRestart(double threshold) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, threshold, stop);
+    public CgConfig withPowellRestart(double threshold) { return with(b -> b.powellRestart = threshold); }
+
+    public CgConfig withStop(CgStop s) { return with(b -> b.stop = s); }
+
+    /** This configuration with one change, checked by the canonical constructor like any other. */
+    private CgConfig with(Consumer<Components> change) {
+        Components b = new Components(this);
+        change.accept(b);
+        return b.toConfig();
     }
 
-    public CgConfig withStop(CgStop s) {
-        return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach, quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, s);
+    /** The components as fields to change, so that each wither names only what it changes. */
+    private static final class Components {
+        CgFormula formula;
+        LineSearchKind lineSearch;
+        double c1, c2, lineSearchTolerance, probeReach, reliableGuessC2, powellRestart;
+        int maxLineSearchEvaluations, restartEvery;
+        boolean firstTrialProbe, quarticAfterProbe, relativeUnitStep;
+        CgStop stop;
+
+        Components(CgConfig c) {
+            formula = c.formula;
+            lineSearch = c.lineSearch;
+            c1 = c.c1;
+            c2 = c.c2;
+            lineSearchTolerance = c.lineSearchTolerance;
+            maxLineSearchEvaluations = c.maxLineSearchEvaluations;
+            firstTrialProbe = c.firstTrialProbe;
+            probeReach = c.probeReach;
+            quarticAfterProbe = c.quarticAfterProbe;
+            relativeUnitStep = c.relativeUnitStep;
+            reliableGuessC2 = c.reliableGuessC2;
+            restartEvery = c.restartEvery;
+            powellRestart = c.powellRestart;
+            stop = c.stop;
+        }
+
+        CgConfig toConfig() {
+            return new CgConfig(formula, lineSearch, c1, c2, lineSearchTolerance, maxLineSearchEvaluations, firstTrialProbe, probeReach,
+                    quarticAfterProbe, relativeUnitStep, reliableGuessC2, restartEvery, powellRestart, stop);
+        }
     }
 }
