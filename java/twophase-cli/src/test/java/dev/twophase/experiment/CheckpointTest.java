@@ -141,14 +141,28 @@ class CheckpointTest {
         assertTrue(assertThrows(IOException.class, () -> Checkpoint.read(bad, SOFTWARE)).getMessage().contains("checksum mismatch: the file is damaged"));
     }
 
-    /** A version 1 file (records without transfer counts, as written before they existed) reads with both counts 0. */
-    @Test
-    void aVersionOneCheckpointReadsWithoutTransferCounts() throws IOException {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+    /** A hand-written file's start: the magic, format version 1 and the software. */
+    static DataOutputStream versionOneHeader(ByteArrayOutputStream bytes) throws IOException {
         DataOutputStream out = new DataOutputStream(bytes);
         out.write("TPCHKPT\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
         out.writeInt(1);
         out.writeUTF(SOFTWARE);
+        return out;
+    }
+
+    /** Appends the CRC-32 of the bytes so far and writes them to a file in the test folder. */
+    Path sealed(ByteArrayOutputStream bytes, String name) throws IOException {
+        CRC32 crc = new CRC32();
+        crc.update(bytes.toByteArray());
+        new DataOutputStream(bytes).writeLong(crc.getValue());
+        return Files.write(dir.resolve(name), bytes.toByteArray());
+    }
+
+    /** A version 1 file (records without transfer counts, as written before they existed) reads with both counts 0. */
+    @Test
+    void aVersionOneCheckpointReadsWithoutTransferCounts() throws IOException {
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        DataOutputStream out = versionOneHeader(bytes);
         out.writeInt(1);
         out.writeUTF("compare");
         out.writeInt(0);
@@ -170,10 +184,7 @@ class CheckpointTest {
         out.writeUTF("adam");
         for (double v : new double[]{0.5, 0.25, 0.75, 0.125, 2.0, 1.0, 0.01}) out.writeLong(Double.doubleToRawLongBits(v));
         out.writeBoolean(false); // no run in progress
-        CRC32 crc = new CRC32();
-        crc.update(bytes.toByteArray());
-        out.writeLong(crc.getValue());
-        Path file = Files.write(dir.resolve("v1.bin"), bytes.toByteArray());
+        Path file = sealed(bytes, "v1.bin");
         Checkpoint c = Checkpoint.read(file, SOFTWARE);
         assertEquals(List.of(new EpochRecord(1, "adam", 0.5, 0.25, 0.75, 0.125, 2.0, 1.0, 0.01, 0, 0)), c.finished().get(0).epochs());
         assertTrue(c.complete());
@@ -191,15 +202,9 @@ class CheckpointTest {
     void countsThatDoNotFitAreRefusedBeforeAllocating() throws IOException {
         // a well-formed checksum over a body that claims a billion command arguments
         ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        DataOutputStream out = new DataOutputStream(bytes);
-        out.write("TPCHKPT\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-        out.writeInt(1);
-        out.writeUTF(SOFTWARE);
+        DataOutputStream out = versionOneHeader(bytes);
         out.writeInt(1_000_000_000);
-        CRC32 crc = new CRC32();
-        crc.update(bytes.toByteArray());
-        out.writeLong(crc.getValue());
-        Path file = Files.write(dir.resolve("huge.bin"), bytes.toByteArray());
+        Path file = sealed(bytes, "huge.bin");
         IOException e = assertThrows(IOException.class, () -> Checkpoint.read(file, SOFTWARE));
         assertEquals(file + ": at byte 28: 1000000000 command arguments do not fit in the 0 bytes left", e.getMessage());
     }
