@@ -65,15 +65,6 @@ struct TpAdamScalars {
 };
 static_assert(sizeof(TpAdamScalars) == TP_ADAM_SCALARS * sizeof(float), "TpAdamScalars is the table row");
 
-/* IEEE 754-2019 maximum, as Java's Math.max: NaN if either operand is NaN, +0 above -0. */
-__device__ __forceinline__ float tp_maximum(const float a, const float b)
-{
-    if (a != a) return a;
-    if (b != b) return b;
-    if (a == b) return __float_as_uint(a) == 0x80000000u ? b : a;
-    return a > b ? a : b;
-}
-
 /* The Adam/AdamW/AMSGrad math for one element; see the formula above. */
 __device__ __forceinline__ void tp_adam_update(const bool amsgrad, float &p, const float grad, float &m, float &v,
                                                float &vmax, const TpAdamScalars &s)
@@ -84,7 +75,7 @@ __device__ __forceinline__ void tp_adam_update(const bool amsgrad, float &p, con
     v = __fadd_rn(__fmul_rn(s.beta2, v), __fmul_rn(__fmul_rn(s.one_minus_beta2, gs), gs));
     float second = v;
     if (amsgrad) {
-        vmax = tp_maximum(vmax, v);
+        vmax = tp_java_max(vmax, v);
         second = vmax;
     }
     const float den = __fadd_rn(__fdiv_rn(__fsqrt_rn(second), s.bc2_sqrt), s.eps);
@@ -290,8 +281,7 @@ extern "C" int tp_adam_step(float *param, const float *grad, float *exp_avg, flo
         memcpy(host.data(), offsets, sizeof(long long) * ((size_t)nsegments + 1));
         memcpy(host.data() + off_bytes, scalars, scalar_bytes);
         TpDeviceBuffer *table = nullptr;
-        const int rs = tp_scratch_reserve(TP_SCRATCH_ADAM_TABLE, host.size(), &table);
-        if (rs != 0) return rs;
+        TP_CHECK_RC(tp_scratch_reserve(TP_SCRATCH_ADAM_TABLE, host.size(), &table));
         TP_CHECK_RC(tp_copy_to_device(table->ptr, host.data(), host.size()));
         const long long *d_offsets = static_cast<const long long *>(table->ptr);
         const float *d_scalars = reinterpret_cast<const float *>(static_cast<const char *>(table->ptr) + off_bytes);

@@ -237,8 +237,7 @@ extern "C" int tp_multi_dot(const float *x, const float *const *ys, int k, int64
     }
     const int grid = tp_elementwise_grid(n);
     double *partials = nullptr, *result = nullptr;
-    const int rc = tp_reduce_scratch(k, (size_t)grid, &partials, &result);
-    if (rc != 0) return rc;
+    TP_CHECK_RC(tp_reduce_scratch(k, (size_t)grid, &partials, &result));
     TP_LAUNCH(tp_multi_dot_partials, grid, TP_BLOCK, x, y[0], y[1], y[2], y[3], k, (long long)n, partials);
     TP_LAUNCH_CHECK();
     return tp_reduce_to_host(partials, k, grid, result, out);
@@ -248,8 +247,7 @@ int tp_reduce_scratch(int k, size_t nparts, double **partials, double **result)
 {
     const size_t partial_bytes = tp_align256(sizeof(double) * (size_t)k * nparts);
     TpDeviceBuffer *scratch = nullptr;
-    const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, partial_bytes + sizeof(double) * (size_t)k, &scratch);
-    if (rc != 0) return rc;
+    TP_CHECK_RC(tp_scratch_reserve(TP_SCRATCH_REDUCE, partial_bytes + sizeof(double) * (size_t)k, &scratch));
     *partials = static_cast<double *>(scratch->ptr);
     *result = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + partial_bytes);
     return 0;

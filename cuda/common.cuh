@@ -89,6 +89,16 @@ __device__ __forceinline__ float tp_max_nan(const float a, const float b)
     return a != a ? a : (b != b ? b : fmaxf(a, b));
 }
 
+/* IEEE 754-2019 maximum, as Java's Math.max: NaN if either operand is NaN (the first one), and
+ * +0 above -0; what the CPU backend's max pooling and AMSGrad compute. */
+__device__ __forceinline__ float tp_java_max(const float a, const float b)
+{
+    if (a != a) return a;
+    if (b != b) return b;
+    if (a == b) return __float_as_uint(a) == 0x80000000u ? b : a;
+    return a > b ? a : b;
+}
+
 /* Quiet NaN, written by kernels launched with the wrong block size. */
 __device__ __forceinline__ double tp_nan() { return __longlong_as_double(0x7ff8000000000000LL); }
 __device__ __forceinline__ float tp_nanf() { return __int_as_float(0x7fc00000); }

@@ -35,14 +35,6 @@
  */
 #include "common.cuh"
 
-/* Java's Math.max for floats: NaN wins (the first one), and +0 is above -0. */
-__device__ __forceinline__ float tp_java_max(const float a, const float b)
-{
-    if (a != a) return a;
-    if (a == 0.0f && b == 0.0f && __float_as_int(a) < 0) return b;
-    return a >= b ? a : b;
-}
-
 /* The output rows (oy or ox) whose window covers input coordinate t = i + pad: those with
  * 0 <= t - o*stride < kernel, clipped to [0, out). Empty when first > last. */
 __device__ __forceinline__ void tp_covering_windows(const int t, const int kernel, const int stride, const int out,

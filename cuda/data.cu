@@ -114,18 +114,10 @@ tp_count_correct_partials(const float *out, const float *labels, long long rows,
 /* ------------------------------------------------------------------ host wrappers */
 #ifndef TP_KERNELS_ONLY
 
-/* rows * cols without overflow (rows >= 0, cols > 0) */
-static bool tp_data_size(int64_t rows, int cols, int64_t *n)
-{
-    if (rows < 0 || cols <= 0 || rows > INT64_MAX / cols) return false;
-    *n = rows * (int64_t)cols;
-    return true;
-}
-
 extern "C" int tp_gather_rows(const float *src, int64_t src_rows, int cols, const float *idx, int64_t rows, float *dst)
 {
     int64_t n = 0, src_n = 0;
-    TP_REQUIRE(tp_data_size(rows, cols, &n) && tp_data_size(src_rows, cols, &src_n));
+    TP_REQUIRE(tp_matrix_size(rows, cols, &n) && tp_matrix_size(src_rows, cols, &src_n));
     if (n == 0) return 0;
     TP_REQUIRE(idx != nullptr && dst != nullptr && (src != nullptr || src_rows == 0));
     TP_LAUNCH(tp_gather_rows_kernel, tp_elementwise_grid(n), TP_BLOCK, src, (long long)src_rows, cols, idx, (long long)rows,
@@ -137,7 +129,7 @@ extern "C" int tp_gather_rows(const float *src, int64_t src_rows, int cols, cons
 extern "C" int tp_one_hot(const float *labels, int64_t rows, int classes, float *dst)
 {
     int64_t n = 0;
-    TP_REQUIRE(tp_data_size(rows, classes, &n));
+    TP_REQUIRE(tp_matrix_size(rows, classes, &n));
     if (n == 0) return 0;
     TP_REQUIRE(labels != nullptr && dst != nullptr);
     TP_LAUNCH(tp_one_hot_kernel, tp_elementwise_grid(n), TP_BLOCK, labels, (long long)rows, classes, dst);
@@ -148,7 +140,7 @@ extern "C" int tp_one_hot(const float *labels, int64_t rows, int classes, float 
 extern "C" int tp_count_correct(const float *out, const float *labels, int64_t rows, int cols, double *correct)
 {
     int64_t n = 0;
-    TP_REQUIRE(tp_data_size(rows, cols, &n) && correct != nullptr);
+    TP_REQUIRE(tp_matrix_size(rows, cols, &n) && correct != nullptr);
     if (rows == 0) {
         *correct = 0.0;
         return 0;
@@ -156,8 +148,7 @@ extern "C" int tp_count_correct(const float *out, const float *labels, int64_t r
     TP_REQUIRE(out != nullptr && labels != nullptr);
     const int grid = tp_elementwise_grid(rows);
     double *partials = nullptr, *result = nullptr;
-    const int rc = tp_reduce_scratch(1, (size_t)grid, &partials, &result);
-    if (rc != 0) return rc;
+    TP_CHECK_RC(tp_reduce_scratch(1, (size_t)grid, &partials, &result));
     TP_LAUNCH(tp_count_correct_partials, grid, TP_BLOCK, out, labels, (long long)rows, cols, partials);
     TP_LAUNCH_CHECK();
     return tp_reduce_to_host(partials, 1, grid, result, correct);

@@ -202,9 +202,8 @@ extern "C" int tp_layer_norm_backward(const float *x, const float *gamma, const 
         /* scratch: [row statistics: 2 * rows doubles | partials: 2 * nchunks * dim doubles] */
         const size_t stats_bytes = tp_align256(sizeof(double) * 2 * (size_t)rows);
         TpDeviceBuffer *scratch = nullptr;
-        const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, stats_bytes + sizeof(double) * 2 * (size_t)nchunks * (size_t)dim,
-                                          &scratch);
-        if (rc != 0) return rc;
+        TP_CHECK_RC(tp_scratch_reserve(TP_SCRATCH_REDUCE, stats_bytes + sizeof(double) * 2 * (size_t)nchunks * (size_t)dim,
+                               &scratch));
         double *row_stats = static_cast<double *>(scratch->ptr);
         partials = reinterpret_cast<double *>(static_cast<char *>(scratch->ptr) + stats_bytes);
         TP_LAUNCH(tp_layer_norm_backward_rows, tp_row_grid(rows), TP_BLOCK, x, gamma, dy, dx, row_stats, (long long)rows,

@@ -292,8 +292,7 @@ extern "C" int tp_bias_grad(const float *dy, float *dbias, int64_t rows, int col
     double *partials = nullptr;
     if (nchunks > 0) {
         TpDeviceBuffer *scratch = nullptr;
-        const int rc = tp_scratch_reserve(TP_SCRATCH_REDUCE, sizeof(double) * (size_t)nchunks * (size_t)cols, &scratch);
-        if (rc != 0) return rc;
+        TP_CHECK_RC(tp_scratch_reserve(TP_SCRATCH_REDUCE, sizeof(double) * (size_t)nchunks * (size_t)cols, &scratch));
         partials = static_cast<double *>(scratch->ptr);
         const dim3 grid((unsigned)tp_bias_column_blocks(cols), (unsigned)nchunks);
         TP_LAUNCH(tp_bias_grad_partials, grid, TP_BLOCK, dy, (long long)rows, cols,
@@ -338,8 +337,7 @@ extern "C" int tp_squared_error(const float *out, const float *target, int64_t n
     TP_REQUIRE(out != nullptr && target != nullptr);
     const int grid = tp_elementwise_grid(n);
     double *partials = nullptr, *result = nullptr;
-    const int rc = tp_reduce_scratch(1, (size_t)grid, &partials, &result);
-    if (rc != 0) return rc;
+    TP_CHECK_RC(tp_reduce_scratch(1, (size_t)grid, &partials, &result));
     const float two_scale = 2.0f * grad_scale; /* as the Java loop: 2f * gradScale */
     TP_LAUNCH(tp_squared_error_partials, grid, TP_BLOCK, out, target, (long long)n, two_scale, dout, partials);
     TP_LAUNCH_CHECK();
@@ -357,8 +355,7 @@ extern "C" int tp_softmax_cross_entropy(const float *logits, const float *target
     }
     TP_REQUIRE(logits != nullptr && target != nullptr);
     double *row_loss = nullptr, *result = nullptr;
-    const int rc = tp_reduce_scratch(1, (size_t)rows, &row_loss, &result);
-    if (rc != 0) return rc;
+    TP_CHECK_RC(tp_reduce_scratch(1, (size_t)rows, &row_loss, &result));
     TP_LAUNCH(tp_softmax_xent_rows, tp_row_grid(rows), TP_BLOCK, logits, target, (long long)rows, cols, grad_scale,
               dout, row_loss);
     TP_LAUNCH_CHECK();

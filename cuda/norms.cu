@@ -234,14 +234,12 @@ extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int nt
     int nchunks = s_cached_nchunks;
     if (!hit) {
         TpNormChunkTable table;
-        const int rc = tp_build_norm_chunk_table(offsets, ntensors, &table);
-        if (rc != 0) return rc;
+        TP_CHECK_RC(tp_build_norm_chunk_table(offsets, ntensors, &table));
         nchunks = table.nchunks();
         const size_t bytes_ll = tp_align256(sizeof(long long) * (size_t)nchunks);
         const size_t total = 2 * bytes_ll + sizeof(int) * ntab;
         s_cached_buffer = nullptr; /* invalid until the upload succeeded */
-        const int rr = tp_scratch_reserve(TP_SCRATCH_NORM_TABLE, total, &table_buf);
-        if (rr != 0) return rr;
+        TP_CHECK_RC(tp_scratch_reserve(TP_SCRATCH_NORM_TABLE, total, &table_buf));
         char *base = static_cast<char *>(table_buf->ptr);
         if (nchunks > 0) {
             TP_CHECK_RC(tp_copy_to_device(base, table.chunk_start.data(), sizeof(long long) * (size_t)nchunks));
@@ -266,8 +264,7 @@ extern "C" int tp_segmented_norms(const float *g, const int64_t *offsets, int nt
     const size_t chunk_max_bytes = tp_align256(sizeof(unsigned int) * (size_t)nchunks);
     const size_t result_bytes = sizeof(double) * (ntab + 1) + sizeof(unsigned int) * ntab;
     TpDeviceBuffer *scratch = nullptr;
-    const int rs = tp_scratch_reserve(TP_SCRATCH_REDUCE, chunk_bytes + chunk_max_bytes + result_bytes, &scratch);
-    if (rs != 0) return rs;
+    TP_CHECK_RC(tp_scratch_reserve(TP_SCRATCH_REDUCE, chunk_bytes + chunk_max_bytes + result_bytes, &scratch));
     char *sbase = static_cast<char *>(scratch->ptr);
     double *d_chunk = reinterpret_cast<double *>(sbase);
     unsigned int *d_chunk_max = reinterpret_cast<unsigned int *>(sbase + chunk_bytes);

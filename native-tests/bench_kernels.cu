@@ -144,6 +144,12 @@ struct ConvBench {
     int batch, height, width, channels, kernel, stride, pad;
 };
 
+/* Launches per timing of an op over n elements: --reps, else about 1e9 elements in all (20..1000). */
+static int reps_for(const Options &opt, long long n)
+{
+    return opt.reps > 0 ? opt.reps : (int)std::min(1000LL, std::max(20LL, 1000000000LL / n));
+}
+
 static void bench_conv_ops(const Options &opt, std::vector<Row> &rows)
 {
     const ConvBench cases[] = {
@@ -167,9 +173,8 @@ static void bench_conv_ops(const Options &opt, std::vector<Row> &rows)
     BENCH_CUDA(cudaMalloc(&b, sizeof(float) * (size_t)copy_n));
     bench_fill<<<1024, 256>>>(a, copy_n, 77u, -1.0f, 1.0f);
     BENCH_LAUNCH();
-    const auto reps_for = [&](long long n) { return opt.reps > 0 ? opt.reps : (int)std::min(1000LL, std::max(20LL, 1000000000LL / n)); };
     rows.push_back({"copy d2d", copy_n, time_ms([&] {
-        BENCH_CUDA(cudaMemcpyAsync(b, a, sizeof(float) * (size_t)copy_n, cudaMemcpyDeviceToDevice, 0)); }, reps_for(copy_n), opt.trials),
+        BENCH_CUDA(cudaMemcpyAsync(b, a, sizeof(float) * (size_t)copy_n, cudaMemcpyDeviceToDevice, 0)); }, reps_for(opt, copy_n), opt.trials),
         8.0 * (double)copy_n});
     for (const ConvBench &c : cases) {
         const int oh = (c.height + 2 * c.pad - c.kernel) / c.stride + 1, ow = (c.width + 2 * c.pad - c.kernel) / c.stride + 1;
@@ -218,7 +223,7 @@ static void bench_conv_ops(const Options &opt, std::vector<Row> &rows)
                                                                                                         c.width); };
             break;
         }
-        rows.push_back({c.op, n, time_ms([&] { f(); BENCH_LAUNCH(); }, reps_for(n), opt.trials), bytes});
+        rows.push_back({c.op, n, time_ms([&] { f(); BENCH_LAUNCH(); }, reps_for(opt, n), opt.trials), bytes});
         for (float *buf : {x, y, dy, dx}) BENCH_CUDA(cudaFree(buf));
     }
     BENCH_CUDA(cudaFree(a));
@@ -248,7 +253,7 @@ int main(int argc, char **argv)
 
     std::vector<Row> rows;
     for (const long long n : opt.sizes) {
-        const int reps = opt.reps > 0 ? opt.reps : (int)std::min(1000LL, std::max(20LL, 1000000000LL / n));
+        const int reps = reps_for(opt, n);
         const size_t bytes = (size_t)n * sizeof(float);
         float *p, *g, *m, *v, *vmax, *x, *y1, *y2;
         for (float **buf : {&p, &g, &m, &v, &vmax, &x, &y1, &y2}) BENCH_CUDA(cudaMalloc(buf, bytes));

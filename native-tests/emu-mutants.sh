@@ -32,7 +32,7 @@ mutants=(
     "wrong shuffle offset (cross-entropy's exp-sum tree)|cuda/layers.cu|s/__shfl_down_sync\(full, sum, off\)/__shfl_down_sync(full, sum, off + 1)/|emu_test_gpu_layers test_softmax_cross_entropy"
     "off-by-one tail (Adam's scalar tail loop)|cuda/adam.cu|s/for \(long long i = ebegin; i < eend; i \+= step\)/for (long long i = ebegin; i < eend - 1; i += step)/|emu_test_gpu_kernels test_adam"
     "a float4 across a segment boundary takes one segment's scalars|cuda/adam.cu|s/if \(src\.covers\(e \+ 3\)\)/if (src.covers(e))/|emu_test_gpu_kernels test_adam_segments"
-    "AMSGrad's maximum drops a NaN it holds|cuda/adam.cu|s/    if \(a != a\) return a;\n//|emu_test_gpu_kernels test_adam_kernels_agree_and_skip"
+    "the Java maximum drops a NaN it holds (AMSGrad's vmax)|cuda/common.cuh|s/    if \(a != a\) return a;\n//|emu_test_gpu_kernels test_adam_kernels_agree_and_skip"
     "last instead of first maximum (accuracy's argmax)|cuda/data.cu|s/if \(o\[c\] > o\[best\]\) best = c;/if (o[c] >= o[best]) best = c;/|emu_test_gpu_layers test_count_correct"
     "col2im skips the first window covering a pixel|cuda/conv.cu|s/\*first = t < kernel \? 0 : \(t - kernel\) \/ stride \+ 1;/*first = t < kernel ? 0 : (t - kernel) \/ stride + 2;/|emu_test_gpu_layers test_im2col_col2im"
     "softmax maximum over half a warp (attention)|cuda/attention.cu|s/for \(int off = 16; off > 0; off >>= 1\) mx = tp_max_nan/for (int off = 8; off > 0; off >>= 1) mx = tp_max_nan/|emu_test_gpu_layers test_attention_softmax"

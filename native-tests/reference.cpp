@@ -28,14 +28,6 @@ extern "C" void ref_adam_step(float *param, const float *grad, float *exp_avg, f
     }
 }
 
-/* IEEE 754-2019 maximum: NaN if either is NaN; of two zeros the positive one. */
-static float ref_maximum(float a, float b)
-{
-    if (std::isnan(a) || std::isnan(b)) return NAN;
-    if (a == 0.0f && b == 0.0f) return std::signbit(a) ? b : a;
-    return a < b ? b : a;
-}
-
 extern "C" void ref_adam_segments(float *param, const float *grad, float *exp_avg, float *exp_avg_sq, float *vmax,
                                   int64_t n, const int64_t *offsets, const float *scalars, int nsegments)
 {
@@ -53,7 +45,7 @@ extern "C" void ref_adam_segments(float *param, const float *grad, float *exp_av
             v = beta2 * v + one_minus_beta2 * gs * gs;
             float second = v;
             if (vmax != nullptr) {
-                vmax[i] = ref_maximum(vmax[i], v);
+                vmax[i] = ref_java_max(vmax[i], v); /* IEEE 754-2019 maximum */
                 second = vmax[i];
             }
             const float den = std::sqrt(second) / bias_correction2_sqrt + eps;

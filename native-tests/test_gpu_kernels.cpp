@@ -231,9 +231,10 @@ static void test_adam_segments()
     }
 }
 
-/* Both kernels give the same bits when every segment has the same scalars (one segment: the
- * uniform kernel; the same row repeated: the segmented one); a skip flag stops both, AMSGrad's
- * vmax included; NaN in v reaches vmax (IEEE maximum, as the CPU backend's Math.max). */
+/* Both kernels give the same bits when every segment has the same scalars (one segment without
+ * AMSGrad: the uniform kernel; the same row repeated: the segmented one), and so does AMSGrad with
+ * one row or the row repeated; a skip flag stops every path, AMSGrad's vmax included; NaN in v
+ * reaches vmax (IEEE maximum, as the CPU backend's Math.max). */
 static void test_adam_kernels_agree_and_skip()
 {
     Rng rng(111);
@@ -245,42 +246,44 @@ static void test_adam_kernels_agree_and_skip()
     for (size_t k = 0; k + 1 < off.size(); ++k) rows.insert(rows.end(), one.begin(), one.end());
     const std::vector<float> p = tpt::random_vector(rng, n), g = tpt::random_vector(rng, n);
     const std::vector<float> m = tpt::random_vector(rng, n, 0.1f), v = tpt::random_positive(rng, n, 0.01f);
-    std::vector<float> got[2][4];
-    for (int kernel = 0; kernel < 2; ++kernel) {
+    /* one step from (p, g, m, v, vmax = v): p, m, v and vmax after it into out */
+    auto step = [&](bool repeated_rows, bool amsgrad, const int *skip, std::vector<std::vector<float>> &out) {
         DeviceArray dp(n, 0), dg(n, 0), dm(n, 0), dv(n, 0), dx(n, 0);
         TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v)); TP_OK(dx.upload(v));
         const int64_t whole[2] = {0, n};
-        TP_OK(kernel == 0 ? tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, whole, one.data(), 1, nullptr)
-                          : tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, off.data(), rows.data(),
-                                         (int)off.size() - 1, nullptr));
-        TP_OK(dp.download(got[kernel][0])); TP_OK(dm.download(got[kernel][1])); TP_OK(dv.download(got[kernel][2]));
-        TP_OK(dx.download(got[kernel][3]));
+        float *vmax = amsgrad ? dx.ptr() : nullptr;
+        TP_OK(repeated_rows ? tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), vmax, n, off.data(), rows.data(),
+                                           (int)off.size() - 1, skip)
+                            : tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), vmax, n, whole, one.data(), 1, skip));
+        out.assign(4, {});
+        TP_OK(dp.download(out[0])); TP_OK(dm.download(out[1])); TP_OK(dv.download(out[2])); TP_OK(dx.download(out[3]));
+    };
+    for (bool amsgrad : {false, true}) {
+        std::vector<std::vector<float>> a, b;
+        step(false, amsgrad, nullptr, a);
+        step(true, amsgrad, nullptr, b);
+        if (a.size() != 4 || b.size() != 4) return;
+        for (int k = 0; k < (amsgrad ? 4 : 3); ++k)
+            TPT_CHECK(tpt::compare_bits(a[k].data(), b[k].data(), n).count == 0, "kernels differ on array %d (AMSGrad %d)", k, (int)amsgrad);
     }
-    for (int a = 0; a < 4; ++a)
-        TPT_CHECK(tpt::compare_bits(got[0][a].data(), got[1][a].data(), n).count == 0, "kernels differ on array %d", a);
 
     int *flag = nullptr;
     TP_OK(tp_malloc(reinterpret_cast<void **>(&flag), sizeof(int)));
     const int one_flag = 1;
     TP_OK(tp_memcpy_htod(flag, &one_flag, sizeof(int)));
-    for (int kernel = 0; kernel < 2; ++kernel) {
-        DeviceArray dp(n, 0), dg(n, 0), dm(n, 0), dv(n, 0), dx(n, 0);
-        TP_OK(dp.upload(p)); TP_OK(dg.upload(g)); TP_OK(dm.upload(m)); TP_OK(dv.upload(v)); TP_OK(dx.upload(v));
-        const int64_t whole[2] = {0, n};
-        TP_OK(kernel == 0 ? tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, whole, one.data(), 1, flag)
-                          : tp_adam_step(dp.ptr(), dg.ptr(), dm.ptr(), dv.ptr(), dx.ptr(), n, off.data(), rows.data(),
-                                         (int)off.size() - 1, flag));
-        std::vector<float> gp, gx;
-        TP_OK(dp.download(gp)); TP_OK(dx.download(gx));
-        TPT_CHECK(tpt::compare_bits(gp.data(), p.data(), n).count == 0 && tpt::compare_bits(gx.data(), v.data(), n).count == 0,
-                  "kernel %d wrote despite the skip flag", kernel);
-    }
+    for (bool repeated_rows : {false, true})
+        for (bool amsgrad : {false, true}) {
+            std::vector<std::vector<float>> got;
+            step(repeated_rows, amsgrad, flag, got);
+            if (got.size() != 4) continue;
+            TPT_CHECK(tpt::compare_bits(got[0].data(), p.data(), n).count == 0 && tpt::compare_bits(got[3].data(), v.data(), n).count == 0,
+                      "a step wrote despite the skip flag (rows %d, AMSGrad %d)", (int)repeated_rows, (int)amsgrad);
+        }
     tp_free(flag);
 
     /* NaN and signed zeros in the maximum: vmax = NaN must stay NaN (v finite), v = NaN must reach
      * vmax, maximum(-0, +0) = +0 */
     const int64_t four[2] = {0, 4};
-    std::vector<float> table;
     const RefAdamScalars s = ref_adam_scalars(1e-3, 0.9, 0.999, 2);
     const float row[TP_ADAM_SCALARS] = {s.beta1, s.one_minus_beta1, s.beta2, s.one_minus_beta2, s.step_size,
                                         s.bias_correction2_sqrt, 1e-8f, 1.0f, 1.0f, 1.0f};
