@@ -172,7 +172,7 @@ public final class ThroughputCommand implements Callable<Integer> {
         for (int i = 0; i < x.length; i++) x[i] = (float) r.nextDouble();
         for (int i = 0; i < samples; i++) labels[i] = r.nextInt(classes);
         Dataset data = new Dataset("random", c, h, w, classes, x, labels);
-        int chunk = Math.max(batchSize, Math.min(samples, 2048)); // as the trainer: one runner for batches and full-batch chunks
+        int chunk = Trainer.runnerRows(batchSize, samples); // as the trainer: one runner for batches and full-batch chunks
         double[] adam = new double[rounds], gradient = new double[rounds], forward = new double[rounds];
         try (DeviceData resident = new DeviceData(be, data);
              NetworkRunner runner = new NetworkRunner(net, be, chunk);

@@ -36,11 +36,6 @@ public final class Checkpoints {
         this.resumed = resumed;
     }
 
-    /** No checkpoints, a fresh comparison. */
-    public static Checkpoints off() { return new Checkpoints(CheckpointPolicy.OFF, null, null); }
-
-    public CheckpointPolicy policy() { return policy; }
-
     /** Whether this comparison continues a checkpoint. */
     public boolean resuming() { return resumed != null; }
 
@@ -103,9 +98,6 @@ public final class Checkpoints {
 
     /** Whether the folder holds a checkpoint of this comparison (written now, or the one it resumed). */
     public boolean saved() { return writes > 0 || resumed != null; }
-
-    /** How many checkpoints this process wrote. */
-    public int writes() { return writes; }
 
     /** "3 checkpoints written, up to 1.2 MB, 8.1 ms each on average (...)", or null when none was. */
     String summary() {

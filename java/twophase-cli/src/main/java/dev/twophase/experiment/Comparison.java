@@ -66,11 +66,6 @@ public final class Comparison {
         public List<RunResult> diverged() { return results.stream().filter(r -> r.outcome() == RunResult.Outcome.DIVERGED).toList(); }
     }
 
-    /** {@link #execute(OutputFolder, Interrupts, Progress, PrintStream, Checkpoints)} without checkpoints. */
-    public Outcome execute(OutputFolder out, Interrupts interrupts, Progress progress, PrintStream console) throws IOException {
-        return execute(out, interrupts, progress, console, Checkpoints.off());
-    }
-
     /**
      * Runs the plan into {@code out}, or what is left of it when {@code checkpoints} resumes one
      * (whose runs must be this plan's), saving checkpoints as they say.

@@ -61,9 +61,6 @@ public final class Interrupts implements AutoCloseable {
     /** What the first signal does; null: exit at once. */
     public void onStop(Runnable action) { stopAction = action; }
 
-    /** Whether a signal arrived. */
-    public boolean interrupted() { return received != null; }
-
     /** The signal that arrived (SIGINT, SIGTERM), or null. */
     public String signal() { return received; }
 

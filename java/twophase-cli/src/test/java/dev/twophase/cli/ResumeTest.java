@@ -25,7 +25,6 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import java.util.stream.Stream;
 
 import static dev.twophase.cli.CliTest.run;
 import static org.junit.jupiter.api.Assertions.*;
@@ -98,12 +97,6 @@ class ResumeTest {
         }
     }
 
-    static List<String> temporaries(Path out) throws IOException {
-        try (Stream<Path> s = Files.list(out)) {
-            return s.map(p -> p.getFileName().toString()).filter(n -> n.endsWith(".tmp")).toList();
-        }
-    }
-
     /** The history without its seconds column, the one value that differs between runs. */
     static List<String> historyWithoutSeconds(Path out) throws IOException {
         List<String> lines = Files.readAllLines(out.resolve("history.csv"));
@@ -132,7 +125,7 @@ class ResumeTest {
         assertEquals(h, historyWithoutSeconds(got));
         assertEquals(reportWithoutSeconds(expected), reportWithoutSeconds(got));
         for (String png : List.of("gradnorm-vs-loss.png", "loss-vs-compute.png")) assertTrue(Files.size(got.resolve(png)) > 1000, png);
-        assertEquals(List.of(), temporaries(got));
+        assertEquals(List.of(), RobustnessTest.temporaries(got));
     }
 
     /** The run in progress in the folder's checkpoint, as "name phase epoch", or "none". */

@@ -21,7 +21,4 @@ public record Transfers(long hostToDeviceBytes, long deviceToHostBytes) {
     public Transfers minus(Transfers earlier) {
         return new Transfers(hostToDeviceBytes - earlier.hostToDeviceBytes, deviceToHostBytes - earlier.deviceToHostBytes);
     }
-
-    /** Both directions together. */
-    public long totalBytes() { return hostToDeviceBytes + deviceToHostBytes; }
 }

@@ -58,6 +58,8 @@ public final class ConjugateGradient implements AutoCloseable {
 
     /** The relative difference in loss at which a buffer is taken to hold another point than CG's. */
     private static final double SAME_POINT = 1e-6;
+    /** Floats per block of the point checksum's big-endian conversion. */
+    private static final int CHECKSUM_BLOCK = 1 << 14;
     /** The guesses the probe-skipping decision looks back on, and how many of them must have been good. */
     static final int GUESS_WINDOW = 5, GUESS_HITS = 3;
     /** A guess within this fraction of the accepted step counts as good. */
@@ -68,7 +70,6 @@ public final class ConjugateGradient implements AutoCloseable {
     private final CgConfig config;
     private final Buffer g, gPrev, d, x0;
     private final double[] dots = new double[3];
-    private float[] host;
     private Buffer xBound;
     private LineSearch lineSearch;
     private boolean started, stalled, verifyPoint;
@@ -197,7 +198,7 @@ public final class ConjugateGradient implements AutoCloseable {
             backend.multiDot(g, new Buffer[]{g}, dots);
             gg = dots[0];
             if (!Double.isFinite(gg)) throw new NonFiniteException("gradient", "CG iteration", iterations, gg);
-            maxNorm = maxAbs(g);
+            maxNorm = backend.maxAbs(g);
             startNorm = Math.sqrt(gg);
             startMaxNorm = maxNorm;
             steepestDescent();
@@ -256,7 +257,7 @@ public final class ConjugateGradient implements AutoCloseable {
         f = fNew;
         lastAlpha = r.alpha();
         gg = dots[0];
-        maxNorm = maxAbs(g);
+        maxNorm = backend.maxAbs(g);
         double beta = config.formula().beta(dots[0], dots[1], gg0, dots[2], slopeOld);
         sinceRestart++;
         boolean periodic = config.restartEvery() > 0 && sinceRestart >= config.restartEvery();
@@ -407,14 +408,17 @@ public final class ConjugateGradient implements AutoCloseable {
         xBound = null;
     }
 
-    /** CRC-32 of the float bits of x (a host copy): identifies the point a state was saved at. */
+    /** CRC-32 of the big-endian float bits of x (from a host copy): identifies the point a state was saved at. */
     private long pointChecksum(Buffer x) {
-        if (host == null) host = new float[Math.toIntExact(n)];
-        backend.download(x, host, 0);
+        float[] host = download(x);
         java.util.zip.CRC32 crc = new java.util.zip.CRC32();
-        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(host.length * Float.BYTES);
-        bytes.asFloatBuffer().put(host);
-        crc.update(bytes.array());
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(Math.min(host.length, CHECKSUM_BLOCK) * Float.BYTES);
+        for (int from = 0; from < host.length; from += CHECKSUM_BLOCK) {
+            int len = Math.min(CHECKSUM_BLOCK, host.length - from);
+            bytes.clear();
+            bytes.asFloatBuffer().put(host, from, len);
+            crc.update(bytes.array(), 0, len * Float.BYTES);
+        }
         return crc.getValue();
     }
 
@@ -428,12 +432,6 @@ public final class ConjugateGradient implements AutoCloseable {
         if (a.length != b.length()) throw new IllegalArgumentException("CG state: " + what + " has " + a.length + " floats; expected " + b.length());
         backend.upload(a, 0, b);
     }
-
-    /** {@code max |b_i|}, reduced by the backend where b lives (on a GPU no copy of b to the host). */
-    private double maxAbs(Buffer b) {
-        return backend.maxAbs(b);
-    }
-
     /** The loss at the current point, as of the last iteration. */
     public double loss() { return f; }
 

@@ -84,8 +84,9 @@ public final class EmbeddingExample {
                         opt.adamStep(w, g);                                                   // fused Adam on your arrays
                     }
                     TwoPhase.AdamEpochEnd end = opt.endAdamEpoch(fullBatch, w);  // the switch rule sees this epoch's norm
-                    if (end.switched()) lossAtSwitch = net.loss(weights, x, y, 0, SAMPLES, null);
-                    log.printf("epoch %2d  adam  loss %.5f  gradient norm %.4f%s%n", epoch, net.loss(weights, x, y, 0, SAMPLES, null),
+                    double loss = net.loss(weights, x, y, 0, SAMPLES, null);
+                    if (end.switched()) lossAtSwitch = loss;
+                    log.printf("epoch %2d  adam  loss %.5f  gradient norm %.4f%s%n", epoch, loss,
                             end.gradientNorm(), end.switched() ? "  -> CG from the next epoch" : "");
                 } else {
                     var it = opt.cgIteration(fullBatch, w);  // one line search and one gradient

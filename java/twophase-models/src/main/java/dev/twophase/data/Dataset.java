@@ -33,13 +33,6 @@ public record Dataset(String name, int channels, int height, int width, int clas
     /** Values per sample. */
     public int features() { return channels * height * width; }
 
-    /** One-hot targets, {@code size() x classes()} row-major. */
-    public float[] oneHotTargets() {
-        float[] t = new float[size() * classes];
-        for (int i = 0; i < size(); i++) t[i * classes + labels[i]] = 1f;
-        return t;
-    }
-
     /** The samples at {@code indices}, in that order. */
     public Dataset select(String newName, int[] indices) {
         int features = features();

@@ -17,11 +17,8 @@ import java.nio.channels.UnresolvedAddressException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Locale;
 import java.util.regex.Matcher;
@@ -273,18 +270,9 @@ public final class Downloader implements AutoCloseable {
 
     /** The MD5 of a file as 32 lowercase hex digits. */
     public static String md5(Path file) throws IOException {
-        MessageDigest d;
-        try {
-            d = MessageDigest.getInstance("MD5");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("MD5 is not available", e);
-        }
         try (InputStream in = Files.newInputStream(file)) {
-            byte[] buf = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buf)) >= 0) d.update(buf, 0, n);
+            return Md5.of(in).hex();
         }
-        return HexFormat.of().formatHex(d.digest());
     }
 
     @Override

@@ -5,9 +5,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
 
 /**
@@ -57,15 +54,13 @@ public final class KnownFiles {
         if (mine == null) return false;
         boolean gz = Idx.isGzip(file);
         if (!gz && Files.size(file) != mine.size()) return false;
-        MessageDigest md5 = md5();
-        long length = 0;
+        Md5.Digest digest;
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
              InputStream in = gz ? new GzipInput(raw, file.toString()) : raw) {
-            byte[] buf = new byte[1 << 16];
-            for (int n; (n = in.read(buf)) >= 0; length += n) md5.update(buf, 0, n);
+            digest = Md5.of(in);
         }
-        if (length != mine.size()) return false;
-        String got = HexFormat.of().formatHex(md5.digest());
+        if (digest.length() != mine.size()) return false;
+        String got = digest.hex();
         if (got.equals(mine.md5())) return true;
         String content = gz ? "the decompressed content of " + file : file.toString();
         String other = same.stream().filter(e -> e.md5().equals(got)).map(e -> "; it is " + e.dataset() + "'s " + e.name()).findFirst()
@@ -74,11 +69,4 @@ public final class KnownFiles {
                 + " of " + mine.size() + " bytes has " + mine.md5() + other);
     }
 
-    private static MessageDigest md5() {
-        try {
-            return MessageDigest.getInstance("MD5");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("MD5 is not available", e);
-        }
-    }
 }

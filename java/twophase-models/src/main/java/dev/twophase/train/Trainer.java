@@ -22,6 +22,14 @@ public final class Trainer {
     /** Rows per chunk when the full training set goes through the network (CG, evaluation). */
     static final int FULL_BATCH_CHUNK = 2048;
 
+    /**
+     * The rows a training run's network runner holds: one runner serves the mini-batches and the
+     * chunks of full-batch passes.
+     */
+    public static int runnerRows(int batchSize, int trainingSamples) {
+        return Math.max(batchSize, Math.min(trainingSamples, FULL_BATCH_CHUNK));
+    }
+
     private final Backend be;
     private final TrainSettings settings;
     private volatile boolean stopRequested;
@@ -55,7 +63,7 @@ public final class Trainer {
      * stopped, and shows {@code hook} every epoch after which the run goes on.
      */
     public RunResult run(String name, SwitchRule rule, Network net, Dataset train, Dataset val, Progress progress, RunState from, EpochHook hook) {
-        int chunk = Math.max(settings.batchSize(), Math.min(train.size(), FULL_BATCH_CHUNK));
+        int chunk = runnerRows(settings.batchSize(), train.size());
         try (DeviceData trainData = new DeviceData(be, train);
              DeviceData valData = new DeviceData(be, val);
              NetworkRunner runner = new NetworkRunner(net, be, chunk);

@@ -47,7 +47,6 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     /** Whether {@link Backend}'s host-copy layer methods may run (see {@link #allowHostFallback}). */
     private boolean hostFallbackAllowed;
     private long hostFallbackCopies;
-    private final Set<String> hostFallbackOps = new LinkedHashSet<>();
 
     protected GpuBackend(Class<B> bufferType) {
         this.bufferType = bufferType;
@@ -325,9 +324,6 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
     /** Buffers copied to or from the host by {@link Backend}'s default layer methods (allowed ones). */
     public final long hostFallbackCopies() { return hostFallbackCopies; }
 
-    /** The ops that ran through host copies, in the order they first did. */
-    public final Set<String> hostFallbackOps() { return java.util.Collections.unmodifiableSet(new LinkedHashSet<>(hostFallbackOps)); }
-
     @Override public final HostArray hostRead(Buffer b) {
         hostFallback();
         return Backend.super.hostRead(b);
@@ -350,7 +346,6 @@ public abstract class GpuBackend<B extends GpuBuffer> implements Backend {
                 .map(StackWalker.StackFrame::getMethodName).orElse("an op");
         if (!hostFallbackAllowed) throw new HostFallbackException(name(), op);
         hostFallbackCopies++;
-        hostFallbackOps.add(op);
     }
 
     @Override public final void copy(Buffer src, Buffer dst) {
