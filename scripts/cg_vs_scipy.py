@@ -1,11 +1,33 @@
 """Our CG (float32, through dev.twophase.bench.CgStdio) and SciPy's minimize(method='CG') (float64)
 side by side on thirty classic unconstrained problems (Moré, Garbow and Hillstrom 1981, ACM TOMS 7)
 from their standard starting points. Both see the same float64 function defined once here; see
-scripts/cg-vs-scipy for what is compared. Usage: cg_vs_scipy.py CLASSPATH OUTDIR [--starts K] [CgStdio args]."""
+scripts/cg-vs-scipy for what is compared. Usage: cg_vs_scipy.py CLASSPATH OUTDIR [--starts K] [--scipy-c2 X] [CgStdio args]."""
 import json, os, struct, subprocess, sys
 
 import numpy as np
 from scipy.optimize import minimize
+from scipy.optimize import _optimize
+
+
+def scipy_cg(fg, x0, c2):
+    """SciPy's minimize(method='CG') from x0, with curvature constant c2 in place of its fixed 0.4: _minimize_cg calls
+    the module's _line_search_wolfe12 with c2=0.4 (SciPy 1.10 has no option for it), so for other values a wrapper
+    replaces that argument while this call runs."""
+    run = lambda: minimize(lambda x: fg(x)[0], x0, jac=lambda x: fg(x)[1], method="CG")
+    if c2 == 0.4:
+        return run()
+    wolfe12 = _optimize._line_search_wolfe12
+
+    def with_c2(*args, **kwargs):
+        if kwargs.get("c2") != 0.4:
+            raise RuntimeError("SciPy's CG no longer passes c2=0.4 to _line_search_wolfe12; --scipy-c2 cannot apply")
+        return wolfe12(*args, **dict(kwargs, c2=c2))
+
+    _optimize._line_search_wolfe12 = with_c2
+    try:
+        return run()
+    finally:
+        _optimize._line_search_wolfe12 = wolfe12
 
 
 def rosenbrock(x):
@@ -384,10 +406,10 @@ def polish(fg, x):
     return minimize(lambda z: fg(z)[0], x, jac=lambda z: fg(z)[1], method="BFGS", options=dict(gtol=1e-13, maxiter=10000)).x
 
 
-def side_by_side(java, cp, fg, x_scipy, args):
+def side_by_side(java, cp, fg, x_scipy, args, scipy_c2=0.4):
     """SciPy's CG from x_scipy, its stopping point (max |g| <= 1e-5, or the float32 floor at the minimizer it
     reached, polished by BFGS where it failed), and ours from x_scipy rounded to float32 to that point."""
-    s = minimize(lambda x: fg(x)[0], x_scipy, jac=lambda x: fg(x)[1], method="CG")
+    s = scipy_cg(fg, x_scipy, scipy_c2)
     floor = float32_floor(fg, polish(fg, s.x))
     target = max(GTOL, floor)
     o = run_ours(java, cp, fg, x_scipy.astype(np.float32).astype(np.float64), ["--gtol", repr(target), "--max-evals", "100000"] + args)
@@ -409,11 +431,18 @@ def main():
         i = args.index("--starts")
         starts = int(args[i + 1])
         del args[i:i + 2]
+    scipy_c2 = 0.4
+    if "--scipy-c2" in args:
+        i = args.index("--scipy-c2")
+        scipy_c2 = float(args[i + 1])
+        del args[i:i + 2]
+        if not 1e-4 < scipy_c2 < 1:
+            raise SystemExit("cg_vs_scipy: --scipy-c2 %s; expected a value in (1e-4, 1) (SciPy's c1 is 1e-4)" % scipy_c2)
     java = os.path.join(os.environ["JAVA_HOME"], "bin", "java")
     rows, perturbed = [], []
     for name, mgh, fg, x0, note in PROBLEMS:
         check_gradient(name, fg, x0)
-        s, floor, target, o = side_by_side(java, cp, fg, x0, args)
+        s, floor, target, o = side_by_side(java, cp, fg, x0, args, scipy_c2)
         s_gmax = float(np.max(np.abs(fg(s.x)[1])))
         ours_f, ours_g = o["valueCalls"] + o["valueAndGradientCalls"], o["valueAndGradientCalls"]
         reached = o["gradientMaxNorm"] <= target
@@ -425,14 +454,14 @@ def main():
                          reached=reached, compared=bool(s.success),
                          ok=bool(s.success and reached and ours_f + ours_g <= s.nfev + s.njev)))
         for k, xs in enumerate(perturbed_starts(x0, mgh, starts - 1)):
-            s, floor, target, o = side_by_side(java, cp, fg, xs, args)
+            s, floor, target, o = side_by_side(java, cp, fg, xs, args, scipy_c2)
             calls = o["valueCalls"] + 2 * o["valueAndGradientCalls"]
             perturbed.append(dict(problem=name, start=k + 1, compared=bool(s.success), scipy_calls=int(s.nfev + s.njev), target=target,
                                   ours_calls=calls, reached=o["gradientMaxNorm"] <= target,
                                   ok=bool(s.success and o["gradientMaxNorm"] <= target and calls <= s.nfev + s.njev)))
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
-        json.dump(dict(args=args, rows=rows, perturbed=perturbed), f, indent=1)
+        json.dump(dict(args=args, scipy_c2=scipy_c2, rows=rows, perturbed=perturbed), f, indent=1)
     head = ["problem", "n", "SciPy f+g calls (nfev/njev)", "target max|g|", "ours f+g calls (f/g)", "ours max|g|", "ours f", "SciPy f", "verdict"]
     table = []
     for r in rows:
@@ -446,8 +475,8 @@ def main():
                       "%.4g" % r["ours_f"], "%.4g" % r["scipy_f"], verdict])
     text, md = render(head, table)
     compared = [r for r in rows if r["compared"]]
-    summary = "ours reached SciPy's stopping point with no more calls on %d of %d problems SciPy solved (%s)" % (
-        sum(r["ok"] for r in compared), len(compared), " ".join(args) or "defaults")
+    summary = "ours reached SciPy's stopping point with no more calls on %d of %d problems SciPy solved (ours: %s; SciPy: c2 %g)" % (
+        sum(r["ok"] for r in compared), len(compared), " ".join(args) or "defaults", scipy_c2)
     if perturbed:
         # Every problem from the standard start and the perturbed ones: how often ours needs no more calls, and the ratio.
         every = [dict(problem=r["problem"], compared=r["compared"], ok=r["ok"], ratio=r["ours_calls"] / r["scipy_calls"] if r["reached"] else 10)
