@@ -148,10 +148,8 @@ tp_attention_softmax_rows(float *probs, long long rows, int cols)
         return;
     }
     const unsigned full = 0xffffffffu;
-    const int lane = (int)threadIdx.x & 31;
-    const long long nwarps = (long long)gridDim.x * TP_ROWS_PER_BLOCK;
-    /* r is the same for all lanes of a warp, so the warp primitives below see full warps */
-    for (long long r = (long long)blockIdx.x * TP_ROWS_PER_BLOCK + (threadIdx.x >> 5); r < rows; r += nwarps) {
+    const int lane = tp_lane();
+    for (long long r = tp_warp_row(); r < rows; r += tp_warp_row_stride()) {
         float *p = probs + r * cols;
         /* exact, so every lane holds the maximum (a zero maximum's sign may differ between lanes:
          * s - (+0) and s - (-0) differ only for s = +-0, where exp gives 1 either way) */
@@ -178,9 +176,8 @@ tp_attention_softmax_backward_rows(const float *probs, float *grad, long long ro
         return;
     }
     const unsigned full = 0xffffffffu;
-    const int lane = (int)threadIdx.x & 31;
-    const long long nwarps = (long long)gridDim.x * TP_ROWS_PER_BLOCK;
-    for (long long r = (long long)blockIdx.x * TP_ROWS_PER_BLOCK + (threadIdx.x >> 5); r < rows; r += nwarps) {
+    const int lane = tp_lane();
+    for (long long r = tp_warp_row(); r < rows; r += tp_warp_row_stride()) {
         const float *p = probs + r * cols;
         float *g = grad + r * cols;
         float dot = 0.0f;

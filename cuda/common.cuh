@@ -9,8 +9,9 @@
  *   (which defines TP_EMU). TP_LAUNCH_CHECK() after every launch (launch-configuration errors).
  * - Launch geometry (tp_elementwise_grid, the norm chunk table) lives in geometry.h as
  *   plain host C++ so that it is testable without a GPU.
- * - Grid-stride index helpers, the 16-byte alignment test for the float4 paths, and a
- *   fixed-order block reduction (shared-memory tree) used by every reduction kernel.
+ * - Grid-stride index helpers, the row and column index helpers of the warp-per-row and
+ *   column-block kernels, the 16-byte alignment test for the float4 paths, and a fixed-order
+ *   block reduction (shared-memory tree) used by every reduction kernel.
  * - Lazily grown device scratch buffers (runtime.cu owns them).
  *
  * Compile with TP_KERNELS_ONLY defined to get device code only (used by all_kernels.cu,
@@ -76,6 +77,37 @@ __device__ __forceinline__ long long tp_grid_stride()
 {
     return (long long)gridDim.x * (long long)blockDim.x;
 }
+
+/*
+ * Row kernels (softmax, cross-entropy, layer norm): one warp per row, TP_ROWS_PER_BLOCK rows per
+ * block (geometry.h). The loop over a warp's rows is
+ *     for (long long r = tp_warp_row(); r < rows; r += tp_warp_row_stride())
+ * with tp_lane() the thread's lane in its warp. r is the same for all lanes of a warp, so the warp
+ * primitives inside the loop see full warps.
+ */
+__device__ __forceinline__ int tp_lane() { return (int)threadIdx.x & 31; }
+
+__device__ __forceinline__ long long tp_warp_row()
+{
+    return (long long)blockIdx.x * TP_ROWS_PER_BLOCK + (long long)(threadIdx.x >> 5);
+}
+
+__device__ __forceinline__ long long tp_warp_row_stride() { return (long long)gridDim.x * TP_ROWS_PER_BLOCK; }
+
+/*
+ * Column kernels (the bias and layer norm parameter gradients): a block is TP_BIAS_COLS_PER_BLOCK
+ * columns x TP_BLOCK / TP_BIAS_COLS_PER_BLOCK lanes (geometry.h). Consecutive threads take
+ * consecutive columns (coalesced reads of a row); each lane walks its own rows or row chunks.
+ * The thread's column in its block, its column in the matrix, and its lane.
+ */
+__device__ __forceinline__ int tp_col_in_block() { return (int)threadIdx.x % TP_BIAS_COLS_PER_BLOCK; }
+
+__device__ __forceinline__ long long tp_block_col()
+{
+    return (long long)blockIdx.x * TP_BIAS_COLS_PER_BLOCK + tp_col_in_block();
+}
+
+__device__ __forceinline__ int tp_col_lane() { return (int)threadIdx.x / TP_BIAS_COLS_PER_BLOCK; }
 
 __device__ __forceinline__ bool tp_aligned16(const void *p)
 {

@@ -71,10 +71,8 @@ tp_layer_norm_rows(const float *x, const float *gamma, const float *beta, float 
         return;
     }
     const unsigned full = 0xffffffffu;
-    const int lane = (int)threadIdx.x & 31;
-    const long long nwarps = (long long)gridDim.x * TP_ROWS_PER_BLOCK;
-    /* r is the same for all lanes of a warp, so the shuffles see full warps */
-    for (long long r = (long long)blockIdx.x * TP_ROWS_PER_BLOCK + (threadIdx.x >> 5); r < rows; r += nwarps) {
+    const int lane = tp_lane();
+    for (long long r = tp_warp_row(); r < rows; r += tp_warp_row_stride()) {
         const float *xr = x + r * dim;
         float *yr = y + r * dim;
         double mean = 0.0, rstd = 0.0;
@@ -96,9 +94,8 @@ tp_layer_norm_backward_rows(const float *x, const float *gamma, const float *dy,
         return;
     }
     const unsigned full = 0xffffffffu;
-    const int lane = (int)threadIdx.x & 31;
-    const long long nwarps = (long long)gridDim.x * TP_ROWS_PER_BLOCK;
-    for (long long r = (long long)blockIdx.x * TP_ROWS_PER_BLOCK + (threadIdx.x >> 5); r < rows; r += nwarps) {
+    const int lane = tp_lane();
+    for (long long r = tp_warp_row(); r < rows; r += tp_warp_row_stride()) {
         const float *xr = x + r * dim, *dyr = dy + r * dim;
         double mean = 0.0, rstd = 0.0, sum_g = 0.0, sum_gx = 0.0;
         if (lane == 0) {
@@ -129,9 +126,8 @@ extern "C" __global__ void __launch_bounds__(TP_BLOCK)
 tp_layer_norm_param_partials(const float *x, const float *dy, const double *row_stats, long long rows, int dim,
                              long long rows_per_chunk, int nchunks, double *partials)
 {
-    const int col_in = (int)threadIdx.x % TP_BIAS_COLS_PER_BLOCK;
-    const long long c = (long long)blockIdx.x * TP_BIAS_COLS_PER_BLOCK + col_in;
-    const long long chunk = (long long)blockIdx.y * TP_LN_CHUNK_LANES + (long long)threadIdx.x / TP_BIAS_COLS_PER_BLOCK;
+    const long long c = tp_block_col();
+    const long long chunk = (long long)blockIdx.y * TP_LN_CHUNK_LANES + tp_col_lane();
     if (c >= dim || chunk >= nchunks) return;
     double *gamma_part = partials + chunk * dim + c, *beta_part = partials + (nchunks + chunk) * dim + c;
     if (blockDim.x != TP_BLOCK) { /* chunks past this block's threads would be left unwritten */

@@ -131,9 +131,8 @@ extern "C" __global__ void __launch_bounds__(TP_BLOCK)
 tp_bias_grad_partials(const float *dy, long long rows, int cols, long long rows_per_chunk, double *partials)
 {
     __shared__ double sh[TP_BIAS_ROW_LANES][TP_BIAS_COLS_PER_BLOCK];
-    const int col_in = (int)threadIdx.x % TP_BIAS_COLS_PER_BLOCK;
-    const int lane = (int)threadIdx.x / TP_BIAS_COLS_PER_BLOCK;
-    const long long c = (long long)blockIdx.x * TP_BIAS_COLS_PER_BLOCK + col_in;
+    const int col_in = tp_col_in_block(), lane = tp_col_lane();
+    const long long c = tp_block_col();
     if (blockDim.x != TP_BLOCK) {
         if (lane == 0 && c < cols) partials[(long long)blockIdx.y * cols + c] = tp_nan();
         return;
@@ -236,10 +235,8 @@ tp_softmax_xent_rows(const float *logits, const float *target, long long rows, i
         return;
     }
     const unsigned full = 0xffffffffu;
-    const int lane = (int)threadIdx.x & 31;
-    const long long nwarps = (long long)gridDim.x * TP_ROWS_PER_BLOCK;
-    /* r is the same for all lanes of a warp, so the shuffles below see full warps */
-    for (long long r = (long long)blockIdx.x * TP_ROWS_PER_BLOCK + (threadIdx.x >> 5); r < rows; r += nwarps) {
+    const int lane = tp_lane();
+    for (long long r = tp_warp_row(); r < rows; r += tp_warp_row_stride()) {
         const float *l = logits + r * cols;
         const float *t = target + r * cols;
         /* max in float (exact, so any order gives the same value in every lane) */

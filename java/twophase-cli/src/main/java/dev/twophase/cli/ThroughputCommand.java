@@ -11,7 +11,7 @@ import dev.twophase.nn.NetworkRunner;
 import dev.twophase.optim.Adam;
 import dev.twophase.optim.AdamConfig;
 import dev.twophase.data.Dataset;
-import dev.twophase.data.Shuffle;
+import dev.twophase.train.AdamEpochs;
 import dev.twophase.train.DeviceData;
 import dev.twophase.train.ModelObjective;
 import dev.twophase.train.Trainer;
@@ -160,8 +160,8 @@ public final class ThroughputCommand implements Callable<Integer> {
     }
 
     /**
-     * Adam epochs over {@code --samples} random samples resident on the backend (as the trainer
-     * runs them), then full-batch gradient and forward passes over them (as CG's objective runs
+     * Adam epochs over {@code --samples} random samples resident on the backend (the trainer's
+     * {@link AdamEpochs}), then full-batch gradient and forward passes over them (as CG's objective runs
      * them), each median of {@code --rounds} after {@code --warmup}; prints the rates and the
      * paper-scale estimate.
      */
@@ -178,25 +178,13 @@ public final class ThroughputCommand implements Callable<Integer> {
              NetworkRunner runner = new NetworkRunner(net, be, chunk);
              Buffer params = be.allocate(net.layout().size());
              Buffer grads = be.allocate(net.layout().size());
-             Buffer bx = be.allocate((long) batchSize * net.inputSize());
-             Buffer by = be.allocate((long) batchSize * classes);
-             Buffer order = be.allocate(samples);
+             AdamEpochs epochs = new AdamEpochs(be, runner, resident, Loss.MSE, batchSize);
              Adam opt = new Adam(be, net.layout(), AdamConfig.adam())) {
             be.upload(net.initialParameters(1), 0, params);
             ModelObjective objective = new ModelObjective(runner, resident, Loss.MSE);
             for (int round = -warmup; round < rounds; round++) {
                 long t0 = System.nanoTime();
-                int[] perm = Shuffle.permutation(samples, round + 100L);
-                float[] rows = new float[samples];
-                for (int i = 0; i < samples; i++) rows[i] = perm[i];
-                be.upload(rows, 0, order);
-                for (int first = 0; first < samples; first += batchSize) {
-                    int n = Math.min(batchSize, samples - first);
-                    Buffer xb = bx.slice(0, (long) n * net.inputSize()), yb = by.slice(0, (long) n * classes);
-                    resident.gather(order.slice(first, n), xb, yb);
-                    Trainer.batchGradient(be, runner, Loss.MSE, params, grads, xb, yb, n, classes);
-                    opt.step(params, grads);
-                }
+                epochs.epoch(round + 100L, params, grads, (p, g, rows) -> opt.step(p, g));
                 be.synchronize();
                 long t1 = System.nanoTime();
                 objective.valueAndGradient(params, grads);

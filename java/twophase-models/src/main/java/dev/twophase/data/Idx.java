@@ -23,7 +23,10 @@ import java.util.Arrays;
  * into an array that grows with the data actually present, and the end of the data is checked after
  * it. Reading a subset ({@code limit}) decodes only those items; the rest of a raw image file is
  * not read (its size was checked), the rest of a gzip file is decompressed and discarded (for its CRC
- * and length), and every label of a label file is read and checked. Errors are
+ * and length), and every label of a label file is read and checked. A canonical file of MNIST or
+ * Fashion-MNIST ({@link KnownFiles}) can be verified in the same pass: the MD5 of its content is
+ * computed as it is read (all of it, also for a subset) and compared at its end, before anything is
+ * returned. Errors are
  * {@link DataFileException}s that name the file, the byte offset (in the decompressed data for the
  * content of gzip files) and what was expected.
  */
@@ -69,8 +72,15 @@ public final class Idx {
      * The first {@code limit} images of an image file (all when limit is 0); the rest of the file is
      * checked as described above. A limit above the file's count is an {@link IllegalArgumentException}.
      */
-    public static Images readImages(Path file, int limit) throws IOException {
-        try (Input in = Input.open(file)) {
+    public static Images readImages(Path file, int limit) throws IOException { return readImages(file, limit, null); }
+
+    /**
+     * {@link #readImages(Path, int)} that also verifies the file, in the same pass, when it is a copy of
+     * {@code canonical} (its size; null: no check): a mismatch is the {@link DataFileException} of
+     * {@link KnownFiles.Candidate#check}, after the whole file is read, and no images are returned.
+     */
+    static Images readImages(Path file, int limit, KnownFiles.Candidate canonical) throws IOException {
+        try (Input in = Input.open(file, canonical)) {
             Header h = in.header(IMAGES_MAGIC, 3, "an image file: count, rows, columns");
             int n = subset(h, limit);
             String what = "images of " + h.itemShape()[0] + "x" + h.itemShape()[1];
@@ -84,9 +94,12 @@ public final class Idx {
     public static int[] readLabels(Path file, int classes) throws IOException { return readLabels(file, classes, 0); }
 
     /** The first {@code limit} labels (all when limit is 0); every label of the file is checked. */
-    public static int[] readLabels(Path file, int classes, int limit) throws IOException {
+    public static int[] readLabels(Path file, int classes, int limit) throws IOException { return readLabels(file, classes, limit, null); }
+
+    /** {@link #readLabels(Path, int, int)} that also verifies the file when it is a copy of {@code canonical}, as {@link #readImages(Path, int, KnownFiles.Candidate)}. */
+    static int[] readLabels(Path file, int classes, int limit, KnownFiles.Candidate canonical) throws IOException {
         if (classes < 2 || classes > 256) throw new IllegalArgumentException("classes " + classes + "; expected 2..256");
-        try (Input in = Input.open(file)) {
+        try (Input in = Input.open(file, canonical)) {
             Header h = in.header(LABELS_MAGIC, 1, "a label file: count");
             int n = subset(h, limit);
             // a raw file's size is checked; a gzip file's labels array grows with the labels present
@@ -115,7 +128,7 @@ public final class Idx {
 
     /** Reads and checks the header of a file with {@code magic} (images or labels), and its size for a raw file. */
     public static Header readHeader(Path file, int magic) throws IOException {
-        try (Input in = Input.open(file)) {
+        try (Input in = Input.open(file, null)) {
             return magic == IMAGES_MAGIC ? in.header(IMAGES_MAGIC, 3, "an image file: count, rows, columns")
                     : in.header(LABELS_MAGIC, 1, "a label file: count");
         }
@@ -144,33 +157,42 @@ public final class Idx {
 
     static String hex(int v) { return String.format("0x%08X", v); }
 
-    /** A stream that knows its file, whether it is gzip, its real size (raw), and its offset in the (decompressed) data. */
+    /**
+     * A stream that knows its file, whether it is gzip, its real size (raw), and its offset in the
+     * (decompressed) data; when the file may be a canonical copy, the MD5 of what it reads.
+     */
     private static final class Input implements AutoCloseable {
         final Path file;
         final String name;
         final GzipInput gzip;
         final InputStream in;
         final long rawSize;
+        /** The MD5 of the (decompressed) content read, while the file may be {@link #canonical}'s copy; else null. */
+        final Md5.Input digest;
+        KnownFiles.Candidate canonical;
         long offset;
 
-        private Input(Path file, GzipInput gzip, InputStream in, long rawSize) {
+        private Input(Path file, GzipInput gzip, InputStream content, long rawSize, KnownFiles.Candidate canonical) {
             this.file = file;
             this.name = file.toString();
             this.gzip = gzip;
-            this.in = in;
             this.rawSize = rawSize;
+            this.canonical = canonical;
+            this.digest = canonical == null ? null : new Md5.Input(content);
+            this.in = digest == null ? content : digest;
         }
 
-        static Input open(Path file) throws IOException {
+        /** Opens {@code file}; {@code canonical}: the canonical file it may be a copy of, verified while it is read (null: none). */
+        static Input open(Path file, KnownFiles.Candidate canonical) throws IOException {
             long size = Files.size(file);
             BufferedInputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
             try {
                 raw.mark(2);
                 boolean gz = raw.read() == 0x1f && raw.read() == 0x8b;
                 raw.reset();
-                if (!gz) return new Input(file, null, raw, size);
+                if (!gz) return new Input(file, null, raw, size, canonical);
                 GzipInput g = new GzipInput(raw, file.toString());
-                return new Input(file, g, g, -1);
+                return new Input(file, g, g, -1, canonical);
             } catch (IOException | RuntimeException e) {
                 raw.close();
                 throw e;
@@ -249,6 +271,8 @@ public final class Idx {
                 }
             }
             Header h = new Header(name, gzip != null, sizes[0], Arrays.copyOfRange(sizes, 1, dims), headerLength);
+            // another content size: not a canonical copy, not verified (as KnownFiles.verify)
+            if (canonical != null && h.expectedLength() != canonical.entry().size()) canonical = null;
             if (gzip == null && rawSize != h.expectedLength()) {
                 String desc = describe(h, kind.startsWith("an image") ? "images of " + sizes[1] + "x" + sizes[2] : "labels");
                 if (rawSize < h.expectedLength()) {
@@ -290,9 +314,12 @@ public final class Idx {
             return b;
         }
 
-        /** Past the first {@code n} items: nothing to read for a raw file (its size is checked); a gzip file is read to its end. */
+        /**
+         * Past the first {@code n} items: nothing to read for a raw file (its size is checked) unless
+         * it is verified; a gzip file is read to its end.
+         */
         void skipRest(Header h, int n, String what) throws IOException {
-            if (gzip != null) {
+            if (gzip != null || canonical != null) {
                 byte[] scratch = new byte[1 << 16];
                 String desc = "the payload of " + describe(h, what);
                 for (long left = (h.count() - n) * h.itemBytes(); left > 0; ) {
@@ -304,18 +331,23 @@ public final class Idx {
             expectEnd(h, what);
         }
 
-        /** After the payload: a gzip file must end (its CRC and length are checked by the reader on the way). */
+        /**
+         * After the payload: a gzip file must end (its CRC and length are checked by the reader on
+         * the way), and a canonical copy's content must have the canonical MD5.
+         */
         void expectEnd(Header h, String what) throws IOException {
-            if (gzip == null) return;
-            byte[] scratch = new byte[4096];
-            long extra = 0;
-            try {
-                // count what follows, up to a bound: a damaged file may decompress to far more
-                for (int r; extra < (1 << 20) && (r = in.read(scratch)) >= 0; ) extra += r;
-            } catch (DataFileException e) {
-                throw new DataFileException(e.file(), e.offset(), e.getMessage() + ", after the end of the IDX payload at decompressed byte offset " + offset, e);
+            if (gzip != null) {
+                byte[] scratch = new byte[4096];
+                long extra = 0;
+                try {
+                    // count what follows, up to a bound: a damaged file may decompress to far more
+                    for (int r; extra < (1 << 20) && (r = in.read(scratch)) >= 0; ) extra += r;
+                } catch (DataFileException e) {
+                    throw new DataFileException(e.file(), e.offset(), e.getMessage() + ", after the end of the IDX payload at decompressed byte offset " + offset, e);
+                }
+                if (extra > 0) throw trailing(h, extra, describe(h, what));
             }
-            if (extra > 0) throw trailing(h, extra, describe(h, what));
+            if (canonical != null) canonical.check(digest.digest(), gzip != null);
         }
 
         @Override

@@ -42,31 +42,56 @@ public final class KnownFiles {
     /**
      * Verifies {@code file} when its name and content size are those of a canonical file of
      * {@code dataset}; returns whether it was checked. A mismatch is a {@link DataFileException},
-     * which says so when the file is another data set's canonical file.
+     * which says so when the file is another data set's canonical file. The loaders do not call
+     * this (a second pass over the file): they verify the content while they parse it.
      */
     public static boolean verify(Path file, String dataset) throws IOException { return verify(file, dataset, ALL); }
 
     static boolean verify(Path file, String dataset, List<Entry> entries) throws IOException {
-        String name = file.getFileName().toString();
-        String base = name.endsWith(".gz") ? name.substring(0, name.length() - 3) : name;
-        List<Entry> same = entries.stream().filter(e -> e.name().equals(base)).toList();
-        Entry mine = same.stream().filter(e -> e.dataset().equals(dataset)).findFirst().orElse(null);
-        if (mine == null) return false;
+        Candidate candidate = candidate(file, dataset, entries);
+        if (candidate == null) return false;
         boolean gz = Idx.isGzip(file);
-        if (!gz && Files.size(file) != mine.size()) return false;
+        if (!gz && Files.size(file) != candidate.entry().size()) return false;
         Md5.Digest digest;
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(file), 1 << 16);
              InputStream in = gz ? new GzipInput(raw, file.toString()) : raw) {
             digest = Md5.of(in);
         }
-        if (digest.length() != mine.size()) return false;
-        String got = digest.hex();
-        if (got.equals(mine.md5())) return true;
-        String content = gz ? "the decompressed content of " + file : file.toString();
-        String other = same.stream().filter(e -> e.md5().equals(got)).map(e -> "; it is " + e.dataset() + "'s " + e.name()).findFirst()
-                .orElse(": the file is damaged; download it again (twophase download " + dataset + "), or skip this check (--skip-checksums) to load it as it is");
-        throw new DataFileException(file.toString(), -1, file + ": " + content + " has MD5 " + got + ", but the canonical " + dataset + " " + base
-                + " of " + mine.size() + " bytes has " + mine.md5() + other);
+        return candidate.check(digest, gz);
     }
 
+    /** The canonical file of {@code dataset} that {@code file} may be a copy of (by its name), or null when there is none. */
+    static Candidate candidate(Path file, String dataset) { return candidate(file, dataset, ALL); }
+
+    static Candidate candidate(Path file, String dataset, List<Entry> entries) {
+        String name = file.getFileName().toString();
+        String base = name.endsWith(".gz") ? name.substring(0, name.length() - 3) : name;
+        List<Entry> same = entries.stream().filter(e -> e.name().equals(base)).toList();
+        Entry mine = same.stream().filter(e -> e.dataset().equals(dataset)).findFirst().orElse(null);
+        return mine == null ? null : new Candidate(file, mine, same);
+    }
+
+    /**
+     * A file named as the canonical {@code entry} of its data set, and every data set's entry of that
+     * name (to tell the user whose file it is). Whoever reads the file digests its content
+     * (decompressed for gzip) on the way and hands the digest to {@link #check}.
+     */
+    record Candidate(Path file, Entry entry, List<Entry> sameName) {
+        /**
+         * Whether the content with {@code digest} was checked: false when its size is not the
+         * canonical size (not a canonical copy), true when it matches; a mismatch is a
+         * {@link DataFileException} naming the file and both checksums.
+         */
+        boolean check(Md5.Digest digest, boolean gz) throws DataFileException {
+            if (digest.length() != entry.size()) return false;
+            String got = digest.hex();
+            if (got.equals(entry.md5())) return true;
+            String dataset = entry.dataset();
+            String content = gz ? "the decompressed content of " + file : file.toString();
+            String other = sameName.stream().filter(e -> e.md5().equals(got)).map(e -> "; it is " + e.dataset() + "'s " + e.name()).findFirst()
+                    .orElse(": the file is damaged; download it again (twophase download " + dataset + "), or skip this check (--skip-checksums) to load it as it is");
+            throw new DataFileException(file.toString(), -1, file + ": " + content + " has MD5 " + got + ", but the canonical " + dataset + " " + entry.name()
+                    + " of " + entry.size() + " bytes has " + entry.md5() + other);
+        }
+    }
 }

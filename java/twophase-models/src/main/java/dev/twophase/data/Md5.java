@@ -1,5 +1,6 @@
 package dev.twophase.data;
 
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.security.MessageDigest;
@@ -14,15 +15,61 @@ final class Md5 {
     record Digest(String hex, long length) { }
 
     static Digest of(InputStream in) throws IOException {
-        MessageDigest d;
-        try {
-            d = MessageDigest.getInstance("MD5");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("MD5 is not available", e);
-        }
+        Input digesting = new Input(in);
         byte[] buf = new byte[1 << 16];
-        long length = 0;
-        for (int n; (n = in.read(buf)) >= 0; length += n) d.update(buf, 0, n);
-        return new Digest(HexFormat.of().formatHex(d.digest()), length);
+        while (digesting.read(buf) >= 0) { }
+        return digesting.digest();
+    }
+
+    /**
+     * A stream that passes every byte read through it into an MD5, so that a reader that parses
+     * a file computes its checksum in the same pass. No mark/reset; skipped bytes are read.
+     */
+    static final class Input extends FilterInputStream {
+        private final MessageDigest md;
+        private long length;
+
+        Input(InputStream in) {
+            super(in);
+            try {
+                md = MessageDigest.getInstance("MD5");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("MD5 is not available", e);
+            }
+        }
+
+        @Override public int read() throws IOException {
+            int b = in.read();
+            if (b >= 0) {
+                md.update((byte) b);
+                length++;
+            }
+            return b;
+        }
+
+        @Override public int read(byte[] b, int off, int len) throws IOException {
+            int n = in.read(b, off, len);
+            if (n > 0) {
+                md.update(b, off, n);
+                length += n;
+            }
+            return n;
+        }
+
+        @Override public long skip(long n) throws IOException {
+            byte[] buf = new byte[(int) Math.min(Math.max(n, 0), 1 << 16)];
+            long done = 0;
+            for (int r; done < n && (r = read(buf, 0, (int) Math.min(buf.length, n - done))) > 0; ) done += r;
+            return done;
+        }
+
+        @Override public boolean markSupported() { return false; }
+
+        @Override public synchronized void mark(int readlimit) { }
+
+        @Override public synchronized void reset() throws IOException { throw new IOException("mark/reset not supported"); }
+
+        /** The MD5 of the bytes read so far, and their count; call once, after the last read. */
+        Digest digest() { return new Digest(HexFormat.of().formatHex(md.digest()), length); }
     }
 }

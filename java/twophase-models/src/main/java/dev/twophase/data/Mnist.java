@@ -55,22 +55,21 @@ public final class Mnist {
     }
 
     /**
-     * The requested samples of {@code variant} from {@code dir}. All four files are found, verified
-     * when canonical ({@link KnownFiles}, unless the request says not to) and their headers checked
-     * before anything is decoded; asking for more than the files hold is a {@link SubsetSizeException}.
+     * The requested samples of {@code variant} from {@code dir}. All four files are found and their
+     * headers checked before anything is decoded; asking for more than the files hold is a
+     * {@link SubsetSizeException}. Canonical files are verified ({@link KnownFiles}, unless the
+     * request says not to) in the pass that decodes them: a mismatch refuses the load.
      */
     public static Dataset.Split load(Variant variant, Path dir, Datasets.Request request) throws IOException {
         String n = variant.id();
         Path trainImages = locate(variant, dir, TRAIN_IMAGES), trainLabels = locate(variant, dir, TRAIN_LABELS);
         Path testImages = locate(variant, dir, TEST_IMAGES), testLabels = locate(variant, dir, TEST_LABELS);
-        if (request.verifyChecksums()) {
-            for (Path p : List.of(trainImages, trainLabels, testImages, testLabels)) KnownFiles.verify(p, n);
-        }
         int trainCount = pairCount(trainImages, trainLabels), valCount = pairCount(testImages, testLabels);
         int train = Datasets.count(request.trainSize(), trainCount, SubsetSizeException.Part.TRAINING, n + " training");
         int val = Datasets.count(request.valSize(), valCount, SubsetSizeException.Part.VALIDATION, n + " validation");
         Datasets.checkMemory(n, train, val, ROWS * COLS);
-        return new Dataset.Split(read(n + "-train", trainImages, trainLabels, train), read(n + "-val", testImages, testLabels, val));
+        String verify = request.verifyChecksums() ? n : null;
+        return new Dataset.Split(read(n + "-train", trainImages, trainLabels, train, verify), read(n + "-val", testImages, testLabels, val, verify));
     }
 
     /** Checks both headers of a pair (28x28 images, equal counts) and returns the count. */
@@ -90,13 +89,17 @@ public final class Mnist {
 
     /** A pair of image and label files of 28x28 images with labels 0..9; the counts must agree. */
     public static Dataset read(String name, Path images, Path labels) throws IOException {
-        return read(name, images, labels, pairCount(images, labels));
+        return read(name, images, labels, pairCount(images, labels), null);
     }
 
-    /** The first {@code n} samples of a pair (checked with {@link #pairCount} first); every label is checked. */
-    static Dataset read(String name, Path images, Path labels, int n) throws IOException {
-        Idx.Images im = Idx.readImages(images, n);
-        int[] y = Idx.readLabels(labels, CLASSES, n);
+    /**
+     * The first {@code n} samples of a pair (checked with {@link #pairCount} first); every label is
+     * checked, and each file that is a canonical copy of data set {@code verify} ({@link KnownFiles};
+     * null: none checked) is verified as it is read.
+     */
+    static Dataset read(String name, Path images, Path labels, int n, String verify) throws IOException {
+        Idx.Images im = Idx.readImages(images, n, verify == null ? null : KnownFiles.candidate(images, verify));
+        int[] y = Idx.readLabels(labels, CLASSES, n, verify == null ? null : KnownFiles.candidate(labels, verify));
         return new Dataset(name, 1, ROWS, COLS, CLASSES, im.scaled(), y);
     }
 

@@ -4,7 +4,6 @@ import dev.twophase.backend.Backend;
 import dev.twophase.backend.Buffer;
 import dev.twophase.backend.Transfers;
 import dev.twophase.data.Dataset;
-import dev.twophase.data.Shuffle;
 import dev.twophase.nn.Loss;
 import dev.twophase.nn.Network;
 import dev.twophase.nn.NetworkRunner;
@@ -69,9 +68,7 @@ public final class Trainer {
              NetworkRunner runner = new NetworkRunner(net, be, chunk);
              Buffer params = be.allocate(net.layout().size());
              Buffer grads = be.allocate(net.layout().size());
-             Buffer batchX = be.allocate((long) settings.batchSize() * train.features());
-             Buffer batchY = be.allocate((long) settings.batchSize() * train.classes());
-             Buffer order = be.allocate(train.size());
+             AdamEpochs adamEpochs = new AdamEpochs(be, runner, trainData, settings.loss(), settings.batchSize());
              TwoPhase opt = new TwoPhase(be, net.layout(), settings.adam(), settings.cg(), rule, settings.normMeasure())) {
             ModelObjective objective = new ModelObjective(runner, trainData, settings.loss());
             java.util.List<EpochRecord> records = new java.util.ArrayList<>();
@@ -96,7 +93,10 @@ public final class Trainer {
                 String nonFinite = null;
                 try {
                     if (opt.phase() == TwoPhase.Phase.ADAM) {
-                        adamEpoch(epoch, opt, runner, trainData, order, params, grads, batchX, batchY, objective);
+                        adamEpochs.epoch(settings.seed() * 1_000_003L + epoch, params, grads, (p, g, rows) -> {
+                            opt.adamStep(p, g);
+                            objective.addCompute((double) rows / train.size());
+                        });
                         gradNorm = opt.endAdamEpoch(objective, params).gradientNorm();
                     } else {
                         ConjugateGradient.Iteration it = opt.cgIteration(objective, params);
@@ -182,31 +182,8 @@ public final class Trainer {
     }
 
     /**
-     * One epoch of mini-batch Adam on resident data: the epoch's sample order is uploaded into
-     * {@code order} (4 bytes per sample, the epoch's only upload), and each step gathers its rows
-     * of inputs and one-hot targets on the backend by those indices.
-     */
-    private void adamEpoch(int epoch, TwoPhase opt, NetworkRunner runner, DeviceData train, Buffer order, Buffer params, Buffer grads,
-                           Buffer batchX, Buffer batchY, ModelObjective objective) {
-        int n = train.size(), b = settings.batchSize(), f = train.features(), c = train.classes();
-        int[] permutation = Shuffle.permutation(n, settings.seed() * 1_000_003L + epoch);
-        float[] rows = new float[n];
-        for (int i = 0; i < n; i++) rows[i] = permutation[i];
-        be.upload(rows, 0, order);
-        for (int first = 0; first < n; first += b) {
-            int count = Math.min(b, n - first);
-            Buffer indices = order.slice(first, count);
-            Buffer x = batchX.slice(0, (long) count * f), y = batchY.slice(0, (long) count * c);
-            train.gather(indices, x, y);
-            batchGradient(be, runner, settings.loss(), params, grads, x, y, count, c);
-            opt.adamStep(params, grads);
-            objective.addCompute((double) count / n);
-        }
-    }
-
-    /**
      * The gradient of the mean loss over one mini-batch of {@code rows} rows into {@code grads}
-     * (overwritten): the step every Adam iteration takes, and what {@code throughput} times.
+     * (overwritten): the step every Adam iteration takes ({@link AdamEpochs}), and what {@code throughput} times.
      */
     public static void batchGradient(Backend be, NetworkRunner runner, Loss loss, Buffer params, Buffer grads,
                                      Buffer x, Buffer y, int rows, int classes) {

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.List;
@@ -208,6 +209,46 @@ class StrictLoadingTest {
         assertFalse(KnownFiles.verify(labels, "mnist", table));
         // the real table: the canonical sizes of both data sets, with the MD5 format checked
         for (KnownFiles.Entry k : KnownFiles.all()) assertTrue(k.md5().matches("[0-9a-f]{32}") && k.size() > 10_000, k.toString());
+    }
+
+    @Test
+    void theLoadersVerifyCanonicalFilesInTheirOnePass() throws IOException {
+        // images (a subset of 2 of 5, so a raw file's rest is read for the digest) and labels, raw and gzip
+        byte[] images = idxImages(5, 3, 4), labels = idxLabels(cycle(5, 10, 0));
+        Path im = dir.resolve(Mnist.TEST_IMAGES), lb = dir.resolve(Mnist.TEST_LABELS);
+        List<KnownFiles.Entry> table = List.of(new KnownFiles.Entry("mnist", Mnist.TEST_IMAGES, images.length, md5(images)),
+                new KnownFiles.Entry("mnist", Mnist.TEST_LABELS, labels.length, md5(labels)),
+                new KnownFiles.Entry("fashion-mnist", Mnist.TEST_LABELS, labels.length, md5(idxLabels(9, 9, 9, 9, 9))));
+        for (boolean gz : new boolean[] {false, true}) {
+            Path imFile = write(gz ? dir.resolve(Mnist.TEST_IMAGES + ".gz") : im, maybeGzip(images, gz));
+            Path lbFile = write(gz ? dir.resolve(Mnist.TEST_LABELS + ".gz") : lb, maybeGzip(labels, gz));
+            assertArrayEquals(Arrays.copyOfRange(images, 16, 16 + 2 * 12), Idx.readImages(imFile, 2, KnownFiles.candidate(imFile, "mnist", table)).pixels());
+            assertArrayEquals(cycle(5, 10, 0), Idx.readLabels(lbFile, 10, 0, KnownFiles.candidate(lbFile, "mnist", table)));
+            // a changed pixel past the subset and a changed label keep the format valid: refused, with KnownFiles.verify's message
+            byte[] damagedImages = images.clone(), damagedLabels = labels.clone();
+            damagedImages[images.length - 1] ^= 1;
+            damagedLabels[9] = 7;
+            write(imFile, maybeGzip(damagedImages, gz));
+            write(lbFile, maybeGzip(damagedLabels, gz));
+            for (ThrowingRunnable load : List.<ThrowingRunnable>of(() -> Idx.readImages(imFile, 2, KnownFiles.candidate(imFile, "mnist", table)),
+                    () -> Idx.readLabels(lbFile, 10, 0, KnownFiles.candidate(lbFile, "mnist", table)))) {
+                DataFileException e = assertThrows(DataFileException.class, load::run);
+                Path file = Path.of(e.file());
+                DataFileException alone = assertThrows(DataFileException.class, () -> KnownFiles.verify(file, "mnist", table));
+                assertEquals(alone.getMessage(), e.getMessage());
+                assertTrue(e.getMessage().contains((gz ? "the decompressed content of " : "") + file + " has MD5 ") && e.getMessage().contains("damaged"),
+                        e.getMessage());
+            }
+            // another data set's canonical file is named as such
+            write(lbFile, maybeGzip(idxLabels(9, 9, 9, 9, 9), gz));
+            DataFileException e = assertThrows(DataFileException.class, () -> Idx.readLabels(lbFile, 10, 0, KnownFiles.candidate(lbFile, "mnist", table)));
+            assertTrue(e.getMessage().contains("it is fashion-mnist's " + Mnist.TEST_LABELS), e.getMessage());
+            // another size is not a canonical copy: loaded unchecked
+            write(lbFile, maybeGzip(idxLabels(1, 2, 3), gz));
+            assertArrayEquals(new int[] {1, 2, 3}, Idx.readLabels(lbFile, 10, 0, KnownFiles.candidate(lbFile, "mnist", table)));
+            Files.delete(imFile);
+            Files.delete(lbFile);
+        }
     }
 
     @Test
