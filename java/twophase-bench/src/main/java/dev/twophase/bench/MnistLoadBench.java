@@ -22,11 +22,11 @@ import java.util.concurrent.TimeUnit;
  * Loading all of MNIST (the four IDX files, gzip as downloaded) from {@code dir}: with the
  * checksums of the canonical files verified ({@code verify=true}, what a run does by default) and
  * without ({@code verify=false}, {@code --skip-checksums}), the baseline: the difference is what
- * the verification costs. Needs the data (e.g. {@code twophase download mnist}); run from the
- * repository root of a worktree beside /work/shared, or pass {@code -p dir=...}:
+ * the verification costs. Needs the data (e.g. {@code twophase download mnist}); {@code -p dir=...}
+ * names its folder (the default is the development machines' shared copy):
  * <pre>
- * mvn -B -q package dependency:build-classpath -pl java/twophase-bench -am -DskipTests -Dmdep.outputFile=$PWD/target/bench.cp
- * java -cp java/twophase-bench/target/classes:$(cat target/bench.cp) org.openjdk.jmh.Main MnistLoadBench
+ * mvn -B -q package dependency:build-classpath -pl java/twophase-bench -am -DskipTests -Dmdep.outputFile=target/bench.cp
+ * java -cp java/twophase-bench/target/classes:$(cat java/twophase-bench/target/bench.cp) org.openjdk.jmh.Main MnistLoadBench
  * </pre>
  */
 @BenchmarkMode(Mode.AverageTime)
