@@ -92,14 +92,18 @@ public final class Adam implements AutoCloseable {
     }
 
     /**
-     * One step with gradients multiplied by {@code gradScale} (for callers that scale their loss,
-     * or that sum where their loss averages); the non-finite check applies to the unscaled gradient.
+     * One step with gradients multiplied by {@code gradScale} (finite, {@code > 0}; for callers that
+     * scale their loss, or that sum where their loss averages); the non-finite check applies to the
+     * unscaled gradient.
      */
     public StepResult step(Buffer params, Buffer grads, double gradScale) {
         checkOpen("step");
         checkLength("params", params);
         checkLength("grads", grads);
-        if (!Double.isFinite(gradScale)) throw new IllegalArgumentException("Adam.step: gradScale = " + gradScale + "; expected a finite value");
+        if (!(gradScale > 0) || Double.isInfinite(gradScale)) {
+            // A negative scale would climb the loss, and 0 would decay the moments without any gradient.
+            throw new IllegalArgumentException("Adam.step: gradScale = " + gradScale + "; expected a finite value > 0");
+        }
         GradientNorms norms = backend.segmentedNorms(grads, offsets);
         if (norms.nonFinite()) {
             skipped++;

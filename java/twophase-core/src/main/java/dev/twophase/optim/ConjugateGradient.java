@@ -3,6 +3,8 @@ package dev.twophase.optim;
 import dev.twophase.backend.VectorBackend;
 import dev.twophase.backend.Buffer;
 
+import java.util.Objects;
+
 /**
  * Nonlinear Conjugate Gradient on a full-batch {@link Objective} (Numerical Recipes' frprmn
  * structure): one {@link #iterate} is one line search along d followed by the gradient at the
@@ -88,6 +90,8 @@ public final class ConjugateGradient implements AutoCloseable {
     private boolean closed;
 
     public ConjugateGradient(VectorBackend backend, long n, CgConfig config) {
+        Objects.requireNonNull(backend, "ConjugateGradient: backend");
+        Objects.requireNonNull(config, "ConjugateGradient: config");
         this.backend = backend;
         this.n = n;
         this.config = config;
@@ -108,6 +112,8 @@ public final class ConjugateGradient implements AutoCloseable {
     /** One CG iteration on {@code x} (updated in place), tested against the config's {@link CgStop} gradient and loss-change tests. */
     public Iteration iterate(Objective objective, Buffer x) {
         checkOpen("iterate");
+        Objects.requireNonNull(objective, "ConjugateGradient.iterate: objective");
+        Objects.requireNonNull(x, "ConjugateGradient.iterate: x");
         return iterate(objective, x, config.stop(), Long.MAX_VALUE);
     }
 
@@ -117,6 +123,9 @@ public final class ConjugateGradient implements AutoCloseable {
      */
     public CgResult minimize(Objective objective, Buffer x, CgStop stop) {
         checkOpen("minimize");
+        Objects.requireNonNull(objective, "ConjugateGradient.minimize: objective");
+        Objects.requireNonNull(x, "ConjugateGradient.minimize: x");
+        Objects.requireNonNull(stop, "ConjugateGradient.minimize: stop");
         if (!verifyPoint) reset();
         long values0 = valueCalls, gradients0 = valueAndGradientCalls, done = 0;
         CgResult.Status status = null;
@@ -130,8 +139,11 @@ public final class ConjugateGradient implements AutoCloseable {
             }
             Iteration it = iterate(objective, x, stop, left);
             if (it == null) {
+                // iterate may have spent calls before it found the rest too few (the start's gradient).
+                long spent = valueCalls - values0 + valueAndGradientCalls - gradients0;
                 status = CgResult.Status.MAX_EVALUATIONS;
-                reason = "an iteration needs at least " + minimumCalls() + " more objective calls; " + left + " of " + stop.maxEvaluations() + " left";
+                reason = "an iteration needs at least " + minimumCalls() + " objective calls; " + (stop.maxEvaluations() - spent)
+                        + " of the budget of " + stop.maxEvaluations() + " left";
                 break;
             }
             if (it.alpha() > 0) {
@@ -144,7 +156,9 @@ public final class ConjugateGradient implements AutoCloseable {
             switch (it.status()) {
                 case STALLED -> {
                     status = CgResult.Status.STALLED;
-                    reason = "no decrease along steepest descent from loss " + f + " (float32 resolution or a non-smooth point)";
+                    reason = "no decrease along steepest descent from loss " + f + (it.nonFiniteTrials() > 0
+                            ? ": " + it.nonFiniteTrials() + " of the last iteration's " + it.evaluations() + " objective calls gave a non-finite loss or gradient"
+                            : " (float32 resolution or a non-smooth point)");
                 }
                 case CONVERGED -> {
                     boolean byGradient = stop.norm().of(it.gradientNorm(), it.gradientMaxNorm()) <= stop.gradientThreshold(startNorm, startMaxNorm);
@@ -213,6 +227,24 @@ public final class ConjugateGradient implements AutoCloseable {
         if (converged(stop) || gg == 0) return t.iteration(Status.CONVERGED, 0, 0, restarted);
         if (budget - t.calls() < minimumCalls()) return null;
         backend.copy(x, x0);
+        try {
+            return step(objective, x, stop, budget, t, restarted);
+        } catch (RuntimeException | Error e) {
+            // The objective (or the backend) failed mid-iteration, with x at a trial point and g perhaps
+            // overwritten: put both back to the iteration's start, so that CG's loss, gradient and
+            // direction describe x again and a later call continues from there.
+            try {
+                backend.copy(x0, x);
+                backend.copy(gPrev, g);
+            } catch (RuntimeException | Error restoreFailure) {
+                e.addSuppressed(restoreFailure);
+            }
+            throw e;
+        }
+    }
+
+    /** The line search and direction update of {@link #iterate}, from x (= x0) with the gradient in g (= gPrev). */
+    private Iteration step(Objective objective, Buffer x, CgStop stop, long budget, Tally t, boolean restarted) {
         double guess = initialStep();
         // Along steepest descent already (a restart, or beta 0): a retry along it would repeat this search exactly.
         boolean steepestTried = steepest;
@@ -247,9 +279,7 @@ public final class ConjugateGradient implements AutoCloseable {
         }
         backend.multiDot(g, new Buffer[]{g, gPrev, d}, dots);
         if (!Double.isFinite(fNew) || !Double.isFinite(dots[0])) {
-            // The accepted point is the new current point: put x and g back to the last good one, then say what failed.
-            backend.copy(x0, x);
-            backend.copy(gPrev, g);
+            // Not a point to move to: iterate puts x and g back to the last good one.
             throw Double.isFinite(fNew) ? new NonFiniteException("gradient", "CG iteration", iterations + 1, dots[0])
                     : new NonFiniteException("loss", "CG iteration", iterations + 1, fNew);
         }
@@ -285,14 +315,17 @@ public final class ConjugateGradient implements AutoCloseable {
      */
     private LineSearch.Result search(Objective objective, long left, Tally t, double guess, boolean atGuess) {
         int searchBudget = (int) Math.min(config.maxLineSearchEvaluations(), left - 1);
-        LineSearch.Result r = lineSearch.search(objective, f, slope, guess, searchBudget, atGuess, config.reliableGuessC2());
-        t.values += lineSearch.values;
-        t.gradients += lineSearch.valueAndGradients;
-        t.nonFinite += lineSearch.nonFiniteTrials;
-        valueCalls += lineSearch.values;
-        valueAndGradientCalls += lineSearch.valueAndGradients;
-        t.budgetBound = lineSearch.exhausted() && searchBudget < config.maxLineSearchEvaluations();
-        return r;
+        try {
+            return lineSearch.search(objective, f, slope, guess, searchBudget, atGuess, config.reliableGuessC2());
+        } finally {
+            // Counted also when the objective throws, that call included.
+            t.values += lineSearch.values;
+            t.gradients += lineSearch.valueAndGradients;
+            t.nonFinite += lineSearch.nonFiniteTrials;
+            valueCalls += lineSearch.values;
+            valueAndGradientCalls += lineSearch.valueAndGradients;
+            t.budgetBound = lineSearch.exhausted() && searchBudget < config.maxLineSearchEvaluations();
+        }
     }
 
     /** The objective calls and non-finite trials of the iteration in progress. */

@@ -79,8 +79,9 @@ public abstract sealed class SwitchRule {
     public static SwitchRule cgOnly() { return new CgOnly(); }
 
     private static final String FORMS = "peak[:TOLERANCE[:SMOOTHING]], rise-peak[:TOLERANCE[:SMOOTHING]], epoch:N, never or cg-only";
-    private static final java.util.regex.Pattern DECIMAL = java.util.regex.Pattern.compile("(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+)?");
-    private static final java.util.regex.Pattern COUNT = java.util.regex.Pattern.compile("\\d{1,9}");
+    /** Signed, so that a negative number is reported as out of range rather than as no number. */
+    private static final java.util.regex.Pattern DECIMAL = java.util.regex.Pattern.compile("-?(\\d+(\\.\\d*)?|\\.\\d+)([eE][+-]?\\d+)?");
+    private static final java.util.regex.Pattern COUNT = java.util.regex.Pattern.compile("-?\\d{1,9}");
 
     /**
      * Parses, strictly (every part must be read; nothing is ignored): {@code peak},
@@ -90,8 +91,9 @@ public abstract sealed class SwitchRule {
      * Case and surrounding blanks are ignored.
      */
     public static SwitchRule parse(String spec) {
-        String[] parts = spec.trim().toLowerCase(Locale.ROOT).split(":", -1);
-        String name = parts[0];
+        // Values keep their case, so that a message shows what was typed; only the name is matched without it.
+        String[] parts = spec.trim().split(":", -1);
+        String name = parts[0].toLowerCase(Locale.ROOT);
         try {
             return switch (name) {
                 case "peak", "rise-peak" -> {
@@ -102,7 +104,9 @@ public abstract sealed class SwitchRule {
                 }
                 case "epoch" -> {
                     if (parts.length != 2) throw new IllegalArgumentException("epoch takes exactly one number, the last Adam epoch (epoch:N)");
-                    if (!COUNT.matcher(parts[1]).matches()) throw new IllegalArgumentException("'" + parts[1] + "' is not an epoch number");
+                    if (!COUNT.matcher(parts[1]).matches()) {
+                        throw new IllegalArgumentException("epoch '" + parts[1] + "' is not a whole number of epochs (1 to 999999999)");
+                    }
                     yield atEpoch(Integer.parseInt(parts[1]));
                 }
                 case "never", "adam", "cg-only", "cg" -> {
@@ -112,7 +116,7 @@ public abstract sealed class SwitchRule {
                 default -> throw new IllegalArgumentException(name.isEmpty() ? "no rule name" : "unknown rule '" + name + "'");
             };
         } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException("switch rule '" + spec + "': " + e.getMessage() + "; expected " + FORMS, e);
+            throw new IllegalArgumentException("switch rule '" + spec + "': " + e.getMessage() + "; the rule is one of " + FORMS, e);
         }
     }
 

@@ -93,6 +93,20 @@ class AdamTest {
         }
     }
 
+    /** A gradient scale that is not a finite positive number is refused before anything changes (a negative one would climb). */
+    @Test
+    void aGradientScaleMustBePositiveAndFinite() {
+        try (Adam adam = new Adam(cpu, ParameterLayout.single(3), AdamConfig.adam())) {
+            Buffer p = TestProblems.buffer(cpu, 1f, 2f, 3f), g = TestProblems.buffer(cpu, 0.5f, -0.25f, 0.1f);
+            for (double scale : new double[] {0, -1, Double.NaN, Double.POSITIVE_INFINITY}) {
+                IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> adam.step(p, g, scale));
+                assertEquals("Adam.step: gradScale = " + scale + "; expected a finite value > 0", e.getMessage());
+            }
+            assertArrayEquals(new float[] {1f, 2f, 3f}, read(p));
+            assertEquals(0, adam.stepCount());
+        }
+    }
+
     @Test
     void invalidHyperparametersNameTheParameterAndValue() {
         assertMessage(() -> AdamConfig.adam().withLr(-0.1), "lr = -0.1");

@@ -343,6 +343,115 @@ class ConjugateGradientTest {
         }
     }
 
+    /** The objective, except that its call number {@code failAt} (1-based, either kind) throws {@link InjectedFailure}. */
+    static final class FailingOnce implements Objective {
+        final Objective f;
+        final int failAt;
+        int calls;
+
+        FailingOnce(Objective f, int failAt) {
+            this.f = f;
+            this.failAt = failAt;
+        }
+
+        @Override public double value(Buffer x) {
+            if (++calls == failAt) throw new InjectedFailure(calls);
+            return f.value(x);
+        }
+
+        @Override public double valueAndGradient(Buffer x, Buffer g) {
+            if (++calls == failAt) throw new InjectedFailure(calls);
+            return f.valueAndGradient(x, g);
+        }
+    }
+
+    static final class InjectedFailure extends RuntimeException {
+        InjectedFailure(int call) { super("injected failure at objective call " + call); }
+    }
+
+    static float[] floats(Buffer b) {
+        float[] a = new float[Math.toIntExact(b.length())];
+        cpu.download(b, a, 0);
+        return a;
+    }
+
+    /**
+     * An objective that throws in the middle of an iteration (at its start, in a probe, a trial, the
+     * gradient after a loss-only search, a retry along steepest descent) leaves x at the last
+     * accepted point with CG's loss the loss there, and CG then goes on from that point until it converges.
+     */
+    @ParameterizedTest @EnumSource(LineSearchKind.class)
+    void anObjectiveThatThrowsLeavesXAtTheLastAcceptedPointAndCgGoesOn(LineSearchKind ls) {
+        for (int failAt = 1; failAt <= 60; failAt++) {
+            TestProblems.Wood wood = new TestProblems.Wood(cpu);
+            FailingOnce f = new FailingOnce(wood, failAt);
+            try (Buffer x = TestProblems.buffer(cpu, -3f, -1f, -3f, -1f);
+                 ConjugateGradient cg = new ConjugateGradient(cpu, 4, CgConfig.defaults().withLineSearch(ls))) {
+                float[] accepted = floats(x);
+                boolean threw = false;
+                ConjugateGradient.Status status = ConjugateGradient.Status.STEPPED;
+                for (int i = 0; i < 500 && status == ConjugateGradient.Status.STEPPED; i++) {
+                    try {
+                        status = cg.iterate(f, x).status();
+                        accepted = floats(x);
+                    } catch (InjectedFailure e) {
+                        threw = true;
+                        assertArrayEquals(accepted, floats(x), ls + ", failure at call " + failAt + ": x is back at the last accepted point");
+                        if (cg.iterations() > 0 || failAt > 1) {
+                            assertEquals(wood.f(wood.read(x), null), cg.loss(), ls + ", failure at call " + failAt + ": CG's loss is the loss at x");
+                        }
+                    }
+                }
+                assertTrue(threw, ls + ": call " + failAt + " was never made");
+                assertEquals(ConjugateGradient.Status.CONVERGED, status, ls + ", failure at call " + failAt);
+                // Converged by the default test (gradient relative to the start's), from a loss of 19,192 at the start.
+                assertTrue(cg.loss() < 1e-2, ls + ", failure at call " + failAt + ": loss " + cg.loss());
+            }
+        }
+    }
+
+    /** The budget's reason counts what the run spent: with 2 calls, the start's gradient took one. */
+    @Test
+    void theBudgetsReasonSaysWhatIsLeft() {
+        TestProblems.Rosenbrock f = new TestProblems.Rosenbrock(cpu);
+        try (Buffer x = TestProblems.buffer(cpu, -1.2f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            CgResult r = cg.minimize(f, x, CgStop.defaults().withMaxEvaluations(2));
+            assertEquals(CgResult.Status.MAX_EVALUATIONS, r.status());
+            assertEquals(1, r.evaluations(), r.toString());
+            assertEquals("an iteration needs at least 2 objective calls; 1 of the budget of 2 left", r.reason());
+        }
+    }
+
+    /** A run that stalls because every trial is NaN says so, not "float32 resolution". */
+    @Test
+    void aStallAmongNonFiniteTrialsSaysSo() {
+        TestProblems.Wood wood = new TestProblems.Wood(cpu);
+        Objective nanAfterTheStart = new Objective() {
+            int calls;
+
+            @Override public double value(Buffer x) { return ++calls > 1 ? Double.NaN : wood.value(x); }
+
+            @Override public double valueAndGradient(Buffer x, Buffer g) { return ++calls > 1 ? Double.NaN : wood.valueAndGradient(x, g); }
+        };
+        try (Buffer x = TestProblems.buffer(cpu, -3f, -1f, -3f, -1f); ConjugateGradient cg = new ConjugateGradient(cpu, 4, CgConfig.defaults())) {
+            CgResult r = cg.minimize(nanAfterTheStart, x, CgStop.defaults());
+            assertEquals(CgResult.Status.STALLED, r.status());
+            assertTrue(r.reason().contains("gave a non-finite loss or gradient"), r.reason());
+            assertArrayEquals(new float[] {-3f, -1f, -3f, -1f}, floats(x));
+        }
+    }
+
+    @Test
+    void nullArgumentsAreNamed() {
+        assertEquals("ConjugateGradient: config", assertThrows(NullPointerException.class, () -> new ConjugateGradient(cpu, 1, null)).getMessage());
+        TestProblems.Rosenbrock f = new TestProblems.Rosenbrock(cpu);
+        try (Buffer x = TestProblems.buffer(cpu, -1.2f, 1f); ConjugateGradient cg = new ConjugateGradient(cpu, 2, CgConfig.defaults())) {
+            assertEquals("ConjugateGradient.minimize: stop", assertThrows(NullPointerException.class, () -> cg.minimize(f, x, null)).getMessage());
+            assertEquals("ConjugateGradient.iterate: objective", assertThrows(NullPointerException.class, () -> cg.iterate(null, x)).getMessage());
+            assertEquals("ConjugateGradient.iterate: x", assertThrows(NullPointerException.class, () -> cg.iterate(f, null)).getMessage());
+        }
+    }
+
     /** maxEvaluations is never exceeded, for any budget and any search, and the counts are the objective's. */
     @ParameterizedTest @EnumSource(LineSearchKind.class)
     void theEvaluationBudgetIsHonouredExactly(LineSearchKind ls) {

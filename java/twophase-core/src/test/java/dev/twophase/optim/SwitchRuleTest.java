@@ -85,14 +85,17 @@ class SwitchRuleTest {
                 {":", "no rule name"}, {"", "no rule name"}, {"peak:", "empty tolerance"}, {"peak::0.5", "empty tolerance"},
                 {"peak:0.9:", "empty smoothing"}, {"peak:0.9:0.5:7", "at most two numbers"}, {"never:5", "never takes no arguments"},
                 {"cg-only:1", "takes no arguments"}, {"peak:0.9d", "'0.9d' is not a decimal"}, {"peak:nan", "'nan' is not a decimal"},
-                {"peak:0x1p-1", "not a decimal"}, {"peak:-0.5", "not a decimal"}, {"rise-peak:0.9:1e", "not a decimal"},
-                {"epoch", "exactly one number"}, {"epoch:", "'' is not an epoch"}, {"epoch:3:4", "exactly one number"},
-                {"epoch:+3", "not an epoch"}, {"epoch:3.0", "not an epoch"}, {"epoch:99999999999", "not an epoch"}};
+                {"peak:0x1p-1", "not a decimal"}, {"peak:NaN", "tolerance 'NaN' is not a decimal"},
+                {"peak:-0.5", "switch tolerance = -0.5; expected a value in (0, 1]"}, {"peak:0.9:-1", "norm smoothing = -1.0; expected a value in [0, 1)"}, {"rise-peak:0.9:1e", "not a decimal"},
+                {"epoch", "exactly one number"}, {"epoch:", "epoch '' is not a whole number"}, {"epoch:3:4", "exactly one number"},
+                {"epoch:+3", "not a whole number"}, {"epoch:3.0", "not a whole number"}, {"epoch:99999999999", "not a whole number"},
+                {"epoch:-1", "switch epoch = -1; expected at least 1"}};
         for (String[] c : bad) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> SwitchRule.parse(c[0]), c[0]);
             assertTrue(e.getMessage().startsWith("switch rule '" + c[0] + "': "), e.getMessage());
             assertTrue(e.getMessage().contains(c[1]), e.getMessage());
-            assertTrue(e.getMessage().endsWith("expected peak[:TOLERANCE[:SMOOTHING]], rise-peak[:TOLERANCE[:SMOOTHING]], epoch:N, never or cg-only"), e.getMessage());
+            assertTrue(e.getMessage().endsWith("; the rule is one of peak[:TOLERANCE[:SMOOTHING]], rise-peak[:TOLERANCE[:SMOOTHING]], epoch:N, never or cg-only"), e.getMessage());
+            assertEquals(1, e.getMessage().split("expected", -1).length - (c[1].contains("expected") ? 1 : 0), "'expected' at most once: " + e.getMessage());
         }
     }
 }
