@@ -20,8 +20,10 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -83,8 +85,30 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
     static int execute(Job job, List<String> commandLine, PrintWriter err) throws Exception {
         Map<String, String> options = effective(job);
         try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
+            if (!job.opt().overwrite) refuseUnfinished(out);
             return run(job, commandLine, options, out, null, err);
         }
+    }
+
+    /**
+     * Refuses (bad input, before anything is written) a folder that holds the checkpoint of a
+     * comparison that did not finish, or one this version cannot read: a new run would replace it.
+     * A finished comparison's checkpoint holds nothing that its report does not, and is replaced.
+     */
+    static void refuseUnfinished(OutputFolder out) {
+        Path file = out.resolve(Checkpoint.FILE);
+        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) return;
+        String holds, ways;
+        try {
+            Checkpoint c = Checkpoint.read(file, Main.VERSION);
+            if (c.complete()) return;
+            holds = "holds the checkpoint of a run that did not finish (" + c.progress() + ")";
+            ways = "continue it with 'twophase resume " + out.dir() + "', or pass --overwrite to start this run there instead, replacing it";
+        } catch (IOException e) {
+            holds = "holds a checkpoint that cannot be read (" + Main.describe(e) + ")";
+            ways = "pass --overwrite to start this run there anyway, replacing it, or choose another --out";
+        }
+        throw new IllegalArgumentException("--out " + out.dir() + ": " + holds + "; " + ways);
     }
 
     /** Every option of the job as its runs use it ({@link ExperimentOptions#effective}). */
@@ -118,10 +142,10 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
                 described.putAll(job.reportExtra());
                 Comparison c = new Comparison(be, sel.reasons(), net, data, settings, job.plan(), described);
                 printHeader(net, data, settings, be, job.plan());
-                if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume, settings.epochs()));
-                else if (policy.enabled() && Files.exists(out.resolve(Checkpoint.FILE))) {
-                    System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run replaces it"
-                            + " ('twophase resume " + out.dir() + "' would have continued it)");
+                if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume));
+                else if (Files.exists(out.resolve(Checkpoint.FILE))) {
+                    System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run "
+                            + (policy.enabled() ? "replaces it" : "deletes it (--checkpoint-every off)"));
                 }
                 Checkpoints checkpoints = new Checkpoints(policy, new Checkpoint.Identity(Main.VERSION, commandLine, options, be.name(), dataChecksum,
                         job.plan()), resume);

@@ -124,6 +124,10 @@ final class ExperimentOptions {
     @Option(names = "--out", description = "Output folder for report.json, history.csv and the PNG figures.")
     Path out;
 
+    @Option(names = "--overwrite", description = "Start over in OUT even when it holds the checkpoint of a run that did not finish"
+            + " (refused without this option: 'twophase resume OUT' continues that run); the new run replaces the checkpoint.")
+    boolean overwrite;
+
     @Option(names = "--quiet", description = "No progress lines.")
     boolean quiet;
 
