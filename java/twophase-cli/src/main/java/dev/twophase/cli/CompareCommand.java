@@ -23,7 +23,6 @@ import picocli.CommandLine.Spec;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
@@ -97,7 +96,7 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
      */
     static void refuseUnfinished(OutputFolder out) {
         Path file = out.resolve(Checkpoint.FILE);
-        if (!Files.exists(file, LinkOption.NOFOLLOW_LINKS)) return;
+        if (!Files.isRegularFile(file)) return; // a folder of that name is no checkpoint (writing one fails, naming it)
         String holds, ways;
         try {
             Checkpoint c = Checkpoint.read(file, Main.VERSION);

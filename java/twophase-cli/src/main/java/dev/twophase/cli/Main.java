@@ -1,5 +1,6 @@
 package dev.twophase.cli;
 
+import dev.twophase.experiment.OutputFolder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -76,8 +77,7 @@ public final class Main implements Callable<Integer>, TrainingCommand {
     /** The message, with the reason for file-system errors (whose message is often just the path). */
     static String describe(Throwable t) {
         if (t instanceof FileSystemException fe) {
-            return (fe.getFile() != null ? fe.getFile() : "") + (fe.getOtherFile() != null ? " -> " + fe.getOtherFile() : "") + ": "
-                    + (fe.getReason() != null ? fe.getReason() : fe.getClass().getSimpleName());
+            return (fe.getFile() != null ? fe.getFile() : "") + (fe.getOtherFile() != null ? " -> " + fe.getOtherFile() : "") + ": " + OutputFolder.reason(fe);
         }
         return t.getMessage() == null ? t.toString() : t.getMessage();
     }

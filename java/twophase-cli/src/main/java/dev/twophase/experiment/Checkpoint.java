@@ -213,6 +213,7 @@ public final class Checkpoint {
      * version is an {@link IOException} naming the file and what is wrong (with the byte offset).
      */
     public static Checkpoint read(Path file, String software) throws IOException {
+        if (Files.isDirectory(file)) throw new IOException(file + ": is a folder; expected a checkpoint file");
         long size = Files.size(file);
         String source = file.toString();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {

@@ -125,6 +125,39 @@ class RobustnessTest {
         assertTrue(r.err().startsWith("twophase: --out " + proc + ": cannot"), r.err());
     }
 
+    /** Each refusal of an output folder names the place and what was expected, never a Java exception's class. */
+    @Test
+    void outputFolderRefusalsNameThePlace() throws IOException {
+        Path dangling = Files.createSymbolicLink(dir.resolve("link"), dir.resolve("nowhere"));
+        Path locked = Files.createDirectories(dir.resolve("locked").resolve(OutputFolder.LOCK)).getParent();
+        Path badCheckpoint = Files.createDirectories(dir.resolve("bad").resolve("checkpoint.bin")).getParent();
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        String[][] cases = {
+                {"--out " + dangling + ": is a symbolic link to " + dir.resolve("nowhere") + ", which does not exist; expected a folder", "compare", "--out", dangling.toString()},
+                {"--out " + locked + ": cannot open its lock file " + locked.resolve(OutputFolder.LOCK) + " (a folder of that name is in the way; expected a file,",
+                        "compare", "--out", locked.toString()},
+                {"--out '': an empty path; expected a folder (. for the current one)", "compare", "--out", ""},
+                {"--out '': an empty path; expected a folder (. for the current one)", "--out", ""},
+                {"resume '': an empty path; expected a folder (. for the current one)", "resume", ""},
+                {"--out " + file.resolve("sub") + ": cannot create the folder (", "compare", "--out", file.resolve("sub").toString()},
+        };
+        for (String[] c : cases) {
+            CliTest.Result r = run(java.util.Arrays.copyOfRange(c, 1, c.length));
+            assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+            assertTrue(r.err().startsWith("twophase: " + c[0]), r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+        assertFalse(Files.exists(dir.resolve("nowhere")));
+        CliTest.Result r = run("resume", badCheckpoint.toString());
+        assertEquals(ExitStatus.FAILURE, r.code(), r.err());
+        assertEquals("twophase: " + badCheckpoint.resolve("checkpoint.bin") + ": is a folder; expected a checkpoint file", r.err().strip());
+        if (Files.isDirectory(Path.of("/proc"))) {
+            r = run("compare", "--quiet", "--out", "/proc/twophase-out");
+            assertFalse(r.err().contains("Exception"), r.err());
+        }
+    }
+
     @Test
     void theDefaultCommandTakesCompareOptions() throws IOException {
         Path out = dir.resolve("default");
@@ -219,8 +252,62 @@ class RobustnessTest {
         assertEquals("interrupted", adam.get("outcome").asText());
         assertEquals(adam.get("epochs").size(), adam.get("final").get("epoch").asInt());
         assertEquals(List.of(), temporaries(out));
-        // the lock went with the process
-        assertEquals(0, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--out", out.toString()).code());
+        // the lock went with the process; the stopped run's checkpoint is replaced only when asked to
+        assertEquals(ExitStatus.BAD_INPUT, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--out", out.toString()).code());
+        assertEquals(0, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--overwrite", "--out", out.toString()).code());
+    }
+
+    /** A write that fails: the summary says what was written and what the checkpoint keeps, never "wrote" for what was not. */
+    @Test
+    void aFailedWriteIsNotReportedAsWrittenAndTheSummarySaysWhatIsKept() throws Exception {
+        String inTheWay = ": not written (a folder of that name is in the way; expected a file, or nothing, there)";
+        // report.json is a folder: the checkpoint after adam is written, the report is not
+        Path out = Files.createDirectories(dir.resolve("report").resolve("report.json")).getParent();
+        String all = finish(start(out, "--epochs", "3", "--quiet"));
+        assertFalse(all.contains("wrote " + out), all);
+        assertTrue(all.contains("failed (the error follows): nothing written to " + out + "; not written: " + out.resolve("report.json")
+                + " and history.csv, gradnorm-vs-loss.png, loss-vs-compute.png\n"), all);
+        assertTrue(all.contains("kept: " + out.resolve("checkpoint.bin") + " (adam finished (completed); two-phase not started); 'twophase resume " + out
+                + "' continues from there once the error is fixed\n"), all);
+        assertTrue(all.strip().endsWith("twophase: " + out.resolve("report.json") + inTheWay), all);
+
+        // checkpoint.bin is a folder: nothing is written
+        out = Files.createDirectories(dir.resolve("checkpoint").resolve("checkpoint.bin")).getParent();
+        all = finish(start(out, "--epochs", "3", "--quiet"));
+        assertTrue(all.contains("failed (the error follows): nothing written to " + out + "; not written: "), all);
+        assertTrue(all.contains("no checkpoint of this comparison in " + out + " (a new run starts over)\n"), all);
+        assertTrue(all.strip().endsWith("twophase: " + out.resolve("checkpoint.bin") + inTheWay), all);
+        assertFalse(all.contains("wrote "), all);
+
+        // an old figure's name is a folder with a file in it: not deleted, and said so
+        out = Files.createDirectories(dir.resolve("figure").resolve("gradnorm-vs-loss.png"));
+        Files.writeString(out.resolve("keep.txt"), "mine");
+        out = out.getParent();
+        all = finish(start(out, "--epochs", "3", "--quiet"));
+        assertTrue(all.strip().endsWith("twophase: " + out.resolve("gradnorm-vs-loss.png")
+                + ": not deleted (a folder of that name is in the way; expected a file, or nothing, there)"), all);
+        assertFalse(all.contains("Exception"), all);
+        assertEquals("mine", Files.readString(out.resolve("gradnorm-vs-loss.png").resolve("keep.txt")));
+
+        // the figure's folder appears after the first report: the report is written, the figures are not
+        Path late = dir.resolve("late");
+        Process p = start(late, "--epochs", "400");
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        until(lines, "two-phase  epoch");
+        Files.createDirectories(late.resolve("gradnorm-vs-loss.png"));
+        all = rest(lines, p);
+        assertEquals(ExitStatus.FAILURE, p.exitValue(), all);
+        assertTrue(all.contains("failed (the error follows): wrote " + late.resolve("report.json") + " and history.csv (runs adam, two-phase);"
+                + " not written: gradnorm-vs-loss.png, loss-vs-compute.png\n"), all);
+        assertTrue(all.contains("kept: " + late.resolve("checkpoint.bin") + " (adam finished (completed); two-phase finished (completed))"), all);
+        assertTrue(all.strip().endsWith("twophase: " + late.resolve("gradnorm-vs-loss.png") + inTheWay), all);
+    }
+
+    /** The whole output of a process that fails with status 1. */
+    private static String finish(Process p) throws Exception {
+        String all = rest(new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)), p);
+        assertEquals(ExitStatus.FAILURE, p.exitValue(), all);
+        return all;
     }
 
     @Test
