@@ -57,10 +57,13 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
 
     @Spec CommandSpec spec;
 
-    /** Where a command's defaults differ: data, model, epochs, CG settings, output folder, progress lines per run. */
-    record Defaults(String dataset, int trainSize, int valSize, String model, int epochs, CgConfig cg, Path out, int progressLines) { }
+    /**
+     * Where a command's defaults differ: data, model, epochs, CG settings, output folder, progress
+     * lines per run, and what messages call them ("compare's default").
+     */
+    record Defaults(String dataset, int trainSize, int valSize, String model, int epochs, CgConfig cg, Path out, int progressLines, String source) { }
 
-    static final Defaults COMPARE = new Defaults("digits", 0, 0, "mlp", 1000, CgConfig.defaults(), Path.of("out"), 8);
+    static final Defaults COMPARE = new Defaults("digits", 0, 0, "mlp", 1000, CgConfig.defaults(), Path.of("out"), 8, "compare's default");
 
     @Override public Integer call() throws Exception { return execute(job(), commandLine(spec), spec.commandLine().getErr()); }
 
@@ -129,7 +132,7 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
         TrainSettings settings = opt.settings(defaults.epochs(), defaults.cg());
         CheckpointPolicy policy = opt.checkpointPolicy();
         try (Interrupts interrupts = Interrupts.install(System.out)) {
-            Dataset.Split data = opt.loadData(defaults.dataset(), defaults.trainSize(), defaults.valSize());
+            Dataset.Split data = opt.loadData(defaults);
             long dataChecksum = policy.enabled() || resume != null ? Checkpoint.dataChecksum(data) : 0;
             if (resume != null) ResumeCommand.checkData(resume, dataChecksum, options, out);
             Network net = opt.network(defaults.model(), data.train());

@@ -249,18 +249,23 @@ final class ExperimentOptions {
 
     String dataset(String fallback) { return or(dataset, fallback); }
 
-    /** The requested samples; a request the data cannot meet names --train-size or --val-size. */
-    Dataset.Split loadData(String defaultDataset, int defaultTrain, int defaultVal) throws java.io.IOException {
-        String name = dataset(defaultDataset);
+    /**
+     * The requested samples; a request the data cannot meet names --train-size or --val-size, and
+     * where its value comes from when the option was not given (the command's defaults).
+     */
+    Dataset.Split loadData(CompareCommand.Defaults defaults) throws java.io.IOException {
+        String name = dataset(defaults.dataset());
         Path dir = dataDir(name);
-        int train = or(trainSize, defaultTrain), val = or(valSize, defaultVal);
+        int train = or(trainSize, defaults.trainSize()), val = or(valSize, defaults.valSize());
         try {
             return Datasets.load(name, dir, new Datasets.Request(train, val, !skipChecksums));
         } catch (SubsetSizeException e) {
             boolean training = e.part() == SubsetSizeException.Part.TRAINING;
             String option = training ? "--train-size" : "--val-size";
             int value = training ? train : val;
-            throw new IllegalArgumentException(option + " " + value + (value == 0 ? " (all)" : "") + ": " + e.getMessage(), e);
+            boolean given = (training ? trainSize : valSize) != null;
+            throw new IllegalArgumentException(option + " " + value + (value == 0 ? " (all)" : "")
+                    + (given ? "" : " (" + defaults.source() + "; give " + option + " N to change it)") + ": " + e.getMessage(), e);
         }
     }
 

@@ -76,7 +76,7 @@ public final class ReproCommand implements Callable<Integer>, TrainingCommand {
         List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
                 .stream().map(name -> RunsOption.run(name, rule)).toList();
         CompareCommand.Defaults defaults = new CompareCommand.Defaults("mnist", p.trainSize(), p.valSize(), model, p.epochs(), CgConfig.paper(),
-                Path.of("runs", "repro-" + model + "-" + scale), 10);
+                Path.of("runs", "repro-" + model + "-" + scale), 10, "repro's preset for --scale " + scale);
         Map<String, String> own = new java.util.LinkedHashMap<>();
         own.put("MODEL", model);
         own.put("--scale", scale);

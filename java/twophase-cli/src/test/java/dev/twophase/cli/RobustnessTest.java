@@ -125,6 +125,23 @@ class RobustnessTest {
         assertTrue(r.err().startsWith("twophase: --out " + proc + ": cannot"), r.err());
     }
 
+    /** A sample count the data cannot meet that the option did not give says where it came from. */
+    @Test
+    void aPresetSampleCountTheDataCannotMeetIsNamedAsThePresets() throws IOException {
+        Path data = ResumeTest.mnist(dir.resolve("small"), 0); // 40 training, 20 validation samples
+        String preset = " (repro's preset for --scale cpu; give ";
+        CliTest.Result r = run("repro", "vit-mlp", "--data-dir", data.toString(), "--val-size", "11", "--quiet", "--out", dir.resolve("a").toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --train-size 1000" + preset + "--train-size N to change it): "), r.err());
+        assertTrue(r.err().contains("but there are 40"), r.err());
+        r = run("repro", "vit-mlp", "--dataset", "digits", "--train-size", "100", "--quiet", "--out", dir.resolve("b").toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --val-size 1000" + preset + "--val-size N to change it): "), r.err());
+        r = run("repro", "vit-mlp", "--data-dir", data.toString(), "--train-size", "41", "--quiet", "--out", dir.resolve("c").toString());
+        assertTrue(r.err().startsWith("twophase: --train-size 41: "), "a value given is not called the preset's: " + r.err());
+        assertFalse(Files.exists(dir.resolve("a")) || Files.exists(dir.resolve("b")) || Files.exists(dir.resolve("c")));
+    }
+
     /** Each refusal of an output folder names the place and what was expected, never a Java exception's class. */
     @Test
     void outputFolderRefusalsNameThePlace() throws IOException {
