@@ -8,6 +8,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.util.List;
 import java.nio.file.FileSystemException;
 import java.util.concurrent.Callable;
 
@@ -54,7 +55,14 @@ public final class Main implements Callable<Integer>, TrainingCommand {
         CommandLine cl = new CommandLine(new Main());
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
-            err.println("twophase: " + ex.getMessage() + " (see 'twophase " + commandName(ex.getCommandLine()) + "--help')");
+            String message = ex.getMessage();
+            if (ex.getArgSpec() instanceof CommandLine.Model.OptionSpec o && ex.getValue() != null && message.startsWith("Invalid value")) {
+                List<Bounds.Whole> bounds = ex.getCommandLine().getCommandSpec().userObject() instanceof ThroughputCommand ? ThroughputCommand.WHOLE : ExperimentOptions.WHOLE;
+                Class<?> type = o.type().isArray() ? o.type().getComponentType() : o.type();
+                String clear = Bounds.unreadable(o.longestName(), type, ex.getValue(), bounds);
+                if (clear != null) message = clear;
+            }
+            err.println("twophase: " + message + " (see 'twophase " + commandName(ex.getCommandLine()) + "--help')");
             return ExitStatus.BAD_INPUT;
         });
         cl.setExecutionStrategy(parsed -> {

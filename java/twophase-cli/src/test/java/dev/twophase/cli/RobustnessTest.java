@@ -85,7 +85,11 @@ class RobustnessTest {
                 {"--data-dir", dir.toString(), "--data-dir"}, {"--dataset", "mnist", "--data-dir", file.toString(), "is a regular file"},
                 {"--divergence-factor", "1", "--divergence-factor"}, {"--divergence-factor", "many", "--divergence-factor"},
                 {"--backend", "tpu", "--backend"}, {"--model", "resnet", "--model"}, {"--switch", "sometimes", "switch rule"},
-                {"--out", file.toString(), "--out " + file + ": is a file"}};
+                {"--out", file.toString(), "--out " + file + ": is a file"},
+                // values picocli cannot read as the option's type: the option, the value and its range, no Java type name
+                {"--epochs", "10000000000", "--epochs 10000000000: expected 1..10,000,000"}, {"--epochs", "abc", "--epochs 'abc': expected a whole number, 1..10,000,000"},
+                {"--hidden", "64,10000000000", "--hidden 10000000000: expected 1..100,000"}, {"--lr", "abc", "--lr 'abc': expected a number"},
+                {"--threads", "99999999999", "--threads 99999999999: expected 1.."}};
         for (String[] c : cases) {
             String[] args = Stream.concat(Stream.of("compare", "--quiet", "--out", out.toString()), Stream.of(c).limit(c.length - 1)).toArray(String[]::new);
             if (c[c.length - 2].equals(file.toString()) && c[0].equals("--out")) args = new String[]{"compare", "--quiet", "--out", file.toString()};
@@ -95,11 +99,13 @@ class RobustnessTest {
             assertEquals(ExitStatus.BAD_INPUT, r.code(), label);
             assertEquals(1, r.err().strip().lines().count(), label);
             assertTrue(r.err().contains(c[c.length - 1]), label);
+            assertFalse(r.err().matches("(?s).*(is not an? (int|long|double)|Exception).*"), label);
             assertTrue(System.nanoTime() - t0 < 5_000_000_000L, label);
             assertFalse(Files.exists(out), "no output folder for refused arguments: " + label);
         }
         for (String[] args : new String[][]{{"throughput", "--threads", "100000"}, {"throughput", "--input", "1x28"}, {"throughput", "--samples", "0"},
                 {"throughput", "--paper-estimate", "--cg-passes", "0.5"}, {"throughput", "--paper-estimate", "--train-size", "0"},
+                {"throughput", "--input", "1x100000x100000"}, {"throughput", "--model", "vit-mlp", "--input", "3x7x7"}, {"throughput", "--samples", "99999999999"},
                 {"devices", "--threads", "0"}, {"download", "mnist", "--dir", file.toString()}, {"repro", "vit-mlp", "--model", "vgg5-max-relu"},
                 {"repro", "vit-mlp", "--scale", "huge"}}) {
             CliTest.Result r = run(args);
