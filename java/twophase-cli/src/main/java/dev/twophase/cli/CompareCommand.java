@@ -38,8 +38,8 @@ import java.util.concurrent.Callable;
  * The default command ({@code twophase} without a command) is this one, with the same options.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Runs Adam alone and the two-phase method (Adam, then CG) side by side from the same initial weights",
-                "and with the same number of epochs; prints the paper's Table 1 columns and writes",
+        description = {"Runs Adam alone and the two-phase method (Adam, then CG) side by side.",
+                "From the same initial weights and with the same number of epochs; prints the paper's Table 1 columns and writes",
                 "OUT/report.json, OUT/history.csv, OUT/gradnorm-vs-loss.png and OUT/loss-vs-compute.png.",
                 "Defaults: --dataset digits --model mlp --hidden 64,64 --epochs 1000 --switch rise-peak:0.9:0.9 --line-search more-thuente --out out.",
                 "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."})

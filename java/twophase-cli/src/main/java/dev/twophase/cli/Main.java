@@ -66,6 +66,10 @@ public final class Main implements Callable<Integer>, TrainingCommand {
             return ExitStatus.BAD_INPUT;
         });
         cl.setExecutionStrategy(parsed -> {
+            // picocli skips its checks when --help is given: 'twophase train --help' printed the root help and succeeded
+            for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
+                if (!p.unmatched().isEmpty()) throw new CommandLine.UnmatchedArgumentException(p.commandSpec().commandLine(), p.unmatched());
+            }
             // options before a command belong to the default command: refuse rather than ignore them
             if (parsed.hasSubcommand() && !parsed.matchedOptions().isEmpty()) {
                 throw new CommandLine.ParameterException(parsed.commandSpec().commandLine(), "the options before '" + parsed.subcommand().commandSpec().name()

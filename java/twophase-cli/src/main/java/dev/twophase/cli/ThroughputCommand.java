@@ -33,8 +33,8 @@ import java.util.concurrent.Callable;
  * ({@link PaperScaleEstimate}); {@code scripts/gpu-check} runs it for every model on the device.
  */
 @Command(name = "throughput", mixinStandardHelpOptions = true,
-        description = {"Measures training throughput (samples/s) of a model with Adam on random data:",
-                "median over timed rounds of one pass over --samples samples in batches of --batch-size.",
+        description = {"Measures training throughput (samples/s) of a model with Adam on random data.",
+                "The median over timed rounds of one pass over --samples samples in batches of --batch-size.",
                 "--paper-estimate: times Adam epochs as training runs them (data on the backend, batches gathered by index)",
                 "and CG's full-batch passes, and estimates the wall time of the model's Table 1 row at the paper's scale."})
 public final class ThroughputCommand implements Callable<Integer> {
