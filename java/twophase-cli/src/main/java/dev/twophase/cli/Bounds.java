@@ -15,6 +15,36 @@ final class Bounds {
         return v;
     }
 
+    /**
+     * A whole-number option's bounds: its check, and what the command line says of a value it
+     * cannot even read as an int ({@link #unreadable}).
+     */
+    record Whole(String option, int min, int max) {
+        int check(int v) { return range(option, v, min, max); }
+
+        String expected() { return String.format(Locale.ROOT, "%,d..%,d", min, max); }
+    }
+
+    /**
+     * The message for a value picocli could not convert to the option's number type ("is not an
+     * int"): the option, the value, and what it takes, from {@code bounds} (the command's whole-number
+     * options) where listed. Null for an option that does not take a number.
+     */
+    static String unreadable(String option, Class<?> type, String value, List<Whole> bounds) {
+        String range = bounds.stream().filter(w -> w.option().equals(option)).map(Whole::expected).findFirst()
+                .orElse(option.equals("--threads") ? "1.." + maxThreads() + " (at most 4 per processor)" : null);
+        boolean whole = value.strip().matches("[+-]?\\d+");
+        if (type == int.class || type == Integer.class) {
+            if (range == null) range = String.format(Locale.ROOT, "%,d..%,d", Integer.MIN_VALUE, Integer.MAX_VALUE);
+            return whole ? option + " " + value.strip() + ": expected " + range : option + " '" + value + "': expected a whole number, " + range;
+        }
+        if (type == long.class || type == Long.class) {
+            return option + " '" + value + "': expected a whole number from " + Long.MIN_VALUE + " to " + Long.MAX_VALUE;
+        }
+        if (type == double.class || type == Double.class) return option + " '" + value + "': expected a number such as 0.5 or 1e-3";
+        return null;
+    }
+
     /** A finite value above 0. */
     static double positive(String option, double v) {
         if (!(v > 0) || !Double.isFinite(v)) throw new IllegalArgumentException(option + " " + v + ": expected a positive finite number");

@@ -20,6 +20,7 @@ import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
+import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,8 +38,8 @@ import java.util.concurrent.Callable;
  * The default command ({@code twophase} without a command) is this one, with the same options.
  */
 @Command(name = "compare", mixinStandardHelpOptions = true, sortOptions = false,
-        description = {"Runs Adam alone and the two-phase method (Adam, then CG) side by side from the same initial weights",
-                "and with the same number of epochs; prints the paper's Table 1 columns and writes",
+        description = {"Runs Adam alone and the two-phase method (Adam, then CG) side by side.",
+                "From the same initial weights and with the same number of epochs; prints the paper's Table 1 columns and writes",
                 "OUT/report.json, OUT/history.csv, OUT/gradnorm-vs-loss.png and OUT/loss-vs-compute.png.",
                 "Defaults: --dataset digits --model mlp --hidden 64,64 --epochs 1000 --switch rise-peak:0.9:0.9 --line-search more-thuente --out out.",
                 "Exit status: 0 success, 1 failure, 2 bad input, 3 a run diverged, 130 interrupted."})
@@ -56,10 +57,13 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
 
     @Spec CommandSpec spec;
 
-    /** Where a command's defaults differ: data, model, epochs, CG settings, output folder, progress lines per run. */
-    record Defaults(String dataset, int trainSize, int valSize, String model, int epochs, CgConfig cg, Path out, int progressLines) { }
+    /**
+     * Where a command's defaults differ: data, model, epochs, CG settings, output folder, progress
+     * lines per run, and what messages call them ("compare's default").
+     */
+    record Defaults(String dataset, int trainSize, int valSize, String model, int epochs, CgConfig cg, Path out, int progressLines, String source) { }
 
-    static final Defaults COMPARE = new Defaults("digits", 0, 0, "mlp", 1000, CgConfig.defaults(), Path.of("out"), 8);
+    static final Defaults COMPARE = new Defaults("digits", 0, 0, "mlp", 1000, CgConfig.defaults(), Path.of("out"), 8, "compare's default");
 
     @Override public Integer call() throws Exception { return execute(job(), commandLine(spec), spec.commandLine().getErr()); }
 
@@ -83,8 +87,30 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
     static int execute(Job job, List<String> commandLine, PrintWriter err) throws Exception {
         Map<String, String> options = effective(job);
         try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
+            if (!job.opt().overwrite) refuseUnfinished(out);
             return run(job, commandLine, options, out, null, err);
         }
+    }
+
+    /**
+     * Refuses (bad input, before anything is written) a folder that holds the checkpoint of a
+     * comparison that did not finish, or one this version cannot read: a new run would replace it.
+     * A finished comparison's checkpoint holds nothing that its report does not, and is replaced.
+     */
+    static void refuseUnfinished(OutputFolder out) {
+        Path file = out.resolve(Checkpoint.FILE);
+        if (!Files.isRegularFile(file)) return; // a folder of that name is no checkpoint (writing one fails, naming it)
+        String holds, ways;
+        try {
+            Checkpoint c = Checkpoint.read(file, Main.VERSION);
+            if (c.complete()) return;
+            holds = "holds the checkpoint of a run that did not finish (" + c.progress() + ")";
+            ways = "continue it with 'twophase resume " + out.dir() + "', or pass --overwrite to start this run there instead, replacing it";
+        } catch (IOException e) {
+            holds = "holds a checkpoint that cannot be read (" + Main.describe(e) + ")";
+            ways = "pass --overwrite to start this run there anyway, replacing it, or choose another --out";
+        }
+        throw new IllegalArgumentException("--out " + out.dir() + ": " + holds + "; " + ways);
     }
 
     /** Every option of the job as its runs use it ({@link ExperimentOptions#effective}). */
@@ -106,7 +132,7 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
         TrainSettings settings = opt.settings(defaults.epochs(), defaults.cg());
         CheckpointPolicy policy = opt.checkpointPolicy();
         try (Interrupts interrupts = Interrupts.install(System.out)) {
-            Dataset.Split data = opt.loadData(defaults.dataset(), defaults.trainSize(), defaults.valSize());
+            Dataset.Split data = opt.loadData(defaults);
             long dataChecksum = policy.enabled() || resume != null ? Checkpoint.dataChecksum(data) : 0;
             if (resume != null) ResumeCommand.checkData(resume, dataChecksum, options, out);
             Network net = opt.network(defaults.model(), data.train());
@@ -118,10 +144,10 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
                 described.putAll(job.reportExtra());
                 Comparison c = new Comparison(be, sel.reasons(), net, data, settings, job.plan(), described);
                 printHeader(net, data, settings, be, job.plan());
-                if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume, settings.epochs()));
-                else if (policy.enabled() && Files.exists(out.resolve(Checkpoint.FILE))) {
-                    System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run replaces it"
-                            + " ('twophase resume " + out.dir() + "' would have continued it)");
+                if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume));
+                else if (Files.exists(out.resolve(Checkpoint.FILE))) {
+                    System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run "
+                            + (policy.enabled() ? "replaces it" : "deletes it (--checkpoint-every off)"));
                 }
                 Checkpoints checkpoints = new Checkpoints(policy, new Checkpoint.Identity(Main.VERSION, commandLine, options, be.name(), dataChecksum,
                         job.plan()), resume);

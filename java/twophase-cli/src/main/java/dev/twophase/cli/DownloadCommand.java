@@ -11,8 +11,8 @@ import java.util.concurrent.Callable;
 
 /** Fetches a data set from its canonical source, checksum-verified and resumable. */
 @Command(name = "download", mixinStandardHelpOptions = true,
-        description = {"Downloads a data set from its canonical source into a folder (default data/NAME),",
-                "verifying each file's MD5; an interrupted download resumes where it stopped.",
+        description = {"Downloads a data set from its canonical source, verifying each file's MD5.",
+                "Into a folder (default data/NAME); an interrupted download resumes where it stopped.",
                 "Names: mnist, fashion-mnist, cifar10, cifar100. Nothing else in twophase downloads."})
 public final class DownloadCommand implements Callable<Integer> {
     @Parameters(index = "0", description = "mnist, fashion-mnist, cifar10 or cifar100")

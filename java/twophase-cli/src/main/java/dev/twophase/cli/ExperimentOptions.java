@@ -124,6 +124,10 @@ final class ExperimentOptions {
     @Option(names = "--out", description = "Output folder for report.json, history.csv and the PNG figures.")
     Path out;
 
+    @Option(names = "--overwrite", description = "Start over in OUT even when it holds the checkpoint of a run that did not finish"
+            + " (refused without this option: 'twophase resume OUT' continues that run); the new run replaces the checkpoint.")
+    boolean overwrite;
+
     @Option(names = "--quiet", description = "No progress lines.")
     boolean quiet;
 
@@ -137,6 +141,11 @@ final class ExperimentOptions {
     private static final List<String> HIDDEN_ACTIVATIONS = List.of("relu", "tanh", "sigmoid", "gelu"),
             OUTPUT_ACTIVATIONS = List.of("identity", "sigmoid", "tanh");
     static final int MAX_SAMPLES = 100_000_000, MAX_EPOCHS = 10_000_000, MAX_BATCH = 1 << 20, MAX_LAYERS = 32, MAX_WIDTH = 100_000;
+    static final Bounds.Whole TRAIN_SIZE = new Bounds.Whole("--train-size", 0, MAX_SAMPLES), VAL_SIZE = new Bounds.Whole("--val-size", 0, MAX_SAMPLES),
+            EPOCHS = new Bounds.Whole("--epochs", 1, MAX_EPOCHS), BATCH = new Bounds.Whole("--batch-size", 1, MAX_BATCH),
+            WIDTH = new Bounds.Whole("--hidden", 1, MAX_WIDTH), RESTART_EVERY = new Bounds.Whole("--restart-every", 0, 1_000_000_000);
+    /** The whole-number options' bounds (--threads apart: it depends on the machine). */
+    static final List<Bounds.Whole> WHOLE = List.of(TRAIN_SIZE, VAL_SIZE, EPOCHS, BATCH, WIDTH, RESTART_EVERY);
     /** Bytes per parameter a run holds: parameters, gradient, Adam's two moments, CG's vectors, host copies. */
     static final long BYTES_PER_PARAMETER = 40;
 
@@ -153,8 +162,8 @@ final class ExperimentOptions {
                 throw new IllegalArgumentException("--data-dir " + dataDir + ": is a regular file; expected the folder that holds the " + d + " files");
             }
         }
-        if (trainSize != null) Bounds.range("--train-size", trainSize, 0, MAX_SAMPLES);
-        if (valSize != null) Bounds.range("--val-size", valSize, 0, MAX_SAMPLES);
+        if (trainSize != null) TRAIN_SIZE.check(trainSize);
+        if (valSize != null) VAL_SIZE.check(valSize);
         if (!m.equals("mlp")) {
             for (Object[] o : new Object[][]{{"--hidden", hidden}, {"--activation", activation}, {"--output-activation", outputActivation}}) {
                 if (o[1] != null) throw new IllegalArgumentException(o[0] + " applies to --model mlp only, not " + m);
@@ -162,13 +171,13 @@ final class ExperimentOptions {
         }
         if (hidden != null) {
             Bounds.range("--hidden (number of layers)", hidden.length, 1, MAX_LAYERS);
-            for (int h : hidden) Bounds.range("--hidden", h, 1, MAX_WIDTH);
+            for (int h : hidden) WIDTH.check(h);
         }
         if (activation != null) Bounds.choice("--activation", activation, HIDDEN_ACTIVATIONS);
         if (outputActivation != null) Bounds.choice("--output-activation", outputActivation, OUTPUT_ACTIVATIONS);
         if (loss != null) Loss.parse(loss);
-        if (epochs != null) Bounds.range("--epochs", epochs, 1, MAX_EPOCHS);
-        if (batchSize != null) Bounds.range("--batch-size", batchSize, 1, MAX_BATCH);
+        if (epochs != null) EPOCHS.check(epochs);
+        if (batchSize != null) BATCH.check(batchSize);
         if (lr != null) Bounds.positive("--lr", lr);
         if (switchRule != null) SwitchRule.parse(switchRule);
         if (norm != null) NormMeasure.parse(norm);
@@ -177,7 +186,7 @@ final class ExperimentOptions {
         if (lsTolerance != null) Bounds.between("--ls-tolerance", lsTolerance, 0, 1);
         if (c1 != null) Bounds.between("--c1", c1, 0, 0.5);
         if (c2 != null) Bounds.between("--c2", c2, or(c1, CgConfig.defaults().c1()), 1);
-        if (restartEvery != null) Bounds.range("--restart-every", restartEvery, 0, 1_000_000_000);
+        if (restartEvery != null) RESTART_EVERY.check(restartEvery);
         if (powellRestart != null && !(powellRestart >= 0 && powellRestart < Double.POSITIVE_INFINITY)) {
             throw new IllegalArgumentException("--powell-restart " + powellRestart + ": expected a finite number >= 0");
         }
@@ -245,18 +254,23 @@ final class ExperimentOptions {
 
     String dataset(String fallback) { return or(dataset, fallback); }
 
-    /** The requested samples; a request the data cannot meet names --train-size or --val-size. */
-    Dataset.Split loadData(String defaultDataset, int defaultTrain, int defaultVal) throws java.io.IOException {
-        String name = dataset(defaultDataset);
+    /**
+     * The requested samples; a request the data cannot meet names --train-size or --val-size, and
+     * where its value comes from when the option was not given (the command's defaults).
+     */
+    Dataset.Split loadData(CompareCommand.Defaults defaults) throws java.io.IOException {
+        String name = dataset(defaults.dataset());
         Path dir = dataDir(name);
-        int train = or(trainSize, defaultTrain), val = or(valSize, defaultVal);
+        int train = or(trainSize, defaults.trainSize()), val = or(valSize, defaults.valSize());
         try {
             return Datasets.load(name, dir, new Datasets.Request(train, val, !skipChecksums));
         } catch (SubsetSizeException e) {
             boolean training = e.part() == SubsetSizeException.Part.TRAINING;
             String option = training ? "--train-size" : "--val-size";
             int value = training ? train : val;
-            throw new IllegalArgumentException(option + " " + value + (value == 0 ? " (all)" : "") + ": " + e.getMessage(), e);
+            boolean given = (training ? trainSize : valSize) != null;
+            throw new IllegalArgumentException(option + " " + value + (value == 0 ? " (all)" : "")
+                    + (given ? "" : " (" + defaults.source() + "; give " + option + " N to change it)") + ": " + e.getMessage(), e);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.twophase.cli;
 
+import dev.twophase.experiment.OutputFolder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -7,6 +8,7 @@ import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Spec;
 
 import java.io.PrintWriter;
+import java.util.List;
 import java.nio.file.FileSystemException;
 import java.util.concurrent.Callable;
 
@@ -53,10 +55,21 @@ public final class Main implements Callable<Integer>, TrainingCommand {
         CommandLine cl = new CommandLine(new Main());
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
-            err.println("twophase: " + ex.getMessage() + " (see 'twophase " + commandName(ex.getCommandLine()) + "--help')");
+            String message = ex.getMessage();
+            if (ex.getArgSpec() instanceof CommandLine.Model.OptionSpec o && ex.getValue() != null && message.startsWith("Invalid value")) {
+                List<Bounds.Whole> bounds = ex.getCommandLine().getCommandSpec().userObject() instanceof ThroughputCommand ? ThroughputCommand.WHOLE : ExperimentOptions.WHOLE;
+                Class<?> type = o.type().isArray() ? o.type().getComponentType() : o.type();
+                String clear = Bounds.unreadable(o.longestName(), type, ex.getValue(), bounds);
+                if (clear != null) message = clear;
+            }
+            err.println("twophase: " + message + " (see 'twophase " + commandName(ex.getCommandLine()) + "--help')");
             return ExitStatus.BAD_INPUT;
         });
         cl.setExecutionStrategy(parsed -> {
+            // picocli skips its checks when --help is given: 'twophase train --help' printed the root help and succeeded
+            for (CommandLine.ParseResult p = parsed; p != null; p = p.subcommand()) {
+                if (!p.unmatched().isEmpty()) throw new CommandLine.UnmatchedArgumentException(p.commandSpec().commandLine(), p.unmatched());
+            }
             // options before a command belong to the default command: refuse rather than ignore them
             if (parsed.hasSubcommand() && !parsed.matchedOptions().isEmpty()) {
                 throw new CommandLine.ParameterException(parsed.commandSpec().commandLine(), "the options before '" + parsed.subcommand().commandSpec().name()
@@ -76,8 +89,7 @@ public final class Main implements Callable<Integer>, TrainingCommand {
     /** The message, with the reason for file-system errors (whose message is often just the path). */
     static String describe(Throwable t) {
         if (t instanceof FileSystemException fe) {
-            return (fe.getFile() != null ? fe.getFile() : "") + (fe.getOtherFile() != null ? " -> " + fe.getOtherFile() : "") + ": "
-                    + (fe.getReason() != null ? fe.getReason() : fe.getClass().getSimpleName());
+            return (fe.getFile() != null ? fe.getFile() : "") + (fe.getOtherFile() != null ? " -> " + fe.getOtherFile() : "") + ": " + OutputFolder.reason(fe);
         }
         return t.getMessage() == null ? t.toString() : t.getMessage();
     }

@@ -66,7 +66,7 @@ public final class ReproCommand implements Callable<Integer>, TrainingCommand {
     @Override public Integer call() throws Exception { return CompareCommand.execute(job(), CompareCommand.commandLine(spec), spec.commandLine().getErr()); }
 
     @Override public Job job() {
-        if (!PAPER_MNIST.containsKey(model)) throw new IllegalArgumentException("unknown model '" + model + "'; expected one of " + PAPER_MNIST.keySet());
+        if (!PAPER_MNIST.containsKey(model)) throw new IllegalArgumentException("unknown model '" + model + "'; expected one of " + String.join(", ", new java.util.TreeSet<>(PAPER_MNIST.keySet())));
         Preset p = preset(model, scale);
         if (opt.model != null) throw new IllegalArgumentException("--model " + opt.model + ": repro takes the model as its argument (" + model + ")");
         opt.validate("mnist", model);
@@ -76,7 +76,7 @@ public final class ReproCommand implements Callable<Integer>, TrainingCommand {
         List<Comparison.Run> plan = (noCgOnly ? List.of("adam", "two-phase") : List.of("adam", "two-phase", "cg-only"))
                 .stream().map(name -> RunsOption.run(name, rule)).toList();
         CompareCommand.Defaults defaults = new CompareCommand.Defaults("mnist", p.trainSize(), p.valSize(), model, p.epochs(), CgConfig.paper(),
-                Path.of("runs", "repro-" + model + "-" + scale), 10);
+                Path.of("runs", "repro-" + model + "-" + scale), 10, "repro's preset for --scale " + scale);
         Map<String, String> own = new java.util.LinkedHashMap<>();
         own.put("MODEL", model);
         own.put("--scale", scale);

@@ -2,7 +2,6 @@ package dev.twophase.cli;
 
 import dev.twophase.experiment.Checkpoint;
 import dev.twophase.experiment.OutputFolder;
-import dev.twophase.train.RunResult;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -97,6 +96,10 @@ public final class ResumeCommand implements Callable<Integer> {
         for (OptionSpec given : spec.commandLine().getParseResult().matchedOptions()) {
             String name = given.longestName();
             if (name.equals("--out")) throw new IllegalArgumentException("--out: resume continues in DIR (" + dir + ") itself; move the folder rather than pass --out");
+            if (name.equals("--overwrite")) {
+                throw new IllegalArgumentException("--overwrite: resume continues the checkpoint in " + dir + "; to start over there instead, run the command again with --out "
+                        + dir + " --overwrite");
+            }
             OptionSpec same = target.findOption(name);
             if (same == null) {
                 throw new IllegalArgumentException(name + ": the runs in " + dir + " were started by '" + String.join(" ", target.qualifiedName()) + "', which has no " + name);
@@ -149,16 +152,6 @@ public final class ResumeCommand implements Callable<Integer> {
         }
     }
 
-    /** "adam finished (completed); two-phase at epoch 350 of 1000; cg-only not started". */
-    static String describe(Checkpoint checkpoint, int epochs) {
-        List<String> parts = new ArrayList<>();
-        for (RunResult r : checkpoint.finished()) parts.add(r.name() + " finished (" + r.outcome().id() + ")");
-        int next = checkpoint.finished().size();
-        if (checkpoint.current() != null) {
-            parts.add(checkpoint.current().soFar().name() + " continues after epoch " + checkpoint.current().epoch() + " of " + epochs);
-            next++;
-        }
-        for (int i = next; i < checkpoint.identity().plan().size(); i++) parts.add(checkpoint.identity().plan().get(i).name() + " not started");
-        return "from the checkpoint: " + String.join("; ", parts);
-    }
+    /** "from the checkpoint: adam finished (completed); two-phase after epoch 350 of 1000; cg-only not started". */
+    static String describe(Checkpoint checkpoint) { return "from the checkpoint: " + checkpoint.progress(); }
 }

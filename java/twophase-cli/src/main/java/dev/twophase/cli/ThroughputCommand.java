@@ -33,8 +33,8 @@ import java.util.concurrent.Callable;
  * ({@link PaperScaleEstimate}); {@code scripts/gpu-check} runs it for every model on the device.
  */
 @Command(name = "throughput", mixinStandardHelpOptions = true,
-        description = {"Measures training throughput (samples/s) of a model with Adam on random data:",
-                "median over timed rounds of one pass over --samples samples in batches of --batch-size.",
+        description = {"Measures training throughput (samples/s) of a model with Adam on random data.",
+                "The median over timed rounds of one pass over --samples samples in batches of --batch-size.",
                 "--paper-estimate: times Adam epochs as training runs them (data on the backend, batches gathered by index)",
                 "and CG's full-batch passes, and estimates the wall time of the model's Table 1 row at the paper's scale."})
 public final class ThroughputCommand implements Callable<Integer> {
@@ -87,11 +87,26 @@ public final class ThroughputCommand implements Callable<Integer> {
             + "measured on MNIST at reduced scale).")
     double cgPasses = 4.0;
 
+    static final Bounds.Whole CLASSES = new Bounds.Whole("--classes", 2, 65_536), SAMPLES = new Bounds.Whole("--samples", 1, 1_000_000_000),
+            ROUNDS = new Bounds.Whole("--rounds", 1, 1_000), WARMUP = new Bounds.Whole("--warmup", 0, 1_000),
+            TRAIN_SIZE = new Bounds.Whole("--train-size", 1, ExperimentOptions.MAX_SAMPLES);
+    /** The whole-number options' bounds (--threads apart: it depends on the machine). */
+    static final List<Bounds.Whole> WHOLE = List.of(CLASSES, SAMPLES, ExperimentOptions.BATCH, ROUNDS, WARMUP, ExperimentOptions.WIDTH, TRAIN_SIZE,
+            ExperimentOptions.VAL_SIZE, ExperimentOptions.EPOCHS);
+    private static final int MAX_SIDE = 4096;
+
     /** "CxHxW" with each size in 1..4096. */
     static int[] shape(String input) {
-        if (!input.matches("[0-9]{1,4}x[0-9]{1,4}x[0-9]{1,4}")) throw new IllegalArgumentException("--input '" + input + "': expected CxHxW, e.g. 1x28x28");
-        int[] d = java.util.Arrays.stream(input.split("x")).mapToInt(Integer::parseInt).toArray();
-        for (int v : d) Bounds.range("--input (each size)", v, 1, 4096);
+        if (!input.matches("[0-9]+x[0-9]+x[0-9]+")) throw new IllegalArgumentException("--input '" + input + "': expected CxHxW, e.g. 1x28x28");
+        String[] parts = input.split("x");
+        int[] d = new int[3];
+        for (int i = 0; i < 3; i++) {
+            d[i] = parts[i].length() > 9 ? Integer.MAX_VALUE : Integer.parseInt(parts[i]);
+            if (d[i] < 1 || d[i] > MAX_SIDE) {
+                throw new IllegalArgumentException("--input '" + input + "': " + List.of("C", "H", "W").get(i) + " " + parts[i] + " is outside 1.." + MAX_SIDE
+                        + "; expected CxHxW, e.g. 1x28x28");
+            }
+        }
         return d;
     }
 
@@ -99,26 +114,31 @@ public final class ThroughputCommand implements Callable<Integer> {
         Bounds.choice("--model", model, Models.NAMES);
         int[] dims = shape(input);
         int c = dims[0], h = dims[1], w = dims[2];
-        Bounds.range("--classes", classes, 2, 65_536);
-        Bounds.range("--samples", samples, 1, 1_000_000_000);
-        Bounds.range("--batch-size", batchSize, 1, ExperimentOptions.MAX_BATCH);
-        Bounds.range("--rounds", rounds, 1, 1_000);
-        Bounds.range("--warmup", warmup, 0, 1_000);
+        CLASSES.check(classes);
+        SAMPLES.check(samples);
+        ExperimentOptions.BATCH.check(batchSize);
+        ROUNDS.check(rounds);
+        WARMUP.check(warmup);
         Bounds.range("--hidden (number of layers)", hidden.length, 1, ExperimentOptions.MAX_LAYERS);
-        for (int width : hidden) Bounds.range("--hidden", width, 1, ExperimentOptions.MAX_WIDTH);
+        for (int width : hidden) ExperimentOptions.WIDTH.check(width);
         Bounds.choice("--activation", activation, List.of("relu", "tanh", "sigmoid", "gelu"));
         Bounds.choice("--backend", backend, Backends.names());
         Bounds.threads("--threads", threads);
-        Bounds.range("--train-size", trainSize, 1, ExperimentOptions.MAX_SAMPLES);
-        Bounds.range("--val-size", valSize, 0, ExperimentOptions.MAX_SAMPLES);
-        if (epochs != null) Bounds.range("--epochs", epochs, 1, ExperimentOptions.MAX_EPOCHS);
+        TRAIN_SIZE.check(trainSize);
+        ExperimentOptions.VAL_SIZE.check(valSize);
+        if (epochs != null) ExperimentOptions.EPOCHS.check(epochs);
         if (!(cgPasses >= 1 && cgPasses <= 1000)) throw new IllegalArgumentException("--cg-passes " + cgPasses + ": expected 1 to 1000");
         if (paperEstimate && samples > Backend.MAX_INDEX) {
             throw new IllegalArgumentException("--samples " + samples + ": with --paper-estimate at most " + Backend.MAX_INDEX);
         }
-        Network net = model.equals("mlp")
-                ? Network.mlp(c * h * w, hidden, classes, Activation.parse(activation), Activation.IDENTITY)
-                : Models.create(model, c, h, w, classes);
+        Network net;
+        try {
+            net = model.equals("mlp")
+                    ? Network.mlp(c * h * w, hidden, classes, Activation.parse(activation), Activation.IDENTITY)
+                    : Models.create(model, c, h, w, classes);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("--input " + input + ": " + e.getMessage(), e);
+        }
         Backends.Selection sel = Backends.select(backend, Bounds.threads("--threads", threads));
         if (paperEstimate) {
             try (Backend be = sel.backend()) {

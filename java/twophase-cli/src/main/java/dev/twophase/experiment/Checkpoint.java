@@ -124,6 +124,23 @@ public final class Checkpoint {
     /** Whether every run of the plan finished. */
     public boolean complete() { return finished.size() == identity.plan().size(); }
 
+    /**
+     * How far the comparison got, run by run: "adam finished (completed); two-phase after epoch 274
+     * of 300; cg-only not started" (the epochs per run as its {@code --epochs} option recorded them).
+     */
+    public String progress() {
+        List<String> parts = new ArrayList<>();
+        for (RunResult r : finished) parts.add(r.name() + " finished (" + r.outcome().id() + ")");
+        int next = finished.size();
+        if (current != null) {
+            String epochs = identity.options().get("--epochs");
+            parts.add(current.soFar().name() + " after epoch " + current.epoch() + (epochs == null ? "" : " of " + epochs));
+            next++;
+        }
+        for (int i = next; i < identity.plan().size(); i++) parts.add(identity.plan().get(i).name() + " not started");
+        return String.join("; ", parts);
+    }
+
     /** Writes this checkpoint into {@code out} as {@value #FILE}, atomically and flushed to disk. */
     public void write(OutputFolder out) throws IOException {
         out.writeDurably(FILE, this::writeTo);
@@ -196,6 +213,7 @@ public final class Checkpoint {
      * version is an {@link IOException} naming the file and what is wrong (with the byte offset).
      */
     public static Checkpoint read(Path file, String software) throws IOException {
+        if (Files.isDirectory(file)) throw new IOException(file + ": is a folder; expected a checkpoint file");
         long size = Files.size(file);
         String source = file.toString();
         try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {

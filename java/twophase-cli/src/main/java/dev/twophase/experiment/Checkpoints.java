@@ -24,6 +24,8 @@ public final class Checkpoints {
     private long last = System.nanoTime();
     private int writes;
     private long nanosWriting, maxBytes;
+    /** What the checkpoint last written holds ({@link Checkpoint#progress}). */
+    private String lastWritten;
 
     /**
      * {@code identity}: what every checkpoint records (null only with {@link CheckpointPolicy#OFF});
@@ -90,11 +92,15 @@ public final class Checkpoints {
     private void write(OutputFolder out, Checkpoint c) throws IOException {
         long t0 = System.nanoTime();
         c.write(out);
+        lastWritten = c.progress();
         last = System.nanoTime();
         nanosWriting += last - t0;
         writes++;
         maxBytes = Math.max(maxBytes, Files.size(out.resolve(Checkpoint.FILE)));
     }
+
+    /** What the folder's checkpoint of this comparison holds ({@link Checkpoint#progress}), or null when it has none. */
+    String kept() { return lastWritten != null ? lastWritten : resumed != null ? resumed.progress() : null; }
 
     /** Whether the folder holds a checkpoint of this comparison (written now, or the one it resumed). */
     public boolean saved() { return writes > 0 || resumed != null; }

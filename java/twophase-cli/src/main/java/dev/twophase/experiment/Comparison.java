@@ -74,11 +74,13 @@ public final class Comparison {
         Trainer trainer = new Trainer(backend, settings);
         interrupts.onStop(trainer::requestStop);
         List<RunResult> results = new ArrayList<>(checkpoints.finished());
+        Written written = new Written();
+        Throwable failure = null;
         try {
             if (checkpoints.resuming()) {
                 // The folder may hold a report newer or older than the checkpoint: start from the checkpoint's.
                 out.delete(FIGURES.toArray(String[]::new));
-                Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, checkpoints.resumedReport());
+                written.report(out, checkpoints.resumedReport());
             }
             boolean reported = checkpoints.resuming();
             for (int i = results.size(); i < runs.size(); i++) {
@@ -105,7 +107,7 @@ public final class Comparison {
                     checkpoints.beforeReport(out);
                     reported = true;
                 }
-                Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, results);
+                written.report(out, results);
             }
             if (!results.isEmpty()) {
                 // The norm-vs-loss figure shows the first run that swapped, else the first run.
@@ -113,15 +115,48 @@ public final class Comparison {
                 console.println("drawing " + String.join(" and ", FIGURES));
                 console.flush();
                 Plots.gradientNormVersusLoss(out, FIGURES.get(0), shown);
+                written.figures.add(FIGURES.get(0));
                 Plots.lossVersusCompute(out, FIGURES.get(1), results);
+                written.figures.add(FIGURES.get(1));
             }
+        } catch (Throwable t) {
+            failure = t;
+            throw t;
         } finally {
-            printSummary(console, out, results, trainer.stopRequested(), interrupts.signal(), checkpoints);
+            printSummary(console, out, results, trainer.stopRequested(), interrupts.signal(), checkpoints, failure == null ? null : written);
         }
         return new Outcome(results, trainer.stopRequested());
     }
 
-    private void printSummary(PrintStream console, OutputFolder out, List<RunResult> results, boolean interrupted, String signal, Checkpoints checkpoints) {
+    /** What this comparison wrote: the runs the report on disk holds (null: none written), the figures drawn. */
+    private final class Written {
+        List<String> reported;
+        final List<String> figures = new ArrayList<>();
+
+        void report(OutputFolder out, List<RunResult> runs) throws IOException {
+            Report.write(out, backend.name(), backendReasons, settings.seed(), reportSettings, runs);
+            reported = runs.stream().map(RunResult::name).toList();
+        }
+
+        /**
+         * "failed: wrote OUT/report.json and history.csv (runs adam); not written: the figures",
+         * then what the checkpoint in the folder holds, if any.
+         */
+        void print(PrintStream console, OutputFolder out, Checkpoints checkpoints) {
+            List<String> wrote = new ArrayList<>(), not = new ArrayList<>();
+            (reported == null ? not : wrote).add(out.resolve("report.json") + " and history.csv" + (reported == null ? ""
+                    : " (" + (reported.isEmpty() ? "no run" : (reported.size() == 1 ? "run " : "runs ") + String.join(", ", reported)) + ")"));
+            for (String f : FIGURES) (figures.contains(f) ? wrote : not).add(f);
+            console.println("failed (the error follows): " + (wrote.isEmpty() ? "nothing written to " + out.dir() : "wrote " + String.join(", ", wrote))
+                    + (not.isEmpty() ? "" : "; not written: " + String.join(", ", not)));
+            String kept = checkpoints.kept();
+            console.println(kept == null ? "no checkpoint of this comparison in " + out.dir() + " (a new run starts over)"
+                    : "kept: " + out.resolve(Checkpoint.FILE) + " (" + kept + "); 'twophase resume " + out.dir() + "' continues from there once the error is fixed");
+        }
+    }
+
+    private void printSummary(PrintStream console, OutputFolder out, List<RunResult> results, boolean interrupted, String signal, Checkpoints checkpoints,
+                              Written failed) {
         console.println();
         console.print(Report.table(results));
         EqualCompute eq = EqualCompute.of(results);
@@ -135,7 +170,9 @@ public final class Comparison {
             if (r.skippedAdamSteps() > 0) console.println(r.name() + ": skipped " + r.skippedAdamSteps() + " Adam steps with non-finite gradients");
             if (r.outcome() != RunResult.Outcome.COMPLETED) console.println(r.name() + ": " + Report.outcome(r) + ": " + r.reason());
         }
-        if (results.isEmpty()) {
+        if (failed != null) {
+            failed.print(console, out, checkpoints);
+        } else if (results.isEmpty()) {
             console.println((interrupted ? "interrupted" + (signal != null ? " (" + signal + ")" : "") + " before" : "no") + " run finished an epoch; "
                     + out.dir() + " is unchanged");
         } else if (interrupted) {

@@ -8,10 +8,16 @@ import java.nio.channels.FileChannel;
 import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.DirectoryNotEmptyException;
 import java.nio.file.DirectoryStream;
+import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -73,7 +79,12 @@ public final class OutputFolder implements AutoCloseable {
      */
     public static OutputFolder open(Path dir, String option) throws IOException {
         String what = option + " " + dir;
+        if (dir.toString().isEmpty()) throw new IllegalArgumentException(option + " '': an empty path; expected a folder (. for the current one)");
         if (Files.exists(dir) && !Files.isDirectory(dir)) throw new IllegalArgumentException(what + ": is a file; expected a folder (created if missing)");
+        if (Files.isSymbolicLink(dir) && !Files.exists(dir)) {
+            throw new IllegalArgumentException(what + ": is a symbolic link to " + Files.readSymbolicLink(dir)
+                    + ", which does not exist; expected a folder (create the link's target, or remove the link)");
+        }
         boolean created = !Files.exists(dir);
         try {
             Files.createDirectories(dir);
@@ -85,7 +96,8 @@ public final class OutputFolder implements AutoCloseable {
         try {
             ch = FileChannel.open(lockFile, StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
         } catch (IOException e) {
-            throw new IllegalArgumentException(what + ": cannot write in this folder (" + reason(e) + ")", e);
+            throw new IllegalArgumentException(what + ": cannot open its lock file " + lockFile + " (" + (Files.isDirectory(lockFile, LinkOption.NOFOLLOW_LINKS)
+                    ? FOLDER_IN_THE_WAY : reason(e)) + ")", e);
         }
         FileLock lock;
         try {
@@ -109,10 +121,26 @@ public final class OutputFolder implements AutoCloseable {
         return f;
     }
 
-    private static String reason(IOException e) {
+    /**
+     * Why a file operation failed, in words: the system's reason where it gave one ("Permission
+     * denied", "No space left on device"), else what the exception's kind means.
+     */
+    public static String reason(IOException e) {
         if (e instanceof FileSystemException fe && fe.getReason() != null) return fe.getReason();
-        return e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+        String kind = switch (e) {
+            case NoSuchFileException x -> "no such file or folder";
+            case FileAlreadyExistsException x -> "something of that name is already there";
+            case DirectoryNotEmptyException x -> "a folder of that name, not empty, is in the way";
+            case AccessDeniedException x -> "permission denied";
+            case NotDirectoryException x -> "not a folder";
+            case FileSystemException x -> "the file system refused";
+            default -> e.getMessage() != null ? e.getMessage() : "an I/O error";
+        };
+        return kind;
     }
+
+    /** What is in the way when {@code file} is a folder, where a file was expected. */
+    static final String FOLDER_IN_THE_WAY = "a folder of that name is in the way; expected a file, or nothing, there";
 
     public Path dir() { return dir; }
 
@@ -126,14 +154,18 @@ public final class OutputFolder implements AutoCloseable {
         }
         Path tmp = dir.resolve("." + name + TEMP_MARK + PID + "-" + COUNTER.incrementAndGet() + ".tmp");
         TEMPS.add(tmp);
+        Path target = dir.resolve(name);
         try {
             writer.write(tmp);
             try {
-                Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             } catch (AtomicMoveNotSupportedException e) {
-                Files.move(tmp, dir.resolve(name), StandardCopyOption.REPLACE_EXISTING);
+                Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
             }
             written = true;
+        } catch (IOException e) {
+            throw new IOException(target + ": not written (" + (Files.isDirectory(target, LinkOption.NOFOLLOW_LINKS)
+                    ? FOLDER_IN_THE_WAY : reason(e)) + ")", e);
         } finally {
             try {
                 Files.deleteIfExists(tmp);
@@ -177,9 +209,17 @@ public final class OutputFolder implements AutoCloseable {
         void write(OutputStream out) throws IOException;
     }
 
-    /** Deletes the named files where present. */
+    /** Deletes the named files where present; a folder of such a name is not deleted but refused. */
     public void delete(String... names) throws IOException {
-        for (String n : names) Files.deleteIfExists(dir.resolve(n));
+        for (String n : names) {
+            Path p = dir.resolve(n);
+            if (Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS)) throw new IOException(p + ": not deleted (" + FOLDER_IN_THE_WAY + ")");
+            try {
+                Files.deleteIfExists(p);
+            } catch (IOException e) {
+                throw new IOException(p + ": not deleted (" + reason(e) + ")", e);
+            }
+        }
     }
 
     /** Fills a temporary file. */

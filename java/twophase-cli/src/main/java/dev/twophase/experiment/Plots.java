@@ -25,7 +25,12 @@ import java.util.List;
 public final class Plots {
     private static final Color[] COLORS = {new Color(0x1f77b4), new Color(0xd62728), new Color(0x2ca02c), new Color(0x9467bd), new Color(0xff7f0e)};
 
-    static { System.setProperty("java.awt.headless", "true"); }
+    static {
+        System.setProperty("java.awt.headless", "true");
+        // ImageIO buffers a PNG in a cache file under java.io.tmpdir; a failed write (a full disk) left
+        // that stream for a shutdown hook, which then died with a NullPointerException. A figure is small.
+        javax.imageio.ImageIO.setUseCache(false);
+    }
 
     private Plots() { }
 

@@ -87,7 +87,8 @@ class CliTest {
                 {"compare", "--backend", "tpu", "--quiet"},
                 {"compare", "--dataset", "imagenet", "--quiet"},
                 {"compare", "--epochs", "many"},
-                {"compare", "--no-such-option"}}) {
+                {"compare", "--no-such-option"},
+                {"train", "--help"}, {"compare", "train", "--help"}}) {
             Result r = run(args);
             assertEquals(2, r.code(), String.join(" ", args) + " -> " + r.err());
             assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
@@ -100,5 +101,14 @@ class CliTest {
         Result r = run("--help");
         assertEquals(0, r.code());
         assertTrue(r.out().contains("compare") && r.out().contains("devices"), r.out());
+        // each command's summary (the first line of its description) is a sentence of its own
+        for (var sub : Main.commandLine().getSubcommands().values()) {
+            String summary = sub.getCommandSpec().usageMessage().description()[0];
+            assertTrue(summary.endsWith("."), sub.getCommandName() + ": " + summary);
+        }
+        Result bogus = run("repro", "bogus");
+        assertEquals(2, bogus.code());
+        assertEquals("twophase: unknown model 'bogus'; expected one of " + String.join(", ", new java.util.TreeSet<>(ReproCommand.PAPER_MNIST.keySet())),
+                bogus.err().strip());
     }
 }

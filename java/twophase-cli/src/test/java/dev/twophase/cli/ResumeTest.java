@@ -22,6 +22,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Set;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -290,7 +291,7 @@ class ResumeTest {
         byte[] report = Files.readAllBytes(out.resolve("report.json")), checkpoint = Files.readAllBytes(out.resolve(Checkpoint.FILE));
         // every option of compare is either refused when changed or listed as free to change
         java.util.Set<String> options = new java.util.TreeSet<>(RobustnessTest.optionNames(Main.commandLine().getSubcommands().get("compare")));
-        options.removeAll(List.of("--help", "--version", "--out"));
+        options.removeAll(List.of("--help", "--version", "--out", "--overwrite")); // both refused by resume whatever their value
         java.util.Set<String> covered = new java.util.TreeSet<>(CHANGES.keySet());
         covered.addAll(ResumeCommand.CHANGEABLE);
         assertEquals(options, covered);
@@ -375,6 +376,53 @@ class ResumeTest {
         r = run("compare", "--epochs", "1", "--runs", "adam", "--hidden", "4", "--backend", "cpu", "--checkpoint-every", "off", "--out", out.toString());
         assertEquals(0, r.code(), r.err());
         assertFalse(Files.exists(out.resolve(Checkpoint.FILE)), "a checkpoint that no longer matches the report is removed");
+    }
+
+    @Test
+    void aNewRunDoesNotReplaceTheCheckpointOfAnUnfinishedOneUnlessTold() throws Exception {
+        Path out = dir.resolve("unfinished");
+        Cli p = new Cli(comparison(out));
+        p.await(l -> l.contains("train loss"), "a progress line");
+        while (!Files.exists(out.resolve(Checkpoint.FILE))) Thread.sleep(10);
+        p.kill();
+        byte[] checkpoint = Files.readAllBytes(out.resolve(Checkpoint.FILE));
+        String progress = Checkpoint.read(out.resolve(Checkpoint.FILE), Main.VERSION).progress();
+        assertTrue(progress.matches("adam after epoch \\d+ of 150; two-phase not started; cg-only not started"), progress);
+        Set<String> files = listing(out);
+
+        for (String[] fresh : new String[][]{{"compare", "--epochs", "3", "--out", out.toString()}, {"--epochs", "3", "--seed", "7", "--out", out.toString()},
+                {"--epochs", "3", "--checkpoint-every", "off", "--out", out.toString()}}) {
+            CliTest.Result r = run(fresh);
+            assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+            assertEquals("twophase: --out " + out + ": holds the checkpoint of a run that did not finish (" + progress + "); continue it with 'twophase resume "
+                    + out + "', or pass --overwrite to start this run there instead, replacing it", r.err().strip());
+            assertEquals("", r.out());
+            assertArrayEquals(checkpoint, Files.readAllBytes(out.resolve(Checkpoint.FILE)), "the checkpoint is left alone");
+            assertEquals(files, listing(out));
+        }
+        CliTest.Result r = resume(out, "--overwrite");
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --overwrite: resume continues the checkpoint in " + out), r.err());
+
+        // a checkpoint that cannot be read is not replaced silently either
+        byte[] damaged = checkpoint.clone();
+        damaged[damaged.length / 2] ^= 0x10;
+        Files.write(out.resolve(Checkpoint.FILE), damaged);
+        r = run("compare", "--epochs", "3", "--out", out.toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --out " + out + ": holds a checkpoint that cannot be read (" + out.resolve(Checkpoint.FILE) + ": at byte "), r.err());
+        assertTrue(r.err().strip().endsWith("pass --overwrite to start this run there anyway, replacing it, or choose another --out"), r.err());
+        Files.write(out.resolve(Checkpoint.FILE), checkpoint);
+
+        r = run("compare", "--epochs", "2", "--runs", "adam", "--hidden", "4", "--backend", "cpu", "--quiet", "--overwrite", "--out", out.toString());
+        assertEquals(0, r.code(), r.err());
+        assertTrue(Checkpoint.read(out.resolve(Checkpoint.FILE), Main.VERSION).complete(), "the new run's checkpoint");
+    }
+
+    private static Set<String> listing(Path out) throws IOException {
+        try (var s = Files.list(out)) {
+            return s.map(f -> f.getFileName().toString()).filter(n -> !n.contains(".twophase-")).collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+        }
     }
 
     @Test

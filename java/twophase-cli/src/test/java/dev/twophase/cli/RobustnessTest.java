@@ -85,7 +85,11 @@ class RobustnessTest {
                 {"--data-dir", dir.toString(), "--data-dir"}, {"--dataset", "mnist", "--data-dir", file.toString(), "is a regular file"},
                 {"--divergence-factor", "1", "--divergence-factor"}, {"--divergence-factor", "many", "--divergence-factor"},
                 {"--backend", "tpu", "--backend"}, {"--model", "resnet", "--model"}, {"--switch", "sometimes", "switch rule"},
-                {"--out", file.toString(), "--out " + file + ": is a file"}};
+                {"--out", file.toString(), "--out " + file + ": is a file"},
+                // values picocli cannot read as the option's type: the option, the value and its range, no Java type name
+                {"--epochs", "10000000000", "--epochs 10000000000: expected 1..10,000,000"}, {"--epochs", "abc", "--epochs 'abc': expected a whole number, 1..10,000,000"},
+                {"--hidden", "64,10000000000", "--hidden 10000000000: expected 1..100,000"}, {"--lr", "abc", "--lr 'abc': expected a number"},
+                {"--threads", "99999999999", "--threads 99999999999: expected 1.."}};
         for (String[] c : cases) {
             String[] args = Stream.concat(Stream.of("compare", "--quiet", "--out", out.toString()), Stream.of(c).limit(c.length - 1)).toArray(String[]::new);
             if (c[c.length - 2].equals(file.toString()) && c[0].equals("--out")) args = new String[]{"compare", "--quiet", "--out", file.toString()};
@@ -95,11 +99,13 @@ class RobustnessTest {
             assertEquals(ExitStatus.BAD_INPUT, r.code(), label);
             assertEquals(1, r.err().strip().lines().count(), label);
             assertTrue(r.err().contains(c[c.length - 1]), label);
+            assertFalse(r.err().matches("(?s).*(is not an? (int|long|double)|Exception).*"), label);
             assertTrue(System.nanoTime() - t0 < 5_000_000_000L, label);
             assertFalse(Files.exists(out), "no output folder for refused arguments: " + label);
         }
         for (String[] args : new String[][]{{"throughput", "--threads", "100000"}, {"throughput", "--input", "1x28"}, {"throughput", "--samples", "0"},
                 {"throughput", "--paper-estimate", "--cg-passes", "0.5"}, {"throughput", "--paper-estimate", "--train-size", "0"},
+                {"throughput", "--input", "1x100000x100000"}, {"throughput", "--model", "vit-mlp", "--input", "3x7x7"}, {"throughput", "--samples", "99999999999"},
                 {"devices", "--threads", "0"}, {"download", "mnist", "--dir", file.toString()}, {"repro", "vit-mlp", "--model", "vgg5-max-relu"},
                 {"repro", "vit-mlp", "--scale", "huge"}}) {
             CliTest.Result r = run(args);
@@ -123,6 +129,56 @@ class RobustnessTest {
         CliTest.Result r = run("compare", "--quiet", "--out", proc.toString());
         assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
         assertTrue(r.err().startsWith("twophase: --out " + proc + ": cannot"), r.err());
+    }
+
+    /** A sample count the data cannot meet that the option did not give says where it came from. */
+    @Test
+    void aPresetSampleCountTheDataCannotMeetIsNamedAsThePresets() throws IOException {
+        Path data = ResumeTest.mnist(dir.resolve("small"), 0); // 40 training, 20 validation samples
+        String preset = " (repro's preset for --scale cpu; give ";
+        CliTest.Result r = run("repro", "vit-mlp", "--data-dir", data.toString(), "--val-size", "11", "--quiet", "--out", dir.resolve("a").toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --train-size 1000" + preset + "--train-size N to change it): "), r.err());
+        assertTrue(r.err().contains("but there are 40"), r.err());
+        r = run("repro", "vit-mlp", "--dataset", "digits", "--train-size", "100", "--quiet", "--out", dir.resolve("b").toString());
+        assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+        assertTrue(r.err().startsWith("twophase: --val-size 1000" + preset + "--val-size N to change it): "), r.err());
+        r = run("repro", "vit-mlp", "--data-dir", data.toString(), "--train-size", "41", "--quiet", "--out", dir.resolve("c").toString());
+        assertTrue(r.err().startsWith("twophase: --train-size 41: "), "a value given is not called the preset's: " + r.err());
+        assertFalse(Files.exists(dir.resolve("a")) || Files.exists(dir.resolve("b")) || Files.exists(dir.resolve("c")));
+    }
+
+    /** Each refusal of an output folder names the place and what was expected, never a Java exception's class. */
+    @Test
+    void outputFolderRefusalsNameThePlace() throws IOException {
+        Path dangling = Files.createSymbolicLink(dir.resolve("link"), dir.resolve("nowhere"));
+        Path locked = Files.createDirectories(dir.resolve("locked").resolve(OutputFolder.LOCK)).getParent();
+        Path badCheckpoint = Files.createDirectories(dir.resolve("bad").resolve("checkpoint.bin")).getParent();
+        Path file = Files.writeString(dir.resolve("a-file"), "x");
+        String[][] cases = {
+                {"--out " + dangling + ": is a symbolic link to " + dir.resolve("nowhere") + ", which does not exist; expected a folder", "compare", "--out", dangling.toString()},
+                {"--out " + locked + ": cannot open its lock file " + locked.resolve(OutputFolder.LOCK) + " (a folder of that name is in the way; expected a file,",
+                        "compare", "--out", locked.toString()},
+                {"--out '': an empty path; expected a folder (. for the current one)", "compare", "--out", ""},
+                {"--out '': an empty path; expected a folder (. for the current one)", "--out", ""},
+                {"resume '': an empty path; expected a folder (. for the current one)", "resume", ""},
+                {"--out " + file.resolve("sub") + ": cannot create the folder (", "compare", "--out", file.resolve("sub").toString()},
+        };
+        for (String[] c : cases) {
+            CliTest.Result r = run(java.util.Arrays.copyOfRange(c, 1, c.length));
+            assertEquals(ExitStatus.BAD_INPUT, r.code(), r.err());
+            assertTrue(r.err().startsWith("twophase: " + c[0]), r.err());
+            assertFalse(r.err().contains("Exception"), r.err());
+            assertEquals(1, r.err().strip().lines().count(), r.err());
+        }
+        assertFalse(Files.exists(dir.resolve("nowhere")));
+        CliTest.Result r = run("resume", badCheckpoint.toString());
+        assertEquals(ExitStatus.FAILURE, r.code(), r.err());
+        assertEquals("twophase: " + badCheckpoint.resolve("checkpoint.bin") + ": is a folder; expected a checkpoint file", r.err().strip());
+        if (Files.isDirectory(Path.of("/proc"))) {
+            r = run("compare", "--quiet", "--out", "/proc/twophase-out");
+            assertFalse(r.err().contains("Exception"), r.err());
+        }
     }
 
     @Test
@@ -219,8 +275,62 @@ class RobustnessTest {
         assertEquals("interrupted", adam.get("outcome").asText());
         assertEquals(adam.get("epochs").size(), adam.get("final").get("epoch").asInt());
         assertEquals(List.of(), temporaries(out));
-        // the lock went with the process
-        assertEquals(0, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--out", out.toString()).code());
+        // the lock went with the process; the stopped run's checkpoint is replaced only when asked to
+        assertEquals(ExitStatus.BAD_INPUT, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--out", out.toString()).code());
+        assertEquals(0, run("compare", "--quiet", "--epochs", "1", "--hidden", "4", "--backend", "cpu", "--overwrite", "--out", out.toString()).code());
+    }
+
+    /** A write that fails: the summary says what was written and what the checkpoint keeps, never "wrote" for what was not. */
+    @Test
+    void aFailedWriteIsNotReportedAsWrittenAndTheSummarySaysWhatIsKept() throws Exception {
+        String inTheWay = ": not written (a folder of that name is in the way; expected a file, or nothing, there)";
+        // report.json is a folder: the checkpoint after adam is written, the report is not
+        Path out = Files.createDirectories(dir.resolve("report").resolve("report.json")).getParent();
+        String all = finish(start(out, "--epochs", "3", "--quiet"));
+        assertFalse(all.contains("wrote " + out), all);
+        assertTrue(all.contains("failed (the error follows): nothing written to " + out + "; not written: " + out.resolve("report.json")
+                + " and history.csv, gradnorm-vs-loss.png, loss-vs-compute.png\n"), all);
+        assertTrue(all.contains("kept: " + out.resolve("checkpoint.bin") + " (adam finished (completed); two-phase not started); 'twophase resume " + out
+                + "' continues from there once the error is fixed\n"), all);
+        assertTrue(all.strip().endsWith("twophase: " + out.resolve("report.json") + inTheWay), all);
+
+        // checkpoint.bin is a folder: nothing is written
+        out = Files.createDirectories(dir.resolve("checkpoint").resolve("checkpoint.bin")).getParent();
+        all = finish(start(out, "--epochs", "3", "--quiet"));
+        assertTrue(all.contains("failed (the error follows): nothing written to " + out + "; not written: "), all);
+        assertTrue(all.contains("no checkpoint of this comparison in " + out + " (a new run starts over)\n"), all);
+        assertTrue(all.strip().endsWith("twophase: " + out.resolve("checkpoint.bin") + inTheWay), all);
+        assertFalse(all.contains("wrote "), all);
+
+        // an old figure's name is a folder with a file in it: not deleted, and said so
+        out = Files.createDirectories(dir.resolve("figure").resolve("gradnorm-vs-loss.png"));
+        Files.writeString(out.resolve("keep.txt"), "mine");
+        out = out.getParent();
+        all = finish(start(out, "--epochs", "3", "--quiet"));
+        assertTrue(all.strip().endsWith("twophase: " + out.resolve("gradnorm-vs-loss.png")
+                + ": not deleted (a folder of that name is in the way; expected a file, or nothing, there)"), all);
+        assertFalse(all.contains("Exception"), all);
+        assertEquals("mine", Files.readString(out.resolve("gradnorm-vs-loss.png").resolve("keep.txt")));
+
+        // the figure's folder appears after the first report: the report is written, the figures are not
+        Path late = dir.resolve("late");
+        Process p = start(late, "--epochs", "400");
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        until(lines, "two-phase  epoch");
+        Files.createDirectories(late.resolve("gradnorm-vs-loss.png"));
+        all = rest(lines, p);
+        assertEquals(ExitStatus.FAILURE, p.exitValue(), all);
+        assertTrue(all.contains("failed (the error follows): wrote " + late.resolve("report.json") + " and history.csv (runs adam, two-phase);"
+                + " not written: gradnorm-vs-loss.png, loss-vs-compute.png\n"), all);
+        assertTrue(all.contains("kept: " + late.resolve("checkpoint.bin") + " (adam finished (completed); two-phase finished (completed))"), all);
+        assertTrue(all.strip().endsWith("twophase: " + late.resolve("gradnorm-vs-loss.png") + inTheWay), all);
+    }
+
+    /** The whole output of a process that fails with status 1. */
+    private static String finish(Process p) throws Exception {
+        String all = rest(new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)), p);
+        assertEquals(ExitStatus.FAILURE, p.exitValue(), all);
+        return all;
     }
 
     @Test
