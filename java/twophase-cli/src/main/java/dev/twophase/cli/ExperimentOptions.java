@@ -179,7 +179,13 @@ final class ExperimentOptions {
         if (epochs != null) EPOCHS.check(epochs);
         if (batchSize != null) BATCH.check(batchSize);
         if (lr != null) Bounds.positive("--lr", lr);
-        if (switchRule != null) SwitchRule.parse(switchRule);
+        if (switchRule != null) {
+            try {
+                SwitchRule.parse(switchRule);
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("--switch: " + e.getMessage(), e);
+            }
+        }
         if (norm != null) NormMeasure.parse(norm);
         if (cgFormula != null) CgFormula.parse(cgFormula);
         if (lineSearch != null) LineSearchKind.parse(lineSearch);

@@ -94,6 +94,8 @@ class CliTest {
             assertEquals(1, r.err().strip().lines().count(), "one line: " + r.err());
             assertTrue(r.err().startsWith("twophase: "), r.err());
         }
+        Result r = run("compare", "--switch", "peak:0.9:-1", "--quiet");
+        assertTrue(r.err().startsWith("twophase: --switch: switch rule 'peak:0.9:-1': norm smoothing = -1.0; expected a value in [0, 1)"), r.err());
     }
 
     @Test

@@ -79,7 +79,7 @@ public final class CpuBackend implements Backend {
     @Override public String name() { return "cpu"; }
 
     @Override public String description() {
-        return "cpu: " + par.threads() + " threads, GEMM: " + gemmDescription;
+        return "cpu: " + par.threads() + (par.threads() == 1 ? " thread" : " threads") + ", GEMM: " + gemmDescription;
     }
 
     @Override public String toString() { return description(); }
