@@ -87,6 +87,7 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
     static int execute(Job job, List<String> commandLine, PrintWriter err) throws Exception {
         Map<String, String> options = effective(job);
         try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
+            out.refuseFoldersInTheWay(Comparison.FILES);
             if (!job.opt().overwrite) refuseUnfinished(out);
             return run(job, commandLine, options, out, null, err);
         }
@@ -99,7 +100,7 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
      */
     static void refuseUnfinished(OutputFolder out) {
         Path file = out.resolve(Checkpoint.FILE);
-        if (!Files.isRegularFile(file)) return; // a folder of that name is no checkpoint (writing one fails, naming it)
+        if (!Files.isRegularFile(file)) return;
         String holds, ways;
         try {
             Checkpoint c = Checkpoint.read(file, Main.VERSION);

@@ -1,6 +1,7 @@
 package dev.twophase.cli;
 
 import dev.twophase.experiment.Checkpoint;
+import dev.twophase.experiment.Comparison;
 import dev.twophase.experiment.OutputFolder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -56,6 +57,7 @@ public final class ResumeCommand implements Callable<Integer> {
             throw new IllegalArgumentException("resume " + dir + ": " + (Files.exists(dir) ? "is a file" : "no such folder") + "; expected the output folder of an earlier run");
         }
         try (OutputFolder out = OutputFolder.open(dir, "resume")) {
+            out.refuseFoldersInTheWay(Comparison.FILES);
             Path file = out.resolve(Checkpoint.FILE);
             if (!Files.exists(file)) {
                 throw new IllegalArgumentException("resume " + dir + ": no checkpoint (" + Checkpoint.FILE + ") in this folder; it is written by compare and repro"

@@ -32,6 +32,8 @@ import java.util.Set;
 public final class Comparison {
     /** The figures, in the order they are drawn. */
     public static final List<String> FIGURES = List.of("gradnorm-vs-loss.png", "loss-vs-compute.png");
+    /** Every file a comparison writes into its folder. */
+    public static final List<String> FILES = List.of(Report.JSON_FILE, Report.CSV_FILE, Checkpoint.FILE, FIGURES.get(0), FIGURES.get(1));
 
     /** A run: its name in the report and its switch rule ({@link SwitchRule#parse} form). */
     public record Run(String name, String rule) { }

@@ -22,6 +22,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.time.Instant;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -60,13 +61,16 @@ public final class OutputFolder implements AutoCloseable {
     }
 
     private final Path dir;
+    /** How messages name this folder: "--out DIR", "resume DIR". */
+    private final String what;
     private final FileChannel channel;
     private final FileLock lock;
     private final boolean created;
     private boolean written;
 
-    private OutputFolder(Path dir, FileChannel channel, FileLock lock, boolean created) {
+    private OutputFolder(Path dir, String what, FileChannel channel, FileLock lock, boolean created) {
         this.dir = dir;
+        this.what = what;
         this.channel = channel;
         this.lock = lock;
         this.created = created;
@@ -116,7 +120,7 @@ public final class OutputFolder implements AutoCloseable {
         }
         ch.truncate(0);
         ch.write(ByteBuffer.wrap(("pid " + PID + ", started " + Instant.now()).getBytes(StandardCharsets.UTF_8)), 0);
-        OutputFolder f = new OutputFolder(dir, ch, lock, created);
+        OutputFolder f = new OutputFolder(dir, what, ch, lock, created);
         f.deleteStaleTemporaries();
         return f;
     }
@@ -145,6 +149,17 @@ public final class OutputFolder implements AutoCloseable {
     public Path dir() { return dir; }
 
     public Path resolve(String name) { return dir.resolve(name); }
+
+    /**
+     * Refuses ({@link IllegalArgumentException}, naming each) a folder where one of {@code names} is
+     * to be written: checked when a command takes its folder, so that it is not found only by the
+     * write after the training time is spent.
+     */
+    public void refuseFoldersInTheWay(List<String> names) {
+        List<String> inTheWay = names.stream().map(dir::resolve).filter(p -> Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS))
+                .map(p -> "cannot write " + p + " (" + FOLDER_IN_THE_WAY + ")").toList();
+        if (!inTheWay.isEmpty()) throw new IllegalArgumentException(what + ": " + String.join("; ", inTheWay));
+    }
 
     /** Writes a file: the writer fills a unique temporary file, which is then renamed to {@code name}. */
     public void write(String name, Writer writer) throws IOException {

@@ -38,12 +38,15 @@ public final class Report {
             + ",hostToDeviceBytes,deviceToHostBytes";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
+    /** The files {@link #write} writes. */
+    public static final String JSON_FILE = "report.json", CSV_FILE = "history.csv";
+
     private Report() { }
 
     public static void write(OutputFolder out, String backend, List<String> backendSelection, long seed,
                              Map<String, Object> settings, List<RunResult> runs) throws IOException {
-        out.writeString("report.json", json(backend, backendSelection, seed, settings, runs));
-        out.writeString("history.csv", csv(runs));
+        out.writeString(JSON_FILE, json(backend, backendSelection, seed, settings, runs));
+        out.writeString(CSV_FILE, csv(runs));
     }
 
     static String json(String backend, List<String> backendSelection, long seed, Map<String, Object> settings, List<RunResult> runs)
