@@ -81,15 +81,18 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
     static List<String> commandLine(CommandSpec spec) { return List.copyOf(spec.root().commandLine().getParseResult().expandedArgs()); }
 
     /**
-     * Runs a job from scratch: takes the output folder (created, checked, locked), then
+     * Runs a job from scratch: handles Ctrl-C ({@link Interrupts}; until the runs start, it quits
+     * saying that nothing was written), takes the output folder (created, checked, locked), then
      * {@link #run}; returns the exit status ({@link ExitStatus}).
      */
     static int execute(Job job, List<String> commandLine, PrintWriter err) throws Exception {
         Map<String, String> options = effective(job);
-        try (OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
+        try (Interrupts interrupts = Interrupts.install(System.out);
+             OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
+            interrupts.onQuit(() -> Checkpoints.quitNote(out, null));
             out.refuseFoldersInTheWay(Comparison.FILES);
             if (!job.opt().overwrite) refuseUnfinished(out);
-            return run(job, commandLine, options, out, null, err);
+            return run(job, commandLine, options, out, null, interrupts, err);
         }
     }
 
@@ -125,45 +128,45 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
      * from {@code out}, whose options {@code options} already matched): loads the data, builds the
      * model, opens the backend, trains with progress and checkpoints, writes the report and prints
      * the summary; returns the exit status ({@link ExitStatus}), with one line on {@code err} naming
-     * the runs that diverged.
+     * the runs that diverged. {@code interrupts} (installed by the caller before it took the folder)
+     * handles Ctrl-C and SIGTERM.
      */
-    static int run(Job job, List<String> commandLine, Map<String, String> options, OutputFolder out, Checkpoint resume, PrintWriter err) throws Exception {
+    static int run(Job job, List<String> commandLine, Map<String, String> options, OutputFolder out, Checkpoint resume, Interrupts interrupts,
+                   PrintWriter err) throws Exception {
         ExperimentOptions opt = job.opt();
         Defaults defaults = job.defaults();
         TrainSettings settings = opt.settings(defaults.epochs(), defaults.cg());
         CheckpointPolicy policy = opt.checkpointPolicy();
-        try (Interrupts interrupts = Interrupts.install(System.out)) {
-            Dataset.Split data = opt.loadData(defaults);
-            long dataChecksum = policy.enabled() || resume != null ? Checkpoint.dataChecksum(data) : 0;
-            if (resume != null) ResumeCommand.checkData(resume, dataChecksum, options, out);
-            Network net = opt.network(defaults.model(), data.train());
-            Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
-            Comparison.Outcome outcome;
-            try (Backend be = sel.backend()) {
-                if (resume != null) ResumeCommand.checkBackend(resume, be.name(), options.get("--backend"), out);
-                Map<String, Object> described = opt.describe(net, data, settings, be, job.rule());
-                described.putAll(job.reportExtra());
-                Comparison c = new Comparison(be, sel.reasons(), net, data, settings, job.plan(), described);
-                printHeader(net, data, settings, be, job.plan());
-                if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume));
-                else if (Files.exists(out.resolve(Checkpoint.FILE))) {
-                    System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run "
-                            + (policy.enabled() ? "replaces it" : "deletes it (--checkpoint-every off)"));
-                }
-                Checkpoints checkpoints = new Checkpoints(policy, new Checkpoint.Identity(Main.VERSION, commandLine, options, be.name(), dataChecksum,
-                        job.plan()), resume);
-                outcome = c.execute(out, interrupts, opt.quiet ? Progress.none() : Progress.console(System.out, defaults.progressLines()), System.out,
-                        checkpoints);
+        Dataset.Split data = opt.loadData(defaults);
+        long dataChecksum = policy.enabled() || resume != null ? Checkpoint.dataChecksum(data) : 0;
+        if (resume != null) ResumeCommand.checkData(resume, dataChecksum, options, out);
+        Network net = opt.network(defaults.model(), data.train());
+        Backends.Selection sel = Backends.select(ExperimentOptions.or(opt.backend, "auto"), opt.threads());
+        Comparison.Outcome outcome;
+        try (Backend be = sel.backend()) {
+            if (resume != null) ResumeCommand.checkBackend(resume, be.name(), options.get("--backend"), out);
+            Map<String, Object> described = opt.describe(net, data, settings, be, job.rule());
+            described.putAll(job.reportExtra());
+            Comparison c = new Comparison(be, sel.reasons(), net, data, settings, job.plan(), described);
+            printHeader(net, data, settings, be, job.plan());
+            if (resume != null) System.out.println("  resume  " + ResumeCommand.describe(resume));
+            else if (Files.exists(out.resolve(Checkpoint.FILE))) {
+                System.out.println("  note    " + out.resolve(Checkpoint.FILE) + " holds an earlier comparison's checkpoint; this run "
+                        + (policy.enabled() ? "replaces it" : "deletes it (--checkpoint-every off)"));
             }
-            List<RunResult> diverged = outcome.diverged();
-            if (!diverged.isEmpty()) {
-                err.println("twophase: diverged: " + String.join("; ", diverged.stream()
-                        .map(r -> r.name() + " at epoch " + r.divergedEpoch() + " (" + r.reason() + ")").toList()));
-                err.flush();
-            }
-            job.epilogue().run();
-            return outcome.interrupted() ? ExitStatus.INTERRUPTED : diverged.isEmpty() ? ExitStatus.SUCCESS : ExitStatus.DIVERGED;
+            Checkpoints checkpoints = new Checkpoints(policy, new Checkpoint.Identity(Main.VERSION, commandLine, options, be.name(), dataChecksum,
+                    job.plan()), resume);
+            outcome = c.execute(out, interrupts, opt.quiet ? Progress.none() : Progress.console(System.out, defaults.progressLines()), System.out,
+                    checkpoints);
         }
+        List<RunResult> diverged = outcome.diverged();
+        if (!diverged.isEmpty()) {
+            err.println("twophase: diverged: " + String.join("; ", diverged.stream()
+                    .map(r -> r.name() + " at epoch " + r.divergedEpoch() + " (" + r.reason() + ")").toList()));
+            err.flush();
+        }
+        job.epilogue().run();
+        return outcome.interrupted() ? ExitStatus.INTERRUPTED : diverged.isEmpty() ? ExitStatus.SUCCESS : ExitStatus.DIVERGED;
     }
 
     static void printHeader(Network net, Dataset.Split data, TrainSettings s, Backend be, List<Comparison.Run> plan) {

@@ -1,7 +1,9 @@
 package dev.twophase.cli;
 
 import dev.twophase.experiment.Checkpoint;
+import dev.twophase.experiment.Checkpoints;
 import dev.twophase.experiment.Comparison;
+import dev.twophase.experiment.Interrupts;
 import dev.twophase.experiment.OutputFolder;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -56,7 +58,8 @@ public final class ResumeCommand implements Callable<Integer> {
         if (!Files.isDirectory(dir)) {
             throw new IllegalArgumentException("resume " + dir + ": " + (Files.exists(dir) ? "is a file" : "no such folder") + "; expected the output folder of an earlier run");
         }
-        try (OutputFolder out = OutputFolder.open(dir, "resume")) {
+        try (Interrupts interrupts = Interrupts.install(System.out); OutputFolder out = OutputFolder.open(dir, "resume")) {
+            interrupts.onQuit(() -> Checkpoints.quitNote(out, null));
             out.refuseFoldersInTheWay(Comparison.FILES);
             Path file = out.resolve(Checkpoint.FILE);
             if (!Files.exists(file)) {
@@ -64,6 +67,7 @@ public final class ResumeCommand implements Callable<Integer> {
                         + " (see --checkpoint-every) once a checkpoint is due");
             }
             Checkpoint checkpoint = Checkpoint.read(file, Main.VERSION);
+            interrupts.onQuit(() -> Checkpoints.quitNote(out, checkpoint.progress()));
             // Every option given is checked; those that may change are then applied alone, so that an
             // option given again with its default value does not show up in the report as if set.
             checkOptions(checkpoint.identity().options(), CompareCommand.effective(original(checkpoint, file, name -> true).job()), dir);
@@ -72,7 +76,7 @@ public final class ResumeCommand implements Callable<Integer> {
             if (!job.plan().equals(checkpoint.identity().plan())) {
                 throw new IOException(file + ": its runs " + checkpoint.identity().plan() + " are not those its command line gives here, " + job.plan());
             }
-            return CompareCommand.run(job, checkpoint.identity().command(), options, out, checkpoint, spec.commandLine().getErr());
+            return CompareCommand.run(job, checkpoint.identity().command(), options, out, checkpoint, interrupts, spec.commandLine().getErr());
         }
     }
 

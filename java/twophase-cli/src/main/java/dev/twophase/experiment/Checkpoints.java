@@ -7,6 +7,7 @@ import dev.twophase.train.RunState;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -101,6 +102,20 @@ public final class Checkpoints {
 
     /** What the folder's checkpoint of this comparison holds ({@link Checkpoint#progress}), or null when it has none. */
     String kept() { return lastWritten != null ? lastWritten : resumed != null ? resumed.progress() : null; }
+
+    /**
+     * What a command that quits at once leaves in {@code out}, in words: whether it wrote nothing
+     * (and so removes the folder it created), and the checkpoint that {@code kept} describes
+     * ({@link Checkpoint#progress}; null: none of this comparison) with the command that continues it.
+     */
+    public static String quitNote(OutputFolder out, String kept) {
+        Path file = out.resolve(Checkpoint.FILE);
+        String nothing = out.wroteNothing() ? "nothing written" + (out.created() ? "; removed " + out.dir() + ", which this run created" : " to " + out.dir())
+                : null;
+        if (kept != null) return (nothing != null ? nothing + "; " : "") + "kept " + file + " (" + kept + "): 'twophase resume " + out.dir() + "' continues from it";
+        if (nothing == null) return "no checkpoint of this comparison in " + out.dir() + " (a new run starts over)";
+        return nothing + (Files.isRegularFile(file) ? "; " + file + ", an earlier run's, is left as it was" : "; nothing can be resumed");
+    }
 
     /** Whether the folder holds a checkpoint of this comparison (written now, or the one it resumed). */
     public boolean saved() { return writes > 0 || resumed != null; }

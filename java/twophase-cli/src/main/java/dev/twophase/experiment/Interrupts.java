@@ -6,6 +6,7 @@ import sun.misc.SignalHandler;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 /**
  * Ctrl-C (SIGINT) and SIGTERM during a training command. Handled as signals, not shutdown hooks,
@@ -13,8 +14,8 @@ import java.util.List;
  * the current training run to stop after its epoch ({@link #onStop}), and the command then writes
  * its report and figures, prints its summary and exits with {@link #STATUS}. Without a stop action
  * (while data loads, say), or at a second signal, the process exits at once with the same status,
- * and the shutdown hooks delete temporary files ({@link OutputFolder}). {@link #close} restores
- * the previous handlers.
+ * after one line saying what is left ({@link #onQuit}), and the shutdown hooks delete temporary
+ * files ({@link OutputFolder}). {@link #close} restores the previous handlers.
  */
 public final class Interrupts implements AutoCloseable {
     /** The exit status of an interrupted command (128 + SIGINT, the shell's convention). */
@@ -25,6 +26,7 @@ public final class Interrupts implements AutoCloseable {
     private final List<Signal> signals = new ArrayList<>();
     private final List<SignalHandler> previous = new ArrayList<>();
     private volatile Runnable stopAction;
+    private volatile Supplier<String> quitNote;
     private volatile String received;
 
     private Interrupts(PrintStream console) { this.console = console; }
@@ -54,12 +56,27 @@ public final class Interrupts implements AutoCloseable {
             console.flush();
             stop.run();
         } else {
+            console.println();
+            console.println("twophase: " + received + ": quit at once: " + note());
+            console.flush();
             Runtime.getRuntime().exit(STATUS);
         }
     }
 
     /** What the first signal does; null: exit at once. */
     public void onStop(Runnable action) { stopAction = action; }
+
+    /** What a quit leaves, in words ("kept out/checkpoint.bin (...): ..."); null: nothing said but that it quits. */
+    public void onQuit(Supplier<String> note) { quitNote = note; }
+
+    private String note() {
+        Supplier<String> n = quitNote;
+        try {
+            return n == null ? "nothing written" : n.get();
+        } catch (RuntimeException e) {
+            return "what is kept is unknown (" + e + ")"; // the exit must not wait for, nor fail on, a message
+        }
+    }
 
     /** The signal that arrived (SIGINT, SIGTERM), or null. */
     public String signal() { return received; }

@@ -39,7 +39,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *   shutdown hook; those of a killed process are deleted by the next {@link #open} of the folder,
  *   which holds the lock and so knows that no one else writes them.</li>
  *   <li>A folder that {@link #open} created and into which nothing was written is removed again on
- *   {@link #close}.</li>
+ *   {@link #close}, or by the exit hook when the JVM exits with it open (Ctrl-C while the data load).</li>
  * </ul>
  * A later {@code resume} opens the same folder the same way and finds its state in it.
  */
@@ -48,6 +48,8 @@ public final class OutputFolder implements AutoCloseable {
     public static final String LOCK = ".twophase.lock";
     private static final String TEMP_MARK = ".twophase-";
     private static final Set<Path> TEMPS = ConcurrentHashMap.newKeySet();
+    /** The folders open now: those the JVM exits with (a signal) are cleaned up by the exit hook. */
+    private static final Set<OutputFolder> OPEN = ConcurrentHashMap.newKeySet();
     private static final AtomicLong COUNTER = new AtomicLong();
     private static final long PID = ProcessHandle.current().pid();
     /** How long the exit hook waits for writes in progress to finish or fail (and so clean up). */
@@ -66,7 +68,7 @@ public final class OutputFolder implements AutoCloseable {
     private final FileChannel channel;
     private final FileLock lock;
     private final boolean created;
-    private boolean written;
+    private volatile boolean written;
 
     private OutputFolder(Path dir, String what, FileChannel channel, FileLock lock, boolean created) {
         this.dir = dir;
@@ -122,6 +124,7 @@ public final class OutputFolder implements AutoCloseable {
         ch.write(ByteBuffer.wrap(("pid " + PID + ", started " + Instant.now()).getBytes(StandardCharsets.UTF_8)), 0);
         OutputFolder f = new OutputFolder(dir, what, ch, lock, created);
         f.deleteStaleTemporaries();
+        OPEN.add(f);
         return f;
     }
 
@@ -147,6 +150,16 @@ public final class OutputFolder implements AutoCloseable {
     static final String FOLDER_IN_THE_WAY = "a folder of that name is in the way; expected a file, or nothing, there";
 
     public Path dir() { return dir; }
+
+    /** Whether {@link #open} created the folder (and so removes it again if nothing is written into it). */
+    public boolean created() { return created; }
+
+    /** Whether no file has been written into the folder, nor is being written, by this process. */
+    public boolean wroteNothing() {
+        synchronized (WRITES) {
+            return !written && writesInFlight == 0;
+        }
+    }
 
     public Path resolve(String name) { return dir.resolve(name); }
 
@@ -252,7 +265,8 @@ public final class OutputFolder implements AutoCloseable {
     /**
      * The exit hook. Other threads still run while it does: a write in progress could create its
      * temporary file after a plain delete. So new writes are refused, those in progress are given a
-     * moment to finish (each removes its own temporary file), and what is left is deleted.
+     * moment to finish (each removes its own temporary file), and what is left is deleted. A folder
+     * still open that this process created and wrote nothing into is removed, as {@link #close} does.
      */
     static void deleteTemporaries() {
         synchronized (WRITES) {
@@ -273,22 +287,28 @@ public final class OutputFolder implements AutoCloseable {
                 // best effort while the JVM exits
             }
         }
+        for (OutputFolder f : OPEN) f.removeIfUnused();
     }
 
     /** Releases the lock; a folder created by {@link #open} that got no file is removed. */
     @Override public void close() throws IOException {
+        OPEN.remove(this);
         try {
-            if (created && !written) {
-                Files.deleteIfExists(dir.resolve(LOCK));
-                try {
-                    Files.deleteIfExists(dir);
-                } catch (IOException notEmpty) {
-                    // someone put something there: leave it
-                }
-            }
+            removeIfUnused();
         } finally {
             lock.release();
             channel.close();
+        }
+    }
+
+    /** Removes the folder if {@link #open} created it and nothing was written into it. */
+    private void removeIfUnused() {
+        if (!created || written) return;
+        try {
+            Files.deleteIfExists(dir.resolve(LOCK));
+            Files.deleteIfExists(dir);
+        } catch (IOException notEmpty) {
+            // someone put something there, or the lock cannot go: leave it
         }
     }
 }

@@ -203,9 +203,11 @@ class RobustnessTest {
 
     // ---- two processes, Ctrl-C: the CLI as a subprocess ----
 
-    static Process start(Path out, String... extra) throws IOException {
+    static Process start(Path out, String... extra) throws IOException { return start(System.getProperty("java.class.path"), out, extra); }
+
+    static Process start(String classPath, Path out, String... extra) throws IOException {
         List<String> cmd = new java.util.ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"), Main.class.getName(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", classPath, Main.class.getName(),
                 "compare", "--hidden", "8", "--backend", "cpu", "--threads", "1", "--out", out.toString()));
         cmd.addAll(List.of(extra));
         return new ProcessBuilder(cmd).redirectErrorStream(true).start();
@@ -348,6 +350,64 @@ class RobustnessTest {
             byte[] b = Files.readAllBytes(out.resolve(png));
             assertTrue(b.length > 1000 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G', png + " is this run's");
         }
+    }
+
+    /**
+     * A class path on which the bundled digits are a named pipe that no one writes: a run on them
+     * blocks in its data load, after it took its folder and before it trains or writes anything.
+     */
+    private String classPathBlockingTheDataLoad() throws Exception {
+        Path pipe = Files.createDirectories(dir.resolve("blocking-classes").resolve("dev/twophase/data")).resolve("digits.csv.gz");
+        Assumptions.assumeTrue(Files.exists(pipe) || new ProcessBuilder("mkfifo", pipe.toString()).start().waitFor() == 0, "needs mkfifo");
+        return dir.resolve("blocking-classes") + java.io.File.pathSeparator + System.getProperty("java.class.path");
+    }
+
+    /**
+     * Waits until {@code p} has taken the folder {@code out} (its lock file names it), and a moment
+     * more for it to say what a quit leaves (it then blocks in the data load, so waiting costs nothing).
+     */
+    private static void awaitLock(Process p, Path out) throws Exception {
+        for (long deadline = System.nanoTime() + 60_000_000_000L; !holds(p, out); Thread.sleep(5)) {
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "the run takes its folder");
+        }
+        Thread.sleep(500);
+    }
+
+    private static boolean holds(Process p, Path out) {
+        try {
+            return Files.readString(out.resolve(OutputFolder.LOCK)).startsWith("pid " + p.pid() + ",");
+        } catch (IOException notYet) {
+            return false;
+        }
+    }
+
+    /** Ctrl-C before anything is written: one line says so; the folder the run created goes, one that was there stays as it was. */
+    @Test
+    void ctrlCBeforeAnythingIsWrittenSaysSoAndRemovesTheFolderTheRunCreated() throws Exception {
+        String cp = classPathBlockingTheDataLoad();
+        String sig = ctrlC();
+        Path created = dir.resolve("created");
+        Process p = start(cp, created);
+        awaitLock(p, created);
+        signal(p, sig);
+        String all = rest(new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)), p);
+        assertEquals(ExitStatus.INTERRUPTED, p.exitValue(), all);
+        assertEquals("twophase: SIG" + sig + ": quit at once: nothing written; removed " + created + ", which this run created; nothing can be resumed",
+                all.strip());
+        assertFalse(Files.exists(created), "the folder the run created is gone");
+
+        // a folder that was there, with an earlier comparison's (finished) checkpoint: left as it was
+        Path earlier = dir.resolve("earlier-run");
+        assertEquals(0, run("compare", "--quiet", "--epochs", "2", "--hidden", "8", "--backend", "cpu", "--out", earlier.toString()).code());
+        byte[] checkpoint = Files.readAllBytes(earlier.resolve("checkpoint.bin"));
+        p = start(cp, earlier);
+        awaitLock(p, earlier);
+        signal(p, sig);
+        all = rest(new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8)), p);
+        assertEquals(ExitStatus.INTERRUPTED, p.exitValue(), all);
+        assertEquals("twophase: SIG" + sig + ": quit at once: nothing written to " + earlier + "; " + earlier.resolve("checkpoint.bin")
+                + ", an earlier run's, is left as it was", all.strip());
+        assertArrayEquals(checkpoint, Files.readAllBytes(earlier.resolve("checkpoint.bin")));
     }
 
     @Test
