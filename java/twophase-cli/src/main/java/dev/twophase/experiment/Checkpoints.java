@@ -26,7 +26,9 @@ public final class Checkpoints {
     private int writes;
     private long nanosWriting, maxBytes;
     /** What the checkpoint last written holds ({@link Checkpoint#progress}). */
-    private String lastWritten;
+    private volatile String lastWritten;
+    /** What the checkpoint being written holds, while it is (a quit then may or may not keep it). */
+    private volatile String writing;
 
     /**
      * {@code identity}: what every checkpoint records (null only with {@link CheckpointPolicy#OFF});
@@ -92,8 +94,14 @@ public final class Checkpoints {
 
     private void write(OutputFolder out, Checkpoint c) throws IOException {
         long t0 = System.nanoTime();
-        c.write(out);
-        lastWritten = c.progress();
+        String progress = c.progress();
+        writing = progress;
+        try {
+            c.write(out);
+        } finally {
+            writing = null;
+        }
+        lastWritten = progress;
         last = System.nanoTime();
         nanosWriting += last - t0;
         writes++;
@@ -102,6 +110,12 @@ public final class Checkpoints {
 
     /** What the folder's checkpoint of this comparison holds ({@link Checkpoint#progress}), or null when it has none. */
     String kept() { return lastWritten != null ? lastWritten : resumed != null ? resumed.progress() : null; }
+
+    /** What quitting now leaves in {@code out} ({@link #quitNote(OutputFolder, String)} with this comparison's checkpoint). */
+    String quitNote(OutputFolder out) {
+        String w = writing;
+        return quitNote(out, kept()) + (w == null ? "" : " (or, if the write in progress finishes in time, " + w + ")");
+    }
 
     /**
      * What a command that quits at once leaves in {@code out}, in words: whether it wrote nothing

@@ -75,6 +75,7 @@ public final class Comparison {
     public Outcome execute(OutputFolder out, Interrupts interrupts, Progress progress, PrintStream console, Checkpoints checkpoints) throws IOException {
         Trainer trainer = new Trainer(backend, settings);
         interrupts.onStop(trainer::requestStop);
+        interrupts.onQuit(() -> checkpoints.quitNote(out));
         List<RunResult> results = new ArrayList<>(checkpoints.finished());
         Written written = new Written();
         Throwable failure = null;

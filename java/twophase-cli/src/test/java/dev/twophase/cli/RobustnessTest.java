@@ -424,6 +424,32 @@ class RobustnessTest {
         if (Files.exists(out)) assertEquals(List.of(), temporaries(out));
     }
 
+    /** A second Ctrl-C mid-epoch: one line says which checkpoint is kept and how to continue from it. */
+    @Test
+    void aSecondCtrlCSaysWhatIsKept() throws Exception {
+        Path out = dir.resolve("twice-kept");
+        // epochs of about a second (--hidden adds to start's 8), a checkpoint after each
+        Process p = start(out, "--epochs", "100000", "--hidden", "700,700", "--checkpoint-every", "1");
+        BufferedReader lines = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        Path file = out.resolve("checkpoint.bin");
+        for (long deadline = System.nanoTime() + 120_000_000_000L; !Files.exists(file); Thread.sleep(10)) {
+            assertTrue(p.isAlive() && System.nanoTime() < deadline, "a checkpoint is written");
+        }
+        String sig = ctrlC();
+        signal(p, sig);
+        until(lines, "stopping");
+        signal(p, sig);
+        String rest = rest(lines, p);
+        assertEquals(ExitStatus.INTERRUPTED, p.exitValue(), rest);
+        String last = rest.strip().lines().reduce((a, b) -> b).orElseThrow();
+        // what the file holds is named: as kept, or as the write in progress at the quit, which finished
+        String progress = dev.twophase.experiment.Checkpoint.read(file, Main.VERSION).progress();
+        assertTrue(last.startsWith("twophase: SIG" + sig + ": quit at once: kept " + file + " (adam after epoch "), rest);
+        assertTrue(last.contains("): 'twophase resume " + out + "' continues from it"), last);
+        assertTrue(last.contains("(" + progress + ")"), last + " names " + progress);
+        assertEquals(List.of(), temporaries(out));
+    }
+
     @Test
     void aRefusedSecondWriterLeavesTheFolderAlone() throws Exception {
         Path out = Files.createDirectories(dir.resolve("earlier"));
