@@ -28,6 +28,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
+import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * Trains the same network from the same initial weights with the same budget under several
@@ -88,12 +89,24 @@ public final class CompareCommand implements Callable<Integer>, TrainingCommand 
     static int execute(Job job, List<String> commandLine, PrintWriter err) throws Exception {
         Map<String, String> options = effective(job);
         try (Interrupts interrupts = Interrupts.install(System.out);
-             OutputFolder out = OutputFolder.open(ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out")) {
-            interrupts.onQuit(() -> Checkpoints.quitNote(out, null));
+             OutputFolder out = take(interrupts, ExperimentOptions.or(job.opt().out, job.defaults().out()), "--out", "nothing written; nothing can be resumed")) {
             out.refuseFoldersInTheWay(Comparison.FILES);
             if (!job.opt().overwrite) refuseUnfinished(out);
             return run(job, commandLine, options, out, null, interrupts, err);
         }
+    }
+
+    /**
+     * Opens the output folder ({@link OutputFolder#open}) with a quit saying what it leaves there
+     * ({@link Checkpoints#quitNote}) from the moment it is taken, and {@code untaken} before: the
+     * note is made first, so that no Ctrl-C falls between the two.
+     */
+    static OutputFolder take(Interrupts interrupts, Path dir, String option, String untaken) throws IOException {
+        AtomicReference<OutputFolder> taken = new AtomicReference<>();
+        interrupts.onQuit(() -> taken.get() == null ? untaken : Checkpoints.quitNote(taken.get(), null));
+        OutputFolder out = OutputFolder.open(dir, option);
+        taken.set(out);
+        return out;
     }
 
     /**

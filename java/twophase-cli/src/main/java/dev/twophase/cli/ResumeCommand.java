@@ -58,8 +58,7 @@ public final class ResumeCommand implements Callable<Integer> {
         if (!Files.isDirectory(dir)) {
             throw new IllegalArgumentException("resume " + dir + ": " + (Files.exists(dir) ? "is a file" : "no such folder") + "; expected the output folder of an earlier run");
         }
-        try (Interrupts interrupts = Interrupts.install(System.out); OutputFolder out = OutputFolder.open(dir, "resume")) {
-            interrupts.onQuit(() -> Checkpoints.quitNote(out, null));
+        try (Interrupts interrupts = Interrupts.install(System.out); OutputFolder out = CompareCommand.take(interrupts, dir, "resume", "nothing written to " + dir)) {
             out.refuseFoldersInTheWay(Comparison.FILES);
             Path file = out.resolve(Checkpoint.FILE);
             if (!Files.exists(file)) {

@@ -50,6 +50,8 @@ public final class OutputFolder implements AutoCloseable {
     private static final Set<Path> TEMPS = ConcurrentHashMap.newKeySet();
     /** The folders open now: those the JVM exits with (a signal) are cleaned up by the exit hook. */
     private static final Set<OutputFolder> OPEN = ConcurrentHashMap.newKeySet();
+    /** The folders {@link #open} has created and not yet returned (or refused): the exit hook removes them too. */
+    private static final Set<Path> CREATING = ConcurrentHashMap.newKeySet();
     private static final AtomicLong COUNTER = new AtomicLong();
     private static final long PID = ProcessHandle.current().pid();
     /** How long the exit hook waits for writes in progress to finish or fail (and so clean up). */
@@ -97,6 +99,15 @@ public final class OutputFolder implements AutoCloseable {
         } catch (IOException e) {
             throw new IllegalArgumentException(what + ": cannot create the folder (" + reason(e) + ")", e);
         }
+        if (created) CREATING.add(dir);
+        try {
+            return lock(dir, what, option, created);
+        } finally {
+            CREATING.remove(dir);
+        }
+    }
+
+    private static OutputFolder lock(Path dir, String what, String option, boolean created) throws IOException {
         Path lockFile = dir.resolve(LOCK);
         FileChannel ch;
         try {
@@ -288,6 +299,7 @@ public final class OutputFolder implements AutoCloseable {
             }
         }
         for (OutputFolder f : OPEN) f.removeIfUnused();
+        for (Path dir : CREATING) removeCreated(dir);
     }
 
     /** Releases the lock; a folder created by {@link #open} that got no file is removed. */
@@ -303,9 +315,18 @@ public final class OutputFolder implements AutoCloseable {
 
     /** Removes the folder if {@link #open} created it and nothing was written into it. */
     private void removeIfUnused() {
-        if (!created || written) return;
+        if (created && !written) removeCreated(dir);
+    }
+
+    /**
+     * Removes a folder {@link #open} created, with its lock file unless another process's pid is in
+     * it (a second run that took the folder while this one opened it); a folder not empty stays.
+     */
+    private static void removeCreated(Path dir) {
         try {
-            Files.deleteIfExists(dir.resolve(LOCK));
+            Path lockFile = dir.resolve(LOCK);
+            String holder = Files.isRegularFile(lockFile, LinkOption.NOFOLLOW_LINKS) ? Files.readString(lockFile, StandardCharsets.UTF_8) : "";
+            if (holder.isEmpty() || holder.startsWith("pid " + PID + ",")) Files.deleteIfExists(lockFile);
             Files.deleteIfExists(dir);
         } catch (IOException notEmpty) {
             // someone put something there, or the lock cannot go: leave it
