@@ -272,7 +272,10 @@ public final class Idx {
             }
             Header h = new Header(name, gzip != null, sizes[0], Arrays.copyOfRange(sizes, 1, dims), headerLength);
             // another content size: not a canonical copy, not verified (as KnownFiles.verify)
-            if (canonical != null && h.expectedLength() != canonical.entry().size()) canonical = null;
+            if (canonical != null && h.expectedLength() != canonical.entry().size()) {
+                canonical = null;
+                digest.stop();
+            }
             if (gzip == null && rawSize != h.expectedLength()) {
                 String desc = describe(h, kind.startsWith("an image") ? "images of " + sizes[1] + "x" + sizes[2] : "labels");
                 if (rawSize < h.expectedLength()) {

@@ -28,6 +28,7 @@ final class Md5 {
     static final class Input extends FilterInputStream {
         private final MessageDigest md;
         private long length;
+        private boolean digesting = true;
 
         Input(InputStream in) {
             super(in);
@@ -40,7 +41,7 @@ final class Md5 {
 
         @Override public int read() throws IOException {
             int b = in.read();
-            if (b >= 0) {
+            if (b >= 0 && digesting) {
                 md.update((byte) b);
                 length++;
             }
@@ -49,7 +50,7 @@ final class Md5 {
 
         @Override public int read(byte[] b, int off, int len) throws IOException {
             int n = in.read(b, off, len);
-            if (n > 0) {
+            if (n > 0 && digesting) {
                 md.update(b, off, n);
                 length += n;
             }
@@ -69,7 +70,10 @@ final class Md5 {
 
         @Override public synchronized void reset() throws IOException { throw new IOException("mark/reset not supported"); }
 
-        /** The MD5 of the bytes read so far, and their count; call once, after the last read. */
+        /** Passes the rest through without digesting it (once the file is known not to be the one to check). */
+        void stop() { digesting = false; }
+
+        /** The MD5 of the bytes read (before any {@link #stop}), and their count; call once, after the last read. */
         Digest digest() { return new Digest(HexFormat.of().formatHex(md.digest()), length); }
     }
 }
