@@ -1,5 +1,7 @@
 package dev.twophase.cli;
 
+import picocli.CommandLine;
+
 import java.util.List;
 import java.util.Locale;
 
@@ -41,8 +43,50 @@ final class Bounds {
         if (type == long.class || type == Long.class) {
             return option + " '" + value + "': expected a whole number from " + Long.MIN_VALUE + " to " + Long.MAX_VALUE;
         }
-        if (type == double.class || type == Double.class) return option + " '" + value + "': expected a number such as 0.5 or 1e-3";
+        if (type == double.class || type == Double.class) {
+            return option + " '" + value + "': " + (overflows(value) ? "beyond the range of a double (about 1.8e308)" : "expected a number such as 0.5 or 1e-3");
+        }
         return null;
+    }
+
+    /**
+     * A comma-separated list of {@code 1..maxItems} whole numbers, each within {@code each}'s bounds
+     * ({@code items} names them in the count's message). An empty item, from a comma at either end or
+     * two in a row, is refused like any value that is not a whole number.
+     */
+    static int[] wholeList(String text, Whole each, int maxItems, String items) {
+        String[] parts = text.split(",", -1);
+        range(each.option() + " (number of " + items + ")", parts.length, 1, maxItems);
+        int[] values = new int[parts.length];
+        for (int i = 0; i < parts.length; i++) {
+            try {
+                values[i] = each.check(Integer.parseInt(parts[i].strip()));
+            } catch (NumberFormatException e) {
+                String where = parts.length > 1 ? " (item " + (i + 1) + " of " + parts.length + " in '" + text + "')" : "";
+                throw new IllegalArgumentException(unreadable(each.option(), int.class, parts[i], List.of(each)) + where);
+            }
+        }
+        return values;
+    }
+
+    /**
+     * Reads a double option as picocli does, except that a number too large for a double ("1e400")
+     * is refused, where {@link Double#parseDouble} makes it infinity and a later check would echo
+     * "Infinity" in place of what was typed.
+     */
+    static final CommandLine.ITypeConverter<Double> DOUBLE = text -> {
+        double v = Double.parseDouble(text);
+        if (overflows(text)) throw new CommandLine.TypeConversionException("beyond the range of a double");
+        return v;
+    };
+
+    /** True for the text of a finite number too large for a double. */
+    static boolean overflows(String text) {
+        try {
+            return Double.isInfinite(Double.parseDouble(text)) && !text.strip().matches("[+-]?Infinity");
+        } catch (NumberFormatException e) {
+            return false;
+        }
     }
 
     /** A finite value above 0. */

@@ -51,8 +51,9 @@ final class ExperimentOptions {
     @Option(names = "--model", description = "mlp, vgg5-max-relu, vit-mlp, vit-nomlp, vit-nomlp-wkewq, vit-nomlp-wkewq-wvwo1.")
     String model;
 
-    @Option(names = "--hidden", split = ",", description = "Hidden layer widths of the MLP, comma-separated (default 64,64; 1..32 layers of 1..100,000).")
-    int[] hidden;
+    @Option(names = "--hidden", paramLabel = "<width>[,<width>...]",
+            description = "Hidden layer widths of the MLP, comma-separated (default 64,64; 1..32 layers of 1..100,000).")
+    String[] hidden;
 
     @Option(names = "--activation", description = "Hidden activation of the MLP: relu, tanh, sigmoid, gelu (default tanh).")
     String activation;
@@ -169,10 +170,7 @@ final class ExperimentOptions {
                 if (o[1] != null) throw new IllegalArgumentException(o[0] + " applies to --model mlp only, not " + m);
             }
         }
-        if (hidden != null) {
-            Bounds.range("--hidden (number of layers)", hidden.length, 1, MAX_LAYERS);
-            for (int h : hidden) WIDTH.check(h);
-        }
+        if (hidden != null) hiddenWidths();
         if (activation != null) Bounds.choice("--activation", activation, HIDDEN_ACTIVATIONS);
         if (outputActivation != null) Bounds.choice("--output-activation", outputActivation, OUTPUT_ACTIVATIONS);
         if (loss != null) Loss.parse(loss);
@@ -212,7 +210,9 @@ final class ExperimentOptions {
     /** The folder the data set's files are read from. */
     Path dataDir(String dataset) { return or(dataDir, Path.of("data", dataset)); }
 
-    private int[] hiddenOrDefault() { return or(hidden, new int[]{64, 64}); }
+    private int[] hiddenWidths() { return Bounds.wholeList(String.join(",", hidden), WIDTH, MAX_LAYERS, "layers"); }
+
+    private int[] hiddenOrDefault() { return hidden == null ? new int[]{64, 64} : hiddenWidths(); }
 
     /**
      * Every option as the runs use it, by option name, with the command's defaults filled in (the
@@ -325,7 +325,7 @@ final class ExperimentOptions {
         m.put("model", net.describe());
         m.put("parameters", net.layout().size());
         m.put("overdetermination", Models.overdetermination(data.train().size(), data.train().classes(), net.layout().size()));
-        if (hidden != null) m.put("hidden", Arrays.stream(hidden).boxed().toList());
+        if (hidden != null) m.put("hidden", Arrays.stream(hiddenWidths()).boxed().toList());
         m.put("loss", s.loss().id());
         m.put("epochs", s.epochs());
         m.put("batchSize", s.batchSize());

@@ -53,6 +53,8 @@ public final class Main implements Callable<Integer>, TrainingCommand {
     /** Parses with one-line errors on stderr: exit 2 for bad input, 1 for a failure while running (see {@link ExitStatus}). */
     static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Main());
+        cl.registerConverter(Double.class, Bounds.DOUBLE);
+        cl.registerConverter(double.class, Bounds.DOUBLE);
         cl.setParameterExceptionHandler((ex, args) -> {
             PrintWriter err = ex.getCommandLine().getErr();
             String message = ex.getMessage();

@@ -44,8 +44,8 @@ public final class ThroughputCommand implements Callable<Integer> {
     @Option(names = "--input", description = "Input shape CxHxW. Default: ${DEFAULT-VALUE} (MNIST).")
     String input = "1x28x28";
 
-    @Option(names = "--hidden", split = ",", description = "MLP hidden widths. Default: 256,128.")
-    int[] hidden = {256, 128};
+    @Option(names = "--hidden", paramLabel = "<width>[,<width>...]", description = "MLP hidden widths, comma-separated. Default: 256,128.")
+    String[] hidden = {"256,128"};
 
     @Option(names = "--activation", description = "MLP hidden activation. Default: ${DEFAULT-VALUE}.")
     String activation = "relu";
@@ -119,8 +119,7 @@ public final class ThroughputCommand implements Callable<Integer> {
         ExperimentOptions.BATCH.check(batchSize);
         ROUNDS.check(rounds);
         WARMUP.check(warmup);
-        Bounds.range("--hidden (number of layers)", hidden.length, 1, ExperimentOptions.MAX_LAYERS);
-        for (int width : hidden) ExperimentOptions.WIDTH.check(width);
+        int[] widths = Bounds.wholeList(String.join(",", hidden), ExperimentOptions.WIDTH, ExperimentOptions.MAX_LAYERS, "layers");
         Bounds.choice("--activation", activation, List.of("relu", "tanh", "sigmoid", "gelu"));
         Bounds.choice("--backend", backend, Backends.names());
         Bounds.threads("--threads", threads);
@@ -134,7 +133,7 @@ public final class ThroughputCommand implements Callable<Integer> {
         Network net;
         try {
             net = model.equals("mlp")
-                    ? Network.mlp(c * h * w, hidden, classes, Activation.parse(activation), Activation.IDENTITY)
+                    ? Network.mlp(c * h * w, widths, classes, Activation.parse(activation), Activation.IDENTITY)
                     : Models.create(model, c, h, w, classes);
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException("--input " + input + ": " + e.getMessage(), e);

@@ -89,7 +89,12 @@ class RobustnessTest {
                 // values picocli cannot read as the option's type: the option, the value and its range, no Java type name
                 {"--epochs", "10000000000", "--epochs 10000000000: expected 1..10,000,000"}, {"--epochs", "abc", "--epochs 'abc': expected a whole number, 1..10,000,000"},
                 {"--hidden", "64,10000000000", "--hidden 10000000000: expected 1..100,000"}, {"--lr", "abc", "--lr 'abc': expected a number"},
-                {"--threads", "99999999999", "--threads 99999999999: expected 1.."}};
+                {"--threads", "99999999999", "--threads 99999999999: expected 1.."},
+                // an empty width anywhere in the list, the trailing one included; a number beyond a double's range echoed as typed
+                {"--hidden", "64,", "--hidden '': expected a whole number, 1..100,000 (item 2 of 2 in '64,')"},
+                {"--hidden", ",64", "(item 1 of 2 in ',64')"}, {"--hidden", "64,,64", "(item 2 of 3 in '64,,64')"},
+                {"--hidden", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", "--hidden (number of layers) 33: expected 1..32"},
+                {"--lr", "1e400", "--lr '1e400': beyond the range of a double"}, {"--c2", "-1e999", "--c2 '-1e999': beyond the range of a double"}};
         for (String[] c : cases) {
             String[] args = Stream.concat(Stream.of("compare", "--quiet", "--out", out.toString()), Stream.of(c).limit(c.length - 1)).toArray(String[]::new);
             if (c[c.length - 2].equals(file.toString()) && c[0].equals("--out")) args = new String[]{"compare", "--quiet", "--out", file.toString()};
@@ -103,7 +108,7 @@ class RobustnessTest {
             assertTrue(System.nanoTime() - t0 < 5_000_000_000L, label);
             assertFalse(Files.exists(out), "no output folder for refused arguments: " + label);
         }
-        for (String[] args : new String[][]{{"throughput", "--threads", "100000"}, {"throughput", "--input", "1x28"}, {"throughput", "--samples", "0"},
+        for (String[] args : new String[][]{{"throughput", "--threads", "100000"}, {"throughput", "--input", "1x28"}, {"throughput", "--samples", "0"}, {"throughput", "--hidden", "256,"},
                 {"throughput", "--paper-estimate", "--cg-passes", "0.5"}, {"throughput", "--paper-estimate", "--train-size", "0"},
                 {"throughput", "--input", "1x100000x100000"}, {"throughput", "--model", "vit-mlp", "--input", "3x7x7"}, {"throughput", "--samples", "99999999999"},
                 {"devices", "--threads", "0"}, {"download", "mnist", "--dir", file.toString()}, {"repro", "vit-mlp", "--model", "vgg5-max-relu"},
