@@ -75,6 +75,8 @@ public final class ConjugateGradient implements AutoCloseable {
     private Buffer xBound;
     private LineSearch lineSearch;
     private boolean started, stalled, verifyPoint;
+    /** After a stall: the loss's slope along -g that the failed steepest-descent search measured where it contradicts the gradient (NaN: no such evidence). */
+    private double stallSlope = Double.NaN;
     private double f, fPrevious, gg, slope, maxNorm;
     private double startNorm, startMaxNorm;
     /** After {@link #load}: the CRC-32 of the saved point's float bits, checked against the first x given (null: none saved). */
@@ -156,9 +158,7 @@ public final class ConjugateGradient implements AutoCloseable {
             switch (it.status()) {
                 case STALLED -> {
                     status = CgResult.Status.STALLED;
-                    reason = "no decrease along steepest descent from loss " + f + (it.nonFiniteTrials() > 0
-                            ? ": " + it.nonFiniteTrials() + " of the last iteration's " + it.evaluations() + " objective calls gave a non-finite loss or gradient"
-                            : " (float32 resolution or a non-smooth point)");
+                    reason = "no decrease along steepest descent from loss " + f + stallCause(it);
                 }
                 case CONVERGED -> {
                     boolean byGradient = stop.norm().of(it.gradientNorm(), it.gradientMaxNorm()) <= stop.gradientThreshold(startNorm, startMaxNorm);
@@ -243,6 +243,20 @@ public final class ConjugateGradient implements AutoCloseable {
         }
     }
 
+    /** Why the last iteration stalled, as far as its trials tell. */
+    private String stallCause(Iteration it) {
+        if (it.nonFiniteTrials() > 0) {
+            return ": " + it.nonFiniteTrials() + " of the last iteration's " + it.evaluations() + " objective calls gave a non-finite loss or gradient";
+        }
+        if (!Double.isNaN(stallSlope)) {
+            double norm = Math.sqrt(gg);
+            return String.format(java.util.Locale.ROOT, ": along the negative gradient the loss rises, by %.3g per unit of distance in the shortest"
+                    + " trials, where the gradient says it falls by %.3g; the gradient does not match the loss here (a wrong gradient,"
+                    + " or a kink where the loss is not differentiable)", stallSlope / norm, norm);
+        }
+        return " (float32 resolution or a non-smooth point)";
+    }
+
     /** The line search and direction update of {@link #iterate}, from x (= x0) with the gradient in g (= gPrev). */
     private Iteration step(Objective objective, Buffer x, CgStop stop, long budget, Tally t, boolean restarted) {
         double guess = initialStep();
@@ -257,6 +271,8 @@ public final class ConjugateGradient implements AutoCloseable {
             steepestTried = true;
             r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
+        // Along steepest descent and no decrease: what its trials measured, for the reason of a stall.
+        double slopeSeen = !r.decreased() && steepestTried && !t.budgetBound ? lineSearch.risingSlope(roundingScale(x)) : Double.NaN;
         double relativeStep;
         if (!r.decreased() && steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls() && (relativeStep = relativeDescent(x)) > 0) {
             // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
@@ -269,6 +285,7 @@ public final class ConjugateGradient implements AutoCloseable {
         }
         if (!r.decreased()) {
             stalled = true;
+            stallSlope = slopeSeen;
             return t.iteration(Status.STALLED, 0, 0, restarted);
         }
         double slopeOld = slope, gg0 = gg, fNew = r.value();
@@ -380,6 +397,7 @@ public final class ConjugateGradient implements AutoCloseable {
                 .putLong("length", n)
                 .putBoolean("started", started)
                 .putBoolean("stalled", stalled)
+                .putDouble("stallSlope", stallSlope)
                 .putLong("iterations", iterations)
                 .putLong("sinceRestart", sinceRestart)
                 .putBoolean("steepest", steepest)
@@ -423,6 +441,8 @@ public final class ConjugateGradient implements AutoCloseable {
         }
         started = wasStarted;
         stalled = s.getBoolean("stalled");
+        // States saved before the stall's evidence was kept: none.
+        stallSlope = s.has("stallSlope") ? s.getDouble("stallSlope") : Double.NaN;
         iterations = s.getLong("iterations");
         sinceRestart = (int) s.getLong("sinceRestart");
         // States saved before this flag existed: a restart's direction is steepest descent (one with beta 0 goes unnoticed).
@@ -513,6 +533,17 @@ public final class ConjugateGradient implements AutoCloseable {
         sinceRestart = 0;
         steepest = false;
         return 1 / Math.sqrt(uu);
+    }
+
+    /**
+     * How much rounding x to float32 alone can change the loss, to first order: sum_i |g_i| ulp(x_i)
+     * (on the host: it runs only when a search along steepest descent failed).
+     */
+    private double roundingScale(Buffer x) {
+        float[] xs = download(x), gs = download(g);
+        double sum = 0;
+        for (int i = 0; i < xs.length; i++) sum += Math.abs(gs[i]) * Math.ulp(xs[i]);
+        return sum;
     }
 
     /** d = -g (and gPrev = g): steepest descent; gg must hold g.g. */

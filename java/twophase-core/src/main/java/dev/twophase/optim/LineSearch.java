@@ -32,6 +32,8 @@ abstract class LineSearch {
     static final double GROW = 10;
     /** Loss-only probes a search may spend before its first trial with a gradient. */
     static final int MAX_PROBES = 4;
+    /** {@link #risingSlope} looks at trials whose loss moved by at least this many times what rounding x to float32 can do. */
+    private static final double RESOLVED = 64;
 
     protected final VectorBackend backend;
     protected final Buffer x, x0, d, g, gAtX0;
@@ -46,6 +48,9 @@ abstract class LineSearch {
     private double gradientStep;
     /** Whether the last trial evaluated the slope too. */
     private boolean lastHadSlope;
+    /** The steps and losses of this search's trials that moved x and gave a finite loss, in the order tried. */
+    private double[] movedSteps = new double[32], movedValues = new double[32];
+    private int moved;
     int values, valueAndGradients, nonFiniteTrials;
     /** The curvature constant the Wolfe test applies now: the first trial's, until a search sets {@code config.c2()}. */
     protected double c2Now;
@@ -87,6 +92,7 @@ abstract class LineSearch {
         this.values = 0;
         this.valueAndGradients = 0;
         this.nonFiniteTrials = 0;
+        this.moved = 0;
         this.gradientStep = Double.NaN;
         this.probeStep = Double.NaN;
         this.probeValue = Double.NaN;
@@ -167,7 +173,7 @@ abstract class LineSearch {
         lastHadSlope = false;
         backend.trialPoint(x, x0, d, alpha);
         double f = objective.value(x);
-        if (Double.isFinite(f)) return f;
+        if (Double.isFinite(f)) return noteMoved(alpha, f);
         nonFiniteTrials++;
         return Double.POSITIVE_INFINITY;
     }
@@ -184,10 +190,54 @@ abstract class LineSearch {
         backend.trialPoint(x, x0, d, alpha);
         double f = objective.valueAndGradient(x, g);
         backend.multiDot(g, new Buffer[]{d}, slopeOut);
-        if (Double.isFinite(f) && Double.isFinite(slopeOut[0])) return f;
+        if (Double.isFinite(f) && Double.isFinite(slopeOut[0])) return noteMoved(alpha, f);
         nonFiniteTrials++;
         slopeOut[0] = Double.NaN;
         return Double.POSITIVE_INFINITY;
+    }
+
+    /** Records a trial that moved x; returns {@code f}. */
+    private double noteMoved(double alpha, double f) {
+        if (unchanged(f)) return f;
+        if (moved == movedSteps.length) {
+            movedSteps = java.util.Arrays.copyOf(movedSteps, 2 * moved);
+            movedValues = java.util.Arrays.copyOf(movedValues, 2 * moved);
+        }
+        movedSteps[moved] = alpha;
+        movedValues[moved++] = f;
+        return f;
+    }
+
+    /**
+     * After a search that found no decrease: the slope of the loss along d at x0 as its trials
+     * measure it, when it is positive (where the gradient gave {@code f'(0) < 0}); else NaN.
+     * {@code rounding} is how much rounding x to float32 alone can change the loss. The three
+     * shortest trials whose loss moved by {@link #RESOLVED} times that are fitted by
+     * {@code f(a) = f0 + s a + c a^2 / 2} (the finite-difference slopes (f(a) - f0) / a on a line in
+     * a), from the shortest and each of the other two; s is the slope when both fits give at least
+     * half the shortest's finite-difference slope, i.e. the loss rises first of all linearly. A
+     * smooth loss whose gradient is right gives {@code s = f'(0) < 0}; curvature alone (a point at
+     * float32 resolution, where the rises come from the quadratic term) gives s near 0.
+     */
+    double risingSlope(double rounding) {
+        double[] a = new double[3], r = new double[3];
+        int found = 0;
+        for (double last = 0; found < 3; found++) {
+            // the next shortest resolved trial after the last one taken (steps are distinct or repeat the same point)
+            double next = Double.POSITIVE_INFINITY, fNext = 0;
+            for (int i = 0; i < moved; i++) {
+                if (movedSteps[i] > last && movedSteps[i] < next && Math.abs(movedValues[i] - f0) >= RESOLVED * rounding) {
+                    next = movedSteps[i];
+                    fNext = movedValues[i];
+                }
+            }
+            if (next == Double.POSITIVE_INFINITY) return Double.NaN;
+            a[found] = next;
+            r[found] = (fNext - f0) / next;
+            last = next;
+        }
+        double s2 = (r[0] * a[1] - r[1] * a[0]) / (a[1] - a[0]), s3 = (r[0] * a[2] - r[2] * a[0]) / (a[2] - a[0]);
+        return r[0] > 0 && s2 >= 0.5 * r[0] && s3 >= 0.5 * r[0] ? Math.min(s2, s3) : Double.NaN;
     }
 
     /** The slope {@code g.d} at the last {@link #valueAndSlope} trial. */

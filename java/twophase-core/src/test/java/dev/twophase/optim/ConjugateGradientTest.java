@@ -441,6 +441,60 @@ class ConjugateGradientTest {
         }
     }
 
+    /** {@code loss}'s value with {@code scale} times its gradient: a gradient that does not describe the loss for any scale but positive ones. */
+    static TestProblems.Counting withScaledGradient(TestProblems.Counting loss, double scale) {
+        return new TestProblems.Counting(cpu, loss.n) {
+            @Override double f(double[] x, double[] g) {
+                double v = loss.f(x, g);
+                if (g != null) for (int i = 0; i < g.length; i++) g[i] *= scale;
+                return v;
+            }
+        };
+    }
+
+    /** A stall against a gradient that points uphill names the gradient, from the trials along -g alone (no extra calls). */
+    @Test
+    void aStallAgainstAWrongGradientSaysTheGradientDoesNotMatchTheLoss() {
+        java.util.Random rnd = new java.util.Random(11);
+        Object[][] cases = {{quadratic(7, 3), -1.0}, {quadratic(13, 5), -0.3}, {quadratic(5, 8), -25.0},
+                {new TestProblems.Rosenbrock(cpu), -1.0}, {new TestProblems.Wood(cpu), -2.0}, {new TestProblems.Trigonometric(cpu, 9), -1.0}};
+        for (Object[] c : cases) {
+            TestProblems.Counting f = withScaledGradient((TestProblems.Counting) c[0], (double) c[1]);
+            float[] start = new float[f.n];
+            for (int i = 0; i < f.n; i++) start[i] = (float) (0.5 + rnd.nextGaussian());
+            try (Buffer x = TestProblems.buffer(cpu, start); ConjugateGradient cg = new ConjugateGradient(cpu, f.n, CgConfig.defaults())) {
+                CgResult r = cg.minimize(f, x, CgStop.defaults());
+                String label = c[0].getClass().getSimpleName() + " x " + c[1] + ": " + r;
+                assertEquals(CgResult.Status.STALLED, r.status(), label);
+                assertTrue(r.reason().contains("the gradient does not match the loss here"), label);
+                assertEquals(0, r.iterations(), label);
+                assertArrayEquals(start, floats(x), "no step was taken: " + label);
+                assertCountsMatch(r, f);
+            }
+        }
+    }
+
+    /** Stalls at float32 resolution with right gradients, on smooth problems of several kinds and from random starts, never blame the gradient. */
+    @Test
+    void aStallAtFloat32ResolutionDoesNotBlameTheGradient() {
+        java.util.Random rnd = new java.util.Random(12);
+        for (int round = 0; round < 3; round++) {
+            TestProblems.Counting[] problems = {quadratic(5, round), quadratic(17, 10 + round), quadratic(33, 20 + round), new TestProblems.Rosenbrock(cpu),
+                    new TestProblems.Wood(cpu), new TestProblems.Trigonometric(cpu, 9), new TestProblems.BrownBadlyScaled(cpu)};
+            for (TestProblems.Counting f : problems) {
+                float[] start = new float[f.n];
+                for (int i = 0; i < f.n; i++) start[i] = (float) (0.5 + rnd.nextGaussian());
+                if (f instanceof TestProblems.BrownBadlyScaled) start = new float[]{1 + round, 1};
+                try (Buffer x = TestProblems.buffer(cpu, start); ConjugateGradient cg = new ConjugateGradient(cpu, f.n, CgConfig.defaults())) {
+                    CgResult r = cg.minimize(f, x, CgStop.gradientBelow(0, GradientNorm.TWO).withMaxEvaluations(100_000));
+                    String label = f.getClass().getSimpleName() + " n " + f.n + ": " + r;
+                    assertEquals(CgResult.Status.STALLED, r.status(), label);
+                    assertTrue(r.reason().endsWith("(float32 resolution or a non-smooth point)"), label);
+                }
+            }
+        }
+    }
+
     @Test
     void nullArgumentsAreNamed() {
         assertEquals("ConjugateGradient: config", assertThrows(NullPointerException.class, () -> new ConjugateGradient(cpu, 1, null)).getMessage());
