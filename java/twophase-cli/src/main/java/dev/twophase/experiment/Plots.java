@@ -6,6 +6,8 @@ import org.jfree.chart.ChartUtils;
 import org.jfree.chart.JFreeChart;
 import org.jfree.chart.annotations.XYPointerAnnotation;
 import org.jfree.chart.axis.LogAxis;
+import org.jfree.chart.axis.NumberTickUnit;
+import org.jfree.chart.axis.TickUnits;
 import org.jfree.chart.axis.NumberAxis;
 import org.jfree.chart.plot.XYPlot;
 import org.jfree.chart.renderer.xy.XYLineAndShapeRenderer;
@@ -54,9 +56,10 @@ public final class Plots {
         LogAxis x = logAxis("training loss (log, decreasing to the right)");
         x.setInverted(true);
         LogAxis y = logAxis("gradient norm (log)");
-        widenIfFlat(x, data, true);
-        widenIfFlat(y, data, false);
+        fitLogAxis(x, data, true);
+        fitLogAxis(y, data, false);
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), true));
+        minorGridlines(plot, true);
         EpochRecord s = run.switchEpoch() != null && run.switchEpoch() > 0 && run.switchEpoch() <= run.epochs().size()
                 ? run.epochs().get(run.switchEpoch() - 1) : null;
         if (s != null && drawable(s.trainLoss()) && drawable(s.gradNorm())) {
@@ -77,16 +80,19 @@ public final class Plots {
         }
         NumberAxis x = new NumberAxis("compute (forward+backward passes over the training set)");
         LogAxis y = logAxis("training loss (log)");
-        widenIfFlat(y, data, false);
+        fitLogAxis(y, data, false);
         XYPlot plot = new XYPlot(data, x, y, renderer(data.getSeriesCount(), false));
+        minorGridlines(plot, false);
         save(out, png, new JFreeChart("Training loss vs. compute", JFreeChart.DEFAULT_TITLE_FONT, plot, true));
     }
 
     /**
      * Gives a log axis a range of two decades around its data when the data span none (one epoch,
-     * or a constant): JFreeChart cannot auto-range a log axis over a single value.
+     * or a constant): JFreeChart cannot auto-range a log axis over a single value. Over two decades
+     * or more, ticks go at whole decades (1E-3, 1E-2), where JFreeChart's own choice puts them at
+     * tenths of a decade, labelled 7.94E-2, 6.31E-2.
      */
-    private static void widenIfFlat(LogAxis axis, XYSeriesCollection data, boolean xValues) {
+    private static void fitLogAxis(LogAxis axis, XYSeriesCollection data, boolean xValues) {
         double min = Double.POSITIVE_INFINITY, max = Double.NEGATIVE_INFINITY;
         for (int s = 0; s < data.getSeriesCount(); s++) {
             for (int i = 0; i < data.getItemCount(s); i++) {
@@ -97,14 +103,35 @@ public final class Plots {
         }
         if (min > max) axis.setRange(1e-3, 1);
         else if (min == max) axis.setRange(min / 10, max * 10);
+        if (min > max || min == max || max / min >= 100) {
+            TickUnits decades = new TickUnits();
+            // JFreeChart spaces a unit's minor ticks evenly in value between majors: with one decade, 9 of them mark 2..9 x 10^k.
+            for (double d : new double[]{1, 2, 5, 10, 20, 50}) decades.add(new NumberTickUnit(d, logLabel(), d == 1 ? 9 : 0));
+            axis.setStandardTickUnits(decades);
+            axis.setMinorTickMarksVisible(true);
+        }
+    }
+
+    /** Faint lines at the log axes' minor ticks (JFreeChart draws them white by default, unseen on a white plot). */
+    private static void minorGridlines(XYPlot plot, boolean domainToo) {
+        Color faint = new Color(0xDD, 0xDD, 0xDD);
+        plot.setRangeMinorGridlinesVisible(true);
+        plot.setRangeMinorGridlinePaint(faint);
+        if (domainToo) {
+            plot.setDomainMinorGridlinesVisible(true);
+            plot.setDomainMinorGridlinePaint(faint);
+        }
     }
 
     /** Whether a value can go on a log axis: positive and finite (a diverged run's last epoch is not). */
     private static boolean drawable(double v) { return v > 0 && Double.isFinite(v); }
 
+    /** A new format each time: DecimalFormat is not thread-safe and figures may be drawn side by side. */
+    private static java.text.NumberFormat logLabel() { return new java.text.DecimalFormat("0.##E0"); }
+
     private static LogAxis logAxis(String label) {
         LogAxis a = new LogAxis(label);
-        a.setNumberFormatOverride(new java.text.DecimalFormat("0.##E0"));
+        a.setNumberFormatOverride(logLabel());
         return a;
     }
 
