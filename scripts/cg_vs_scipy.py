@@ -440,7 +440,7 @@ def main():
             raise SystemExit("cg_vs_scipy: --scipy-c2 %s; expected a value in (1e-4, 1) (SciPy's c1 is 1e-4)" % scipy_c2)
     java = os.path.join(os.environ["JAVA_HOME"], "bin", "java")
     rows, perturbed = [], []
-    for name, mgh, fg, x0, note in PROBLEMS:
+    for number, (name, mgh, fg, x0, note) in enumerate(PROBLEMS, 1):
         check_gradient(name, fg, x0)
         s, floor, target, o = side_by_side(java, cp, fg, x0, args, scipy_c2)
         s_gmax = float(np.max(np.abs(fg(s.x)[1])))
@@ -459,6 +459,11 @@ def main():
             perturbed.append(dict(problem=name, start=k + 1, compared=bool(s.success), scipy_calls=int(s.nfev + s.njev), target=target,
                                   ours_calls=calls, reached=o["gradientMaxNorm"] <= target,
                                   ok=bool(s.success and o["gradientMaxNorm"] <= target and calls <= s.nfev + s.njev)))
+        # Progress on stderr (the tables go to stdout at the end): a run with --starts 10 takes minutes.
+        mine = [r for r in perturbed if r["problem"] == name]
+        print("[%d/%d] %s: ours %d calls, SciPy %d%s" % (number, len(PROBLEMS), name, rows[-1]["ours_calls"], rows[-1]["scipy_calls"],
+              "; perturbed starts: no more calls than SciPy in %d of %d" % (sum(r["ok"] for r in mine), sum(r["compared"] for r in mine))
+              if mine else ""), file=sys.stderr, flush=True)
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(dict(args=args, scipy_c2=scipy_c2, rows=rows, perturbed=perturbed), f, indent=1)
