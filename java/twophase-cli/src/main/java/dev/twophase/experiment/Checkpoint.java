@@ -242,7 +242,7 @@ public final class Checkpoint {
             ByteBuffer stored = ByteBuffer.allocate(Long.BYTES);
             while (stored.hasRemaining() && ch.read(stored) >= 0) { }
             if (stored.getLong(0) != crc.getValue()) {
-                throw bad(source, size - Long.BYTES, "checksum mismatch: the file is damaged (or was not written by twophase)");
+                throw bad(source, size - Long.BYTES, "checksum mismatch: the file is damaged or cut short (or was not written by twophase)");
             }
             ch.position(head.capacity());
             CountingInput counted = new CountingInput(new BufferedInputStream(Channels.newInputStream(ch), 1 << 16), head.capacity());

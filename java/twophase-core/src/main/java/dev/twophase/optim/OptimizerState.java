@@ -225,7 +225,7 @@ public final class OptimizerState {
             }
             long expected = crc.getValue(), at = counted.count;
             long stored = new DataInputStream(counted).readLong();
-            if (stored != expected) throw bad(source, at, "checksum mismatch: the file is damaged");
+            if (stored != expected) throw bad(source, at, "checksum mismatch: the file is damaged or cut short");
             if (counted.read() != -1) throw bad(source, counted.count - 1, "trailing bytes after the checksum");
         } catch (EOFException e) {
             throw bad(source, counted.count, "truncated");
