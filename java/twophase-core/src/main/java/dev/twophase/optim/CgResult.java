@@ -19,7 +19,11 @@ public record CgResult(Status status, String reason, long iterations, long value
         MAX_EVALUATIONS,
         /** The listener returned false. */
         LISTENER,
-        /** Not even steepest descent found a lower loss: float32 resolution, or a non-smooth point. */
+        /**
+         * Not even steepest descent found a lower loss: float32 resolution, a non-smooth point,
+         * non-finite values, or a gradient that does not match the loss; the reason says which the
+         * trials point to.
+         */
         STALLED;
 
         /** True for the statuses that mean a minimum was reached to the requested accuracy. */
