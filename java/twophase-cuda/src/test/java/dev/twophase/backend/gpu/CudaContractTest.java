@@ -42,6 +42,7 @@ import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -376,10 +377,10 @@ class CudaContractTest {
             assertFalse(first.isBlank(), name + ": empty reason");
             assertFalse(first.contains("\n") || first.contains("\r"), name + ": reason is not one line: " + first);
             assertTrue(first.length() <= OneLine.MAX, name + ": reason too long: " + first);
-            long t0 = System.nanoTime();
             BackendUnavailableException again = assertThrows(BackendUnavailableException.class, () -> GpuTestSupport.provider(name).open(1));
             assertEquals(first, again.getMessage(), name + ": the second open must give the cached reason");
-            assertTrue(System.nanoTime() - t0 < 50_000_000L, name + ": the cached failure should not retry native loading");
+            // a failure found by trying carries what failed as its cause; the cached one is thrown before any native code runs
+            assertNull(again.getCause(), name + ": the cached failure should not retry native loading");
         }
     }
 
