@@ -44,7 +44,7 @@ final class Bounds {
             return option + " '" + value + "': expected a whole number from " + Long.MIN_VALUE + " to " + Long.MAX_VALUE;
         }
         if (type == double.class || type == Double.class) {
-            return option + " '" + value + "': " + (overflows(value) ? "beyond the range of a double (about 1.8e308)" : "expected a number such as 0.5 or 1e-3");
+            return option + " '" + value + "': " + (overflows(value) ? "beyond the range of a double (magnitudes 4.9e-324 to 1.8e308)" : "expected a number such as 0.5 or 1e-3");
         }
         return null;
     }
@@ -70,9 +70,9 @@ final class Bounds {
     }
 
     /**
-     * Reads a double option as picocli does, except that a number too large for a double ("1e400")
-     * is refused, where {@link Double#parseDouble} makes it infinity and a later check would echo
-     * "Infinity" in place of what was typed.
+     * Reads a double option as picocli does, except that a number beyond a double's range ("1e400",
+     * "1e-400") is refused, where {@link Double#parseDouble} makes it infinity or 0 and a later
+     * check would echo "Infinity" or "0.0" in place of what was typed.
      */
     static final CommandLine.ITypeConverter<Double> DOUBLE = text -> {
         double v = Double.parseDouble(text);
@@ -80,10 +80,12 @@ final class Bounds {
         return v;
     };
 
-    /** True for the text of a finite number too large for a double. */
+    /** True for the text of a number whose magnitude a double cannot hold: it reads as infinity, or as 0 without being 0. */
     static boolean overflows(String text) {
         try {
-            return Double.isInfinite(Double.parseDouble(text)) && !text.strip().matches("[+-]?Infinity");
+            double v = Double.parseDouble(text);
+            String mantissa = text.strip().split("[eEpP]", 2)[0];
+            return Double.isInfinite(v) ? !text.strip().matches("[+-]?Infinity") : v == 0 && mantissa.matches(".*[1-9].*");
         } catch (NumberFormatException e) {
             return false;
         }

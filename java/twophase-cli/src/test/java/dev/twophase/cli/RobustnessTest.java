@@ -94,7 +94,8 @@ class RobustnessTest {
                 {"--hidden", "64,", "--hidden '': expected a whole number, 1..100,000 (item 2 of 2 in '64,')"},
                 {"--hidden", ",64", "(item 1 of 2 in ',64')"}, {"--hidden", "64,,64", "(item 2 of 3 in '64,,64')"},
                 {"--hidden", "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1", "--hidden (number of layers) 33: expected 1..32"},
-                {"--lr", "1e400", "--lr '1e400': beyond the range of a double"}, {"--c2", "-1e999", "--c2 '-1e999': beyond the range of a double"}};
+                {"--lr", "1e400", "--lr '1e400': beyond the range of a double"}, {"--c2", "-1e999", "--c2 '-1e999': beyond the range of a double"},
+                {"--lr", "1e-400", "--lr '1e-400': beyond the range of a double (magnitudes 4.9e-324 to 1.8e308)"}, {"--lr", "0e5", "--lr 0.0: expected a positive"}};
         for (String[] c : cases) {
             String[] args = Stream.concat(Stream.of("compare", "--quiet", "--out", out.toString()), Stream.of(c).limit(c.length - 1)).toArray(String[]::new);
             if (c[c.length - 2].equals(file.toString()) && c[0].equals("--out")) args = new String[]{"compare", "--quiet", "--out", file.toString()};
