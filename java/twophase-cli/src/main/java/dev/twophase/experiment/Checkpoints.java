@@ -127,9 +127,12 @@ public final class Checkpoints {
         String nothing = out.wroteNothing() ? "nothing written" + (out.created() ? "; removed " + out.dir() + ", which this run created" : " to " + out.dir())
                 : null;
         if (kept != null) return (nothing != null ? nothing + "; " : "") + "kept " + file + " (" + kept + "): 'twophase resume " + out.dir() + "' continues from it";
-        if (nothing == null) return "no checkpoint of this comparison in " + out.dir() + " (a new run starts over)";
+        if (nothing == null) return noCheckpoint(out);
         return nothing + (Files.isRegularFile(file) ? "; " + file + ", an earlier run's, is left as it was" : "; nothing can be resumed");
     }
+
+    /** That {@code out} holds no checkpoint of this comparison, in words. */
+    static String noCheckpoint(OutputFolder out) { return "no checkpoint of this comparison in " + out.dir() + " (a new run starts over)"; }
 
     /** Whether the folder holds a checkpoint of this comparison (written now, or the one it resumed). */
     public boolean saved() { return writes > 0 || resumed != null; }

@@ -147,13 +147,13 @@ public final class Comparison {
          */
         void print(PrintStream console, OutputFolder out, Checkpoints checkpoints) {
             List<String> wrote = new ArrayList<>(), not = new ArrayList<>();
-            (reported == null ? not : wrote).add(out.resolve("report.json") + " and history.csv" + (reported == null ? ""
+            (reported == null ? not : wrote).add(out.resolve(Report.JSON_FILE) + " and " + Report.CSV_FILE + (reported == null ? ""
                     : " (" + (reported.isEmpty() ? "no run" : (reported.size() == 1 ? "run " : "runs ") + String.join(", ", reported)) + ")"));
             for (String f : FIGURES) (figures.contains(f) ? wrote : not).add(f);
             console.println("failed (the error follows): " + (wrote.isEmpty() ? "nothing written to " + out.dir() : "wrote " + String.join(", ", wrote))
                     + (not.isEmpty() ? "" : "; not written: " + String.join(", ", not)));
             String kept = checkpoints.kept();
-            console.println(kept == null ? "no checkpoint of this comparison in " + out.dir() + " (a new run starts over)"
+            console.println(kept == null ? Checkpoints.noCheckpoint(out)
                     : "kept: " + out.resolve(Checkpoint.FILE) + " (" + kept + "); 'twophase resume " + out.dir() + "' continues from there once the error is fixed");
         }
     }
@@ -179,11 +179,11 @@ public final class Comparison {
             console.println((interrupted ? "interrupted" + (signal != null ? " (" + signal + ")" : "") + " before" : "no") + " run finished an epoch; "
                     + out.dir() + " is unchanged");
         } else if (interrupted) {
-            console.println("interrupted" + (signal != null ? " (" + signal + ")" : "") + ": " + out.resolve("report.json")
-                    + ", history.csv and the figures hold the epochs finished so far");
+            console.println("interrupted" + (signal != null ? " (" + signal + ")" : "") + ": " + out.resolve(Report.JSON_FILE)
+                    + ", " + Report.CSV_FILE + " and the figures hold the epochs finished so far");
             if (checkpoints.saved()) console.println("to continue: twophase resume " + out.dir());
         } else {
-            console.println("wrote " + out.resolve("report.json") + ", history.csv, " + String.join(", ", FIGURES));
+            console.println("wrote " + out.resolve(Report.JSON_FILE) + ", " + Report.CSV_FILE + ", " + String.join(", ", FIGURES));
         }
         String written = checkpoints.summary();
         if (written != null) console.println(written);

@@ -145,7 +145,7 @@ public final class OutputFolder implements AutoCloseable {
      */
     public static String reason(IOException e) {
         if (e instanceof FileSystemException fe && fe.getReason() != null) return fe.getReason();
-        String kind = switch (e) {
+        return switch (e) {
             case NoSuchFileException x -> "no such file or folder";
             case FileAlreadyExistsException x -> "something of that name is already there";
             case DirectoryNotEmptyException x -> "a folder of that name, not empty, is in the way";
@@ -154,7 +154,6 @@ public final class OutputFolder implements AutoCloseable {
             case FileSystemException x -> "the file system refused";
             default -> e.getMessage() != null ? e.getMessage() : "an I/O error";
         };
-        return kind;
     }
 
     /** What is in the way when {@code file} is a folder, where a file was expected. */

@@ -271,12 +271,16 @@ public final class ConjugateGradient implements AutoCloseable {
             steepestTried = true;
             r = search(objective, budget - t.calls(), t, initialStep(), false);
         }
-        // Along steepest descent and no decrease: what its trials measured, for the reason of a stall.
-        double slopeSeen = !r.decreased() && steepestTried && !t.budgetBound ? lineSearch.risingSlope(roundingScale(x)) : Double.NaN;
-        double relativeStep;
-        if (!r.decreased() && steepestTried && !t.budgetBound && budget - t.calls() >= minimumCalls() && (relativeStep = relativeDescent(x)) > 0) {
-            // Steepest descent found nothing either: float32 may not resolve its move; try the relative one.
-            r = search(objective, budget - t.calls(), t, config.relativeUnitStep() ? relativeStep : initialStep(), false);
+        double slopeSeen = Double.NaN;
+        if (!r.decreased() && steepestTried && !t.budgetBound) {
+            // Steepest descent found nothing either. Host copies of x and g (this runs only here) serve what its trials
+            // measured, for the reason of a stall, and the relative direction: float32 may not resolve this one's move.
+            float[] xs = download(x), gs = download(g);
+            slopeSeen = lineSearch.risingSlope(roundingScale(xs, gs));
+            double relativeStep;
+            if (budget - t.calls() >= minimumCalls() && (relativeStep = relativeDescent(xs, gs)) > 0) {
+                r = search(objective, budget - t.calls(), t, config.relativeUnitStep() ? relativeStep : initialStep(), false);
+            }
         }
         if (!r.decreased() && (!steepestTried || t.budgetBound)) {
             // The run's budget, not the function, cut the search short: no step, and no stall; the next call starts from steepest descent.
@@ -509,38 +513,32 @@ public final class ConjugateGradient implements AutoCloseable {
      * d_i = -g_i x_i^2: steepest descent in relative coordinates (log |x_i|). float32 resolves each
      * coordinate relative to its magnitude, so along this direction every coordinate moves by a
      * similar number of float32 steps, where plain steepest descent can move the large ones by less
-     * than one step (badly scaled problems: x near 1e6 beside x near 1e-6). Computed on the host (it
+     * than one step (badly scaled problems: x near 1e6 beside x near 1e-6). Computed from host copies of x and g (it
      * runs only when an iteration would stall). Coordinates at 0 get the scale of 1e-6 times the
      * largest. Returns the step of unit length in those coordinates, {@code 1 / |g * scale|}, or 0
      * (d unchanged) when x is all zero or d is no descent direction.
      */
-    private double relativeDescent(Buffer x) {
-        float[] xs = new float[Math.toIntExact(n)], gs = new float[Math.toIntExact(n)];
-        backend.download(x, xs, 0);
-        backend.download(g, gs, 0);
+    private double relativeDescent(float[] xs, float[] gs) {
         float largest = 0;
         for (float v : xs) largest = Math.max(largest, Math.abs(v));
+        float[] ds = new float[xs.length];
         double dg = 0, uu = 0;
         for (int i = 0; i < xs.length; i++) {
             double scale = Math.abs(xs[i]) + 1e-6 * largest;
-            xs[i] = (float) (-gs[i] * scale * scale);
-            dg += (double) gs[i] * xs[i];
+            ds[i] = (float) (-gs[i] * scale * scale);
+            dg += (double) gs[i] * ds[i];
             uu += (gs[i] * scale) * (gs[i] * scale);
         }
         if (!(dg < 0)) return 0;
-        backend.upload(xs, 0, d);
+        backend.upload(ds, 0, d);
         slope = dg;
         sinceRestart = 0;
         steepest = false;
         return 1 / Math.sqrt(uu);
     }
 
-    /**
-     * How much rounding x to float32 alone can change the loss, to first order: sum_i |g_i| ulp(x_i)
-     * (on the host: it runs only when a search along steepest descent failed).
-     */
-    private double roundingScale(Buffer x) {
-        float[] xs = download(x), gs = download(g);
+    /** How much rounding x to float32 alone can change the loss, to first order: sum_i |g_i| ulp(x_i), from host copies. */
+    private static double roundingScale(float[] xs, float[] gs) {
         double sum = 0;
         for (int i = 0; i < xs.length; i++) sum += Math.abs(gs[i]) * Math.ulp(xs[i]);
         return sum;
